@@ -1,0 +1,149 @@
+"""The typed, immutable configuration the data path reads.
+
+``l7lb.config.load`` turns a TOML file into these objects (or a list of
+errors naming each key path). Nothing on the per-request path reads raw
+config dicts: regexes are compiled, CIDRs parsed and durations converted to
+seconds here, once. A reload builds a new ``Config`` and swaps it.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+import re
+from dataclasses import dataclass, field
+
+from l7lb.http.events import Limits
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class Scheduler(enum.Enum):
+    RR = "rr"  # round robin, weights ignored except 0
+    WRR = "wrr"  # weighted round robin (smooth, nginx style)
+    LC = "lc"  # least connections
+    WLC = "wlc"  # weighted least connections
+    SH = "sh"  # source-address hash
+    CHASH = "chash"  # consistent hash on ``Pool.hash_key``
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    host: str  # literal IP or name
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Server:
+    name: str  # unique within its pool; appears in logs and admin output
+    address: Address
+    weight: int = 1  # 0..256; 0 takes no new traffic
+    max_conn: int = 0  # 0 = unlimited
+    backup: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StaticResponse:
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "text/plain; charset=utf-8"
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Pool:
+    name: str
+    servers: tuple[Server, ...]
+    scheduler: Scheduler = Scheduler.WRR
+    # chash key: "path", "host", "source", "uri" or "header:<name>"
+    hash_key: str = "path"
+    max_idle: int = 32  # idle keep-alive connections kept per server
+    idle_timeout: float = 10.0  # seconds an idle backend connection is kept
+    # answers when no server can take the request: a pool name or a response
+    fallback_pool: str | None = None
+    fallback_response: StaticResponse | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderMatch:
+    name: bytes  # lower-cased
+    value: str | None = None  # exact (case-sensitive) value, or None = present
+    regex: re.Pattern[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """All present conditions must hold (AND); a list inside one is an OR."""
+
+    hosts: tuple[str, ...] = ()  # lower-case; "*.example.com" wildcards
+    path_prefix: str | None = None
+    path_regex: re.Pattern[str] | None = None
+    methods: tuple[str, ...] = ()  # upper-case
+    headers: tuple[HeaderMatch, ...] = ()
+    sources: tuple[IPNetwork, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Redirect:
+    location: str  # absolute URL or path; "{host}", "{path}" substituted
+    status: int = 302
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    name: str  # for logs; defaults to "route N"
+    match: Match
+    pool: str | None = None
+    redirect: Redirect | None = None
+    respond: StaticResponse | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Vip:
+    name: str
+    listen: tuple[Address, ...]
+    routes: tuple[Route, ...]
+    # filled in by the TLS issue: an ``l7lb.tls`` settings object or None
+    tls: object | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    request_head: float = 10.0  # total deadline for a request head (slowloris)
+    keepalive: float = 2.0  # idle client connection between requests
+    backend_connect: float = 3.0
+    backend_response: float = 60.0  # wait for the response head / between body reads
+    client_idle: float = 60.0  # no progress from the client while mid-request
+    drain: float = 30.0  # SIGTERM / reload: time for in-flight requests
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSettings:
+    parser: str = "auto"  # "auto" | "h11" | "httptools"
+    limits: Limits = field(default_factory=Limits)
+    forwarded: bool = False  # also add an RFC 7239 Forwarded header
+    via: str = "l7lb"  # pseudonym in Via; "" disables Via
+    server_header: str = ""  # unused unless set: Server on l7lb's own responses
+
+
+@dataclass(frozen=True, slots=True)
+class LogSettings:
+    access: str = "-"  # "-" = stdout, "off", or a file path
+    format: str = "combined"  # "combined" | "json"
+    exclude_paths: tuple[str, ...] = ()
+    level: str = "info"  # error log level (to stderr)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    vips: tuple[Vip, ...]
+    pools: dict[str, Pool]  # read-only by convention
+    workers: int = 0  # 0 = CPU count
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    http: HttpSettings = field(default_factory=HttpSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+    admin_socket: str = ""  # Unix socket path for `l7lb admin`; "" = off
+    source: str = ""  # the TOML text this was built from (for reload/workers)
