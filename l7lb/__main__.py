@@ -1,0 +1,5 @@
+import sys
+
+from l7lb.cli import main
+
+sys.exit(main())

@@ -1,0 +1,96 @@
+"""``l7lb`` command line: run, check, demo, bench, certs."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+USAGE = """\
+l7lb COMMAND [options]
+
+commands:
+  run -c FILE [--workers N]   run the proxy (supervisor + workers)
+  check -c FILE               validate a configuration and print a summary
+  demo [--workers N]          demo realservers + the proxy on policies/demo.toml
+  bench URL [options]         load-test an HTTP(S) server (l7lb bench --help)
+  certs new|show ...          make keys, CSRs and self-signed certificates
+"""
+
+
+def _run(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="l7lb run")
+    ap.add_argument("-c", "--config", required=True, help="configuration file (TOML)")
+    ap.add_argument("--workers", type=int, default=None, help="worker processes (default: CPUs)")
+    args = ap.parse_args(argv)
+    return run_supervisor(args.config, args.workers)
+
+
+def run_supervisor(path: str, workers: int | None) -> int:
+    import uvloop
+
+    from l7lb.config.load import ConfigError, load_config
+    from l7lb.logsetup import setup_logging
+    from l7lb.supervisor import Supervisor
+
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(f"{path}: {issue}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"l7lb: cannot read {path}: {exc.strerror}", file=sys.stderr)
+        return 2
+    setup_logging(config.log.level, "supervisor")
+    sup = Supervisor(path, config, workers)
+    uvloop.install()
+    try:
+        return asyncio.run(sup.run())
+    except OSError as exc:
+        print(f"l7lb: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+
+
+def _check(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="l7lb check")
+    ap.add_argument("-c", "--config", required=True)
+    args = ap.parse_args(argv)
+    from l7lb.config.check import check_main
+
+    return check_main(args.config)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE, end="")
+        return 0 if argv else 2
+    cmd, rest = argv[0], argv[1:]
+    if cmd == "run":
+        return _run(rest)
+    if cmd == "check":
+        return _check(rest)
+    if cmd == "demo":
+        from l7lb.demo.command import demo_main
+
+        return demo_main(rest)
+    if cmd == "bench":
+        from l7lb.bench.cli import main as bench_main
+
+        return bench_main(rest)
+    if cmd == "certs":
+        from l7lb.tls.certtool import certs_main
+
+        return certs_main(rest)
+    if cmd == "version":
+        from importlib.metadata import version
+
+        print(version("l7lb"))
+        return 0
+    print(f"l7lb: unknown command {cmd!r}\n\n{USAGE}", file=sys.stderr, end="")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

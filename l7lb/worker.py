@@ -1,0 +1,121 @@
+"""A worker process: one uvloop event loop serving the supervisor's listeners.
+
+Started by the supervisor as ``python -m l7lb.worker`` with the listening
+sockets passed as inherited file descriptors, the configuration text on
+stdin (so every worker of a generation runs exactly the configuration the
+supervisor validated) and a control socket. The worker writes ``ready`` on the
+control socket once it accepts; SIGTERM (or the control socket closing)
+makes it stop accepting, finish in-flight exchanges within the drain timeout
+and exit 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sys
+
+import uvloop
+
+from l7lb.config.load import parse_config
+from l7lb.config.model import Config
+from l7lb.logsetup import setup_logging
+from l7lb.proxy.client import ClientConnection
+from l7lb.proxy.runtime import WorkerRuntime
+
+log = logging.getLogger("l7lb.worker")
+
+
+class Worker:
+    def __init__(self, config: Config, listeners: dict[str, int], control_fd: int, index: int):
+        self.config = config
+        self.listeners = listeners
+        self.control_fd = control_fd
+        self.index = index
+        self.servers: list[asyncio.AbstractServer] = []
+        self.stopping: asyncio.Event | None = None
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        self.stopping = asyncio.Event()
+        rt = WorkerRuntime(self.config, loop)
+        for vip in self.config.vips:
+            vr = rt.vips[vip.name]
+            for addr in vip.listen:
+                fd = self.listeners[str(addr)]
+                sock = socket.socket(fileno=fd)
+                sock.setblocking(False)
+                server = await loop.create_server(
+                    lambda vr=vr: ClientConnection(rt, vr), sock=sock, backlog=1024
+                )
+                self.servers.append(server)
+        loop.add_signal_handler(signal.SIGTERM, self.stopping.set)
+        loop.add_signal_handler(signal.SIGHUP, lambda: None)  # reloads are the supervisor's job
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the supervisor, which stops us
+        control = socket.socket(fileno=self.control_fd)
+        control.setblocking(False)
+        await loop.sock_sendall(control, b"ready %d\n" % os.getpid())
+        watch = loop.create_task(self._watch_control(control))
+        await self.stopping.wait()
+        watch.cancel()
+        await self._drain(rt)
+        control.close()
+        return 0
+
+    async def _watch_control(self, control: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        assert self.stopping is not None
+        while True:
+            data = await loop.sock_recv(control, 4096)
+            if not data:
+                log.warning("worker %d: supervisor went away; stopping", self.index)
+                self.stopping.set()
+                return
+            for line in data.splitlines():
+                if line.strip() == b"stop":
+                    self.stopping.set()
+
+    async def _drain(self, rt: WorkerRuntime) -> None:
+        loop = asyncio.get_running_loop()
+        for s in self.servers:
+            s.close()
+        rt.draining = True
+        deadline = loop.time() + rt.timeouts.drain
+        while rt.connections and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        if rt.connections:
+            log.warning(
+                "worker %d: drain timeout: closing %d connections", self.index, len(rt.connections)
+            )
+            for c in list(rt.connections):
+                t = getattr(c, "transport", None)
+                if t is not None:
+                    t.abort()
+        rt.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="l7lb-worker")
+    ap.add_argument("--listen", action="append", default=[], help="ADDRESS=FD")
+    ap.add_argument("--control", type=int, required=True)
+    ap.add_argument("--index", type=int, default=0)
+    ap.add_argument("--log-level", default="info")
+    args = ap.parse_args(argv)
+    setup_logging(args.log_level, f"worker {args.index}")
+    text = sys.stdin.read()
+    config = parse_config(text, "<supervisor>")
+    listeners = {}
+    for item in args.listen:
+        addr, _, fd = item.rpartition("=")
+        listeners[addr] = int(fd)
+    worker = Worker(config, listeners, args.control, args.index)
+    uvloop.install()
+    return asyncio.run(worker.run())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

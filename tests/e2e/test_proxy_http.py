@@ -1,0 +1,335 @@
+"""End-to-end: l7lb run as a subprocess, real backends, real clients."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import socket
+import subprocess
+import time
+from collections import Counter
+
+import pytest
+from harness import Backend, basic_config, free_port, start_backend, start_proxy
+
+
+def request(port: int, path: str = "/", method: str = "GET", headers: dict[str, str] | None = None,
+            body: bytes | None = None, timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        data = r.read()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+    finally:
+        c.close()
+
+
+def raw_exchange(port: int, data: bytes, timeout: float = 5.0, until_close: bool = True) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        chunks = []
+        try:
+            while True:
+                d = s.recv(65536)
+                if not d:
+                    break
+                chunks.append(d)
+                if not until_close and b"\r\n\r\n" in b"".join(chunks):
+                    break
+        except TimeoutError:
+            pass
+        return b"".join(chunks)
+
+
+@pytest.fixture
+def proxy(tmp_path, backends):
+    port = free_port()
+    p = start_proxy(tmp_path, basic_config(port, backends), port, workers=1)
+    yield p
+    assert p.stop() == 0
+
+
+def test_round_robin_over_all_backends(proxy):
+    names = [request(proxy.port)[2].decode().strip() for _ in range(6)]
+    assert Counter(names) == {"b1": 2, "b2": 2, "b3": 2}
+
+
+def test_access_log_names_pool_and_server(proxy):
+    status, _, _ = request(proxy.port, "/?x=1", headers={"User-Agent": "tester/1"})
+    assert status == 200
+    deadline = time.monotonic() + 3
+    while "tester/1" not in proxy.access_log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    line = proxy.access_log().strip().splitlines()[-1]
+    assert '"GET /?x=1 HTTP/1.1" 200' in line
+    assert "pool=web" in line and "server=b" in line and '"tester/1"' in line
+
+
+def test_forwarding_headers_and_hop_by_hop_removed(proxy):
+    status, _, body = request(
+        proxy.port,
+        "/headers",
+        headers={
+            "X-Forwarded-For": "203.0.113.9",
+            "X-Forwarded-Proto": "https",
+            "Connection": "keep-alive, X-Secret",
+            "X-Secret": "drop me",
+            "Keep-Alive": "timeout=5",
+            "X-Kept": "yes",
+        },
+    )
+    assert status == 200
+    seen = dict((k.lower(), v) for k, v in json.loads(body)["headers"])
+    assert seen["x-forwarded-for"] == "203.0.113.9, 127.0.0.1"
+    assert seen["x-forwarded-proto"] == "http"
+    assert seen["x-forwarded-host"] == f"127.0.0.1:{proxy.port}"
+    assert seen["via"] == "1.1 l7lb"
+    assert seen["x-kept"] == "yes"
+    assert "x-secret" not in seen and "keep-alive" not in seen
+
+
+def test_location_of_realserver_rewritten_to_vip(proxy):
+    status, headers, _ = request(proxy.port, "/redirect")
+    assert status == 302
+    assert headers["location"] == f"http://127.0.0.1:{proxy.port}/target"
+
+
+def test_keepalive_reused_on_both_sides(tmp_path):
+    b = start_backend("solo")
+    port = free_port()
+    p = start_proxy(tmp_path, basic_config(port, [b]), port)
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        counts = []
+        for _ in range(10):
+            c.request("GET", "/conn")
+            r = c.getresponse()
+            assert r.status == 200
+            counts.append(int(r.read()))
+        c.close()
+        # one backend connection served all ten requests
+        assert len(set(counts)) == 1
+    finally:
+        p.stop()
+        b.stop()
+
+
+def test_chunked_both_ways(proxy):
+    def chunks():
+        for i in range(5):
+            yield b"piece %d;" % i
+
+    c = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=5)
+    c.request("POST", "/echo", body=chunks(), encode_chunked=True,
+              headers={"Transfer-Encoding": "chunked"})
+    r = c.getresponse()
+    assert r.status == 200
+    assert r.getheader("transfer-encoding") == "chunked"
+    assert r.read() == b"".join(b"piece %d;" % i for i in range(5))
+    c.close()
+    status, headers, body = request(proxy.port, "/chunked?n=4")
+    assert body == b"".join(b"chunk %d\n" % i for i in range(4))
+
+
+def test_close_delimited_response_becomes_chunked(proxy):
+    c = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=5)
+    c.request("GET", "/close")
+    r = c.getresponse()
+    assert r.read() == b"close-delimited body\n"
+    assert r.getheader("transfer-encoding") == "chunked"
+    c.request("GET", "/")  # the client connection survived
+    assert c.getresponse().status == 200
+    c.close()
+
+
+def test_pipelined_requests_answered_in_order(proxy):
+    reqs = b"".join(
+        b"GET /status?code=%d HTTP/1.1\r\nHost: x\r\n\r\n" % code for code in (201, 202, 203)
+    ) + b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    out = raw_exchange(proxy.port, reqs)
+    statuses = [int(m) for m in re.findall(rb"HTTP/1\.1 (\d{3}) ", out)]
+    assert statuses == [201, 202, 203, 200]
+
+
+def test_head_204_304_have_no_body(proxy):
+    out = raw_exchange(
+        proxy.port,
+        b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"GET /status?code=204 HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"GET /status?code=304 HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    parts = out.split(b"HTTP/1.1 ")
+    assert [p[:3] for p in parts[1:]] == [b"200", b"204", b"304", b"200"]
+    assert parts[1].endswith(b"\r\n\r\n")  # HEAD: headers only
+    assert b"content-length: 3" in parts[1].lower()
+    assert parts[2].endswith(b"\r\n\r\n") and parts[3].endswith(b"\r\n\r\n")
+
+
+def test_expect_100_continue(proxy):
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as s:
+        s.sendall(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                  b"Expect: 100-continue\r\n\r\n")
+        first = s.recv(4096)
+        assert first.startswith(b"HTTP/1.1 100 Continue\r\n")
+        s.sendall(b"hello")
+        buf = b""
+        while b"\n5\n" not in buf and not buf.endswith(b"5\n"):
+            d = s.recv(4096)
+            if not d:
+                break
+            buf += d
+        assert buf.startswith(b"HTTP/1.1 200 ")
+        assert buf.endswith(b"5\n")
+
+
+def test_websocket_echo_through_tunnel(proxy):
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as s:
+        s.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+                  b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += s.recv(4096)
+        assert head.startswith(b"HTTP/1.1 101 ")
+        assert b"upgrade: websocket" in head.lower()
+        rest = head.split(b"\r\n\r\n", 1)[1]
+        # a masked text frame "hi" (RFC 6455 5.2); the test backend echoes raw bytes
+        frame = bytes([0x81, 0x82, 1, 2, 3, 4]) + bytes(c ^ k for c, k in zip(b"hi", b"\x01\x02"))
+        for i in range(3):
+            s.sendall(frame)
+            got = rest
+            while len(got) < len(frame):
+                got += s.recv(4096)
+            assert got[: len(frame)] == frame
+            rest = got[len(frame):]
+
+
+def test_backend_down_is_retried_on_another_server(tmp_path):
+    good = start_backend("good")
+    dead_port = free_port()
+    dead = Backend("dead", dead_port, good.proc)  # nothing listens on dead_port
+    port = free_port()
+    p = start_proxy(tmp_path, basic_config(port, [dead, good]), port)
+    try:
+        for _ in range(6):
+            status, _, body = request(port)
+            assert (status, body) == (200, b"good\n")
+        assert "connect failed" in p.error_log()
+    finally:
+        p.stop()
+        good.stop()
+
+
+def test_all_backends_down_502(tmp_path):
+    port = free_port()
+    dead = [Backend(f"d{i}", free_port(), None) for i in range(2)]  # type: ignore[arg-type]
+    p = start_proxy(tmp_path, basic_config(port, dead), port)
+    try:
+        status, headers, body = request(port)
+        assert status == 502
+        assert b"502 Bad Gateway" in body
+    finally:
+        p.stop()
+
+
+def test_backend_garbage_and_reset_502(proxy):
+    assert request(proxy.port, "/garbage")[0] == 502
+    assert request(proxy.port, "/reset")[0] == 502
+    assert request(proxy.port, "/")[0] == 200
+
+
+def test_slow_backend_504(tmp_path, backends):
+    port = free_port()
+    cfg = basic_config(port, backends[:1], extra='[timeouts]\nbackend_response = "1s"\n')
+    p = start_proxy(tmp_path, cfg, port)
+    try:
+        t0 = time.monotonic()
+        status, headers, body = request(port, "/slow?delay=5")
+        assert status == 504
+        assert time.monotonic() - t0 < 4
+        assert headers["connection"] == "close"
+    finally:
+        p.stop()
+
+
+def test_slowloris_cut_off_with_408_while_others_served(tmp_path, backends):
+    port = free_port()
+    cfg = basic_config(port, backends, extra='[timeouts]\nrequest_head = "2s"\n')
+    p = start_proxy(tmp_path, cfg, port)
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100
+        t0 = time.monotonic()
+        got = b""
+        for byte in head:
+            try:
+                s.sendall(bytes([byte]))
+            except OSError:
+                break
+            # meanwhile another client is served normally
+            assert request(port)[0] == 200
+            s.settimeout(0.3)
+            try:
+                got += s.recv(4096)
+            except TimeoutError:
+                pass
+            if got or time.monotonic() - t0 > 6:
+                break
+        assert got.startswith(b"HTTP/1.1 408 ")
+        assert 1.5 < time.monotonic() - t0 < 4
+        s.close()
+    finally:
+        p.stop()
+
+
+def test_oversize_head_431_and_long_uri_414(proxy):
+    big = b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X-Big: " + b"a" * 20000 + b"\r\n\r\n"
+    assert raw_exchange(proxy.port, big).startswith(b"HTTP/1.1 431 ")
+    long_uri = b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+    assert raw_exchange(proxy.port, long_uri).startswith(b"HTTP/1.1 414 ")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"GET / HTTP/1.1\r\n\r\n",  # no Host
+        b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost : x\r\n\r\n",
+        b"\x00\x01\x02 garbage\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n",
+    ],
+)
+def test_malformed_requests_400_never_reach_backend(proxy, raw):
+    before = request(proxy.port, "/conn")[2]
+    out = raw_exchange(proxy.port, raw)
+    assert out.startswith(b"HTTP/1.1 400 ") or out.startswith(b"HTTP/1.1 501 ")
+    assert b"connection: close" in out.lower()
+    # the backend saw no new connection from the bad request (requests are rr over 3 backends,
+    # so compare the request log of l7lb instead: only the /conn probes were forwarded)
+    time.sleep(0.3)
+    forwarded = [ln for ln in proxy.access_log().splitlines() if "server=b" in ln]
+    assert all("/conn" in ln for ln in forwarded), forwarded
+    assert before
+
+
+def test_worker_restarted_after_crash(tmp_path, backends):
+    port = free_port()
+    p = start_proxy(tmp_path, basic_config(port, backends), port, workers=2)
+    try:
+        pids = p.worker_pids()
+        assert len(pids) == 2
+        subprocess.run(["kill", "-9", str(pids[0])], check=True)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            now = p.worker_pids()
+            if len(now) == 2 and pids[0] not in now:
+                break
+            time.sleep(0.1)
+        assert len(p.worker_pids()) == 2 and pids[0] not in p.worker_pids()
+        assert "restarting" in p.error_log()
+        assert request(port)[0] == 200
+    finally:
+        p.stop()
