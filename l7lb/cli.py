@@ -36,7 +36,7 @@ def run_supervisor(path: str, workers: int | None) -> int:
     try:
         config = load_config(path)
     except ConfigError as exc:
-        for issue in exc.issues:
+        for issue in exc.errors:
             print(f"{path}: {issue}", file=sys.stderr)
         return 2
     except OSError as exc:

@@ -189,7 +189,7 @@ class Supervisor:
             try:
                 config = load_config(self.config_path)
             except ConfigError as exc:
-                for issue in exc.issues:
+                for issue in exc.errors:
                     log.error("reload rejected: %s", issue)
                 log.error("reload rejected: keeping the running configuration")
                 return False
