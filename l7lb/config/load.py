@@ -1,0 +1,1035 @@
+"""TOML configuration text → ``Config``, or every problem in it at once.
+
+The loader walks the whole document even after it finds an error, so one run
+of ``l7lb check`` lists everything to fix. Each ``ConfigIssue`` names the key
+path (``pool "api" server 2``, ``vip "web" route 3 path_regex``), what is
+wrong, and how to fix it. docs/configuration.md describes every key; keep the
+two in step.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import re
+import tomllib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from l7lb.config.durations import DurationError, parse_duration
+from l7lb.config.model import (
+    Address,
+    Config,
+    HeaderMatch,
+    HttpSettings,
+    IPNetwork,
+    LogSettings,
+    Match,
+    Pool,
+    Redirect,
+    Route,
+    Scheduler,
+    Server,
+    StaticResponse,
+    Timeouts,
+    Vip,
+)
+from l7lb.http.events import Limits
+from l7lb.routing.redirect import compile_redirect
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigIssue:
+    path: str  # key path, e.g. 'pool "api" server 2'; "" for the file as a whole
+    message: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.path}: " if self.path else ""
+        hint = f" (hint: {self.hint})" if self.hint else ""
+        return f"{where}{self.message}{hint}"
+
+    def format(self, origin: str) -> str:
+        """``<origin>: <path>: <message> (hint: ...)``, the form ``l7lb check`` prints."""
+        return f"{origin}: {self}"
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; ``errors`` lists every problem found."""
+
+    def __init__(self, errors: list[ConfigIssue], origin: str = "<string>") -> None:
+        super().__init__("\n".join(issue.format(origin) for issue in errors))
+        self.errors = errors
+        self.origin = origin
+
+
+# Keys each table accepts, in documentation order. Unknown keys are errors:
+# a misspelt `keepalive_timeout` silently ignored is a production outage.
+TOP_KEYS = ("workers", "admin_socket", "timeouts", "http", "log", "vip", "pool")
+TIMEOUT_KEYS = (
+    "request_head",
+    "keepalive",
+    "backend_connect",
+    "backend_response",
+    "client_idle",
+    "drain",
+)
+HTTP_KEYS = (
+    "parser",
+    "max_head_size",
+    "max_headers",
+    "max_uri_length",
+    "forwarded",
+    "via",
+    "server_header",
+)
+LOG_KEYS = ("access", "format", "exclude_paths", "level")
+VIP_KEYS = ("name", "listen", "route", "tls")
+ROUTE_KEYS = (
+    "name",
+    "host",
+    "path_prefix",
+    "path_regex",
+    "method",
+    "header",
+    "source",
+    "pool",
+    "redirect",
+    "respond",
+)
+REDIRECT_KEYS = ("location", "status")
+RESPONSE_KEYS = ("status", "body", "content_type", "headers")
+POOL_KEYS = ("scheduler", "hash_key", "max_idle", "idle_timeout", "fallback", "server")
+SERVER_KEYS = ("name", "address", "weight", "max_conn", "backup")
+
+# Where a key lives, for "this key belongs elsewhere" hints.
+_HOMES: dict[str, str] = {}
+for _keys, _home in (
+    (TIMEOUT_KEYS, "[timeouts]"),
+    (HTTP_KEYS, "[http]"),
+    (LOG_KEYS, "[log]"),
+    (("listen", "route", "tls"), "[[vip]]"),
+    (ROUTE_KEYS[1:], "[[vip.route]]"),
+    (("location",), "a route's redirect = { ... }"),
+    (("body", "content_type", "headers"), "a respond = { ... } or fallback = { ... } table"),
+    (POOL_KEYS, "[pool.<name>]"),
+    (SERVER_KEYS[1:], "[[pool.<name>.server]]"),
+    (TOP_KEYS, "the top level of the file"),
+):
+    for _key in _keys:
+        _HOMES.setdefault(_key, _home)
+
+_DEFAULT_CONTENT_TYPE = StaticResponse().content_type
+REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+PARSERS = ("auto", "h11", "httptools")
+LOG_FORMATS = ("combined", "json")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+HASH_KEYS = ("path", "host", "source", "uri")
+MAX_WEIGHT = 256
+
+# RFC 9110 section 5.6.2 token: header names and methods.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HOSTNAME = re.compile(r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*")
+_POOL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+# Headers whose values l7lb computes itself from the body it sends.
+_FRAMING_HEADERS = ("content-length", "transfer-encoding", "connection")
+
+
+def _join(path: str, part: str) -> str:
+    return f"{path} {part}" if path else part
+
+
+def _toml_type(value: object) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a float"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return "a date/time"
+
+
+def _show(value: object) -> str:
+    """A value as it would be written in TOML, for messages."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, dict):
+        return "{ ... }"
+    if isinstance(value, list):
+        return "[ ... ]"
+    return str(value)
+
+
+def _quoted_list(names: Sequence[str]) -> str:
+    return ", ".join(f'"{name}"' for name in names)
+
+
+def _suggest(word: str, choices: Sequence[str]) -> str | None:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    if not close:
+        close = difflib.get_close_matches(word.lower(), list(choices), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _choice_hint(word: str, choices: Sequence[str]) -> str:
+    best = _suggest(word, choices)
+    listed = f"one of {_quoted_list(choices)}"
+    return f'did you mean "{best}"? ({listed})' if best else listed
+
+
+class _Issues:
+    def __init__(self) -> None:
+        self.errors: list[ConfigIssue] = []
+
+    def add(self, path: str, message: str, hint: str = "") -> None:
+        self.errors.append(ConfigIssue(path, message, hint))
+
+
+class _Table:
+    """Typed reads from one raw TOML table, reporting into ``issues``.
+
+    Each reader returns the default when the key is absent or invalid, so the
+    walk goes on and later problems are found too.
+    """
+
+    def __init__(self, raw: dict[str, Any], path: str, keys: Sequence[str], issues: _Issues):
+        self.raw = raw
+        self.path = path
+        self.issues = issues
+        for key in raw:
+            if key not in keys:
+                issues.add(_join(path, key), "unknown key", _unknown_key_hint(key, keys))
+
+    def at(self, key: str) -> str:
+        return _join(self.path, key)
+
+    def has(self, key: str) -> bool:
+        return key in self.raw
+
+    def error(self, key: str, message: str, hint: str = "") -> None:
+        self.issues.add(self.at(key), message, hint)
+
+    def _typed(self, key: str, check: Callable[[object], bool], want: str, default: T) -> T:
+        value = self.raw.get(key, default)
+        if key in self.raw and not check(value):
+            self.error(key, f"expected {want}, got {_toml_type(value)} ({_show(value)})")
+            return default
+        return value  # type: ignore[no-any-return]
+
+    def string(self, key: str, default: str) -> str:
+        return self._typed(key, lambda v: isinstance(v, str), "a string", default)
+
+    def optional_string(self, key: str) -> str | None:
+        value: str | None = self._typed(key, lambda v: isinstance(v, str), "a string", None)
+        return value
+
+    def boolean(self, key: str, default: bool) -> bool:
+        return self._typed(key, lambda v: isinstance(v, bool), "true or false", default)
+
+    def integer(self, key: str, default: int, low: int, high: int | None = None) -> int:
+        if key not in self.raw:
+            return default
+        value = self.raw[key]
+        if isinstance(value, str) and value.strip().isdigit():
+            self.error(
+                key,
+                f"expected an integer, got a string ({_show(value)})",
+                f"remove the quotes: {key} = {value.strip()}",
+            )
+            return default
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.error(key, f"expected an integer, got {_toml_type(value)} ({_show(value)})")
+            return default
+        if value < low or (high is not None and value > high):
+            bounds = f"from {low} to {high}" if high is not None else f"{low} or more"
+            self.error(key, f"{value} is out of range", f"use an integer {bounds}")
+            return default
+        return value
+
+    def duration(self, key: str, default: float, allow_zero: bool = False) -> float:
+        if key not in self.raw:
+            return default
+        try:
+            seconds = parse_duration(self.raw[key])
+        except DurationError as exc:
+            self.error(key, exc.message, exc.hint)
+            return default
+        if seconds == 0 and not allow_zero:
+            self.error(key, "must be longer than zero", 'use a positive duration such as "1s"')
+            return default
+        return seconds
+
+    def strings(self, key: str) -> tuple[str, ...]:
+        """A string or an array of strings (one value or an OR-list)."""
+        if key not in self.raw:
+            return ()
+        value = self.raw[key]
+        if isinstance(value, str):
+            return (value,)
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            if not value:
+                self.error(key, "is an empty list", f"remove {key}, or give at least one value")
+            return tuple(value)
+        self.error(key, f"expected a string or an array of strings, got {_toml_type(value)}")
+        return ()
+
+    def table(self, key: str) -> dict[str, Any] | None:
+        return self._typed(key, lambda v: isinstance(v, dict), "a table", None)
+
+    def choice(self, key: str, default: str, choices: Sequence[str]) -> str:
+        value = self.string(key, default)
+        if value not in choices:
+            self.error(key, f"unknown value {_show(value)}", _choice_hint(value, choices))
+            return default
+        return value
+
+
+def _unknown_key_hint(key: str, keys: Sequence[str]) -> str:
+    best = _suggest(key, keys)
+    if best:
+        return f'did you mean "{best}"?'
+    home = _HOMES.get(key)
+    if home:
+        return f'"{key}" belongs in {home}'
+    return f"keys allowed here: {', '.join(keys)}"
+
+
+# ---------------------------------------------------------------- addresses
+
+
+def parse_address(text: str) -> Address:
+    """``host:port`` or ``[v6]:port`` → Address; ValueError says what is wrong."""
+    text = text.strip()
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            raise ValueError("the IPv6 address has no closing ]")
+        host = text[1:end]
+        rest = text[end + 1 :]
+        if not rest.startswith(":"):
+            raise ValueError("the port is missing (write [v6]:port)")
+        port_text = rest[1:]
+        try:
+            host = str(ipaddress.IPv6Address(host))
+        except ValueError:
+            raise ValueError(f"{host!r} in brackets is not an IPv6 address") from None
+    else:
+        host, sep, port_text = text.rpartition(":")
+        if not sep:
+            raise ValueError("the port is missing (write host:port)")
+        if ":" in host:
+            raise ValueError("an IPv6 address needs brackets: [2001:db8::1]:80")
+        if not host:
+            raise ValueError("the host is missing (0.0.0.0:port listens on every IPv4 address)")
+        try:
+            host = str(ipaddress.IPv4Address(host))
+        except ValueError:
+            if _HOSTNAME.fullmatch(host.lower()) is None:
+                raise ValueError(f"{host!r} is neither an IP address nor a host name") from None
+            if re.fullmatch(r"[0-9.]+", host):
+                raise ValueError(f"{host!r} is not a valid IPv4 address") from None
+            host = host.lower()
+    if not port_text.isdigit():
+        raise ValueError("port is not a number")
+    port = int(port_text)
+    if not 1 <= port <= 65535:
+        raise ValueError(f"port {port} is out of range (1-65535)")
+    return Address(host, port)
+
+
+def _address(value: object, path: str, issues: _Issues) -> Address | None:
+    if not isinstance(value, str):
+        issues.add(path, f"address: expected a string, got {_toml_type(value)}")
+        return None
+    try:
+        return parse_address(value)
+    except ValueError as exc:
+        issues.add(
+            path,
+            f"address {_show(value)}: {exc}",
+            'write "host:port", e.g. "10.0.0.5:80" or "[2001:db8::5]:80"',
+        )
+        return None
+
+
+# ---------------------------------------------------------------- sections
+
+
+def _timeouts(raw: _Table) -> Timeouts:
+    base = Timeouts()
+    return Timeouts(
+        request_head=raw.duration("request_head", base.request_head),
+        keepalive=raw.duration("keepalive", base.keepalive),
+        backend_connect=raw.duration("backend_connect", base.backend_connect),
+        backend_response=raw.duration("backend_response", base.backend_response),
+        client_idle=raw.duration("client_idle", base.client_idle),
+        drain=raw.duration("drain", base.drain, allow_zero=True),
+    )
+
+
+def _http(raw: _Table) -> HttpSettings:
+    base = HttpSettings()
+    via = raw.string("via", base.via)
+    if via and _TOKEN.fullmatch(via) is None:
+        raw.error(
+            "via",
+            f"{_show(via)} is not a valid Via pseudonym",
+            'use one token such as "l7lb" (letters, digits, - . _), or "" to send no Via',
+        )
+        via = base.via
+    server_header = raw.string("server_header", base.server_header)
+    if any(ch in server_header for ch in "\r\n\0"):
+        raw.error("server_header", "contains a control character", "use one line of text")
+        server_header = base.server_header
+    return HttpSettings(
+        parser=raw.choice("parser", base.parser, PARSERS),
+        limits=Limits(
+            max_head_size=raw.integer("max_head_size", base.limits.max_head_size, 1),
+            max_headers=raw.integer("max_headers", base.limits.max_headers, 1),
+            max_uri_length=raw.integer("max_uri_length", base.limits.max_uri_length, 1),
+        ),
+        forwarded=raw.boolean("forwarded", base.forwarded),
+        via=via,
+        server_header=server_header,
+    )
+
+
+def _log(raw: _Table) -> LogSettings:
+    base = LogSettings()
+    access = raw.string("access", base.access)
+    if not access:
+        raw.error("access", "is empty", 'use "-" for stdout, "off", or a file path')
+        access = base.access
+    paths = raw.strings("exclude_paths")
+    for index, path in enumerate(paths, 1):
+        if not path.startswith("/"):
+            raw.error(
+                "exclude_paths",
+                f"entry {index} ({_show(path)}) does not start with /",
+                'write the request path as it arrives, e.g. "/healthz"',
+            )
+    return LogSettings(
+        access=access,
+        format=raw.choice("format", base.format, LOG_FORMATS),
+        exclude_paths=paths,
+        level=raw.choice("level", base.level, LOG_LEVELS),
+    )
+
+
+def _header_name(name: str, path: str, issues: _Issues) -> bool:
+    if _TOKEN.fullmatch(name) is None:
+        issues.add(path, f"{_show(name)} is not a valid header name", "use letters, digits and -")
+        return False
+    return True
+
+
+def _static_response(
+    value: dict[str, Any], path: str, issues: _Issues, default_status: int
+) -> StaticResponse:
+    raw = _Table(value, path, RESPONSE_KEYS, issues)
+    status = raw.integer("status", default_status, 200, 599)
+    body = raw.string("body", "")
+    content_type = raw.string("content_type", _DEFAULT_CONTENT_TYPE)
+    if status in (204, 304) and body:
+        # RFC 9110 15.3.5 / 15.4.5: these responses never carry content.
+        raw.error("body", f"a {status} response has no body", "remove body, or use status 200")
+        body = ""
+    headers: list[tuple[str, str]] = []
+    table = raw.table("headers") or {}
+    for name, header_value in table.items():
+        where = _join(raw.at("headers"), f'"{name}"')
+        if not _header_name(name, where, issues):
+            continue
+        if name.lower() in _FRAMING_HEADERS:
+            issues.add(where, "l7lb sets this header itself", f'remove "{name}" from headers')
+            continue
+        if name.lower() == "content-type":
+            issues.add(where, "set via content_type", f'write content_type = "{header_value}"')
+            continue
+        if not isinstance(header_value, str):
+            issues.add(where, f"expected a string, got {_toml_type(header_value)}")
+            continue
+        if any(ch in header_value for ch in "\r\n\0"):
+            issues.add(where, "the value contains a control character", "use one line of text")
+            continue
+        headers.append((name, header_value))
+    return StaticResponse(status, body.encode(), content_type, tuple(headers))
+
+
+def _redirect(value: dict[str, Any], path: str, issues: _Issues) -> Redirect | None:
+    raw = _Table(value, path, REDIRECT_KEYS, issues)
+    status = raw.integer("status", 302, 0)
+    if raw.has("status") and status not in REDIRECT_STATUSES:
+        raw.error(
+            "status",
+            f"{status} is not a redirect status",
+            f"use one of {', '.join(map(str, REDIRECT_STATUSES))} (301/308 are permanent)",
+        )
+    location = raw.optional_string("location")
+    if location is None:
+        if not raw.has("location"):
+            issues.add(path, "location is missing", 'add location = "https://{host}{path}"')
+        return None
+    if not location:
+        raw.error("location", "is empty", 'write a URL or a path, e.g. "https://{host}{path}"')
+        return None
+    try:
+        # The routing module owns the template grammar; checking with it here
+        # means a typo fails at load time, not on the first redirected request.
+        compile_redirect(location)
+    except ValueError as exc:
+        raw.error("location", str(exc), 'e.g. "https://{host}{uri}"')
+        return None
+    if any(ch in location for ch in "\r\n\0 "):
+        raw.error("location", "contains a space or control character", "percent-encode it")
+        return None
+    return Redirect(location, status if status in REDIRECT_STATUSES else 302)
+
+
+def _hosts(raw: _Table) -> tuple[str, ...]:
+    hosts: list[str] = []
+    for host in raw.strings("host"):
+        name = host.lower()
+        bare = name[2:] if name.startswith("*.") else name
+        problem = ""
+        if name == "*":
+            problem = "a lone * matches every host"
+            hint = "leave host out to match every host"
+        elif "*" in bare:
+            problem = 'a wildcard must be a leading "*." and nothing else'
+            hint = 'write "*.example.com" (it does not match example.com itself)'
+        elif bare.startswith("[") and bare.endswith("]"):
+            try:
+                ipaddress.IPv6Address(bare[1:-1])
+            except ValueError:
+                problem = "not an IPv6 address"
+                hint = 'write "[2001:db8::1]"'
+        elif ":" in bare:
+            problem = "a host name with a port"
+            hint = f'the port is ignored when matching: write "{bare.rsplit(":", 1)[0]}"'
+        elif _HOSTNAME.fullmatch(bare) is None:
+            problem = "not a host name"
+            hint = 'write a name such as "www.example.com" or "*.example.com"'
+        if problem:
+            raw.error("host", f"{_show(host)}: {problem}", hint)
+        else:
+            hosts.append(name)
+    return tuple(hosts)
+
+
+def _methods(raw: _Table) -> tuple[str, ...]:
+    methods: list[str] = []
+    for method in raw.strings("method"):
+        if _TOKEN.fullmatch(method) is None:
+            raw.error("method", f"{_show(method)} is not an HTTP method", 'e.g. "GET" or "POST"')
+        else:
+            methods.append(method.upper())
+    return tuple(methods)
+
+
+def _header_matches(raw: _Table) -> tuple[HeaderMatch, ...]:
+    table = raw.table("header")
+    if table is None:
+        return ()
+    matches: list[HeaderMatch] = []
+    for name, spec in table.items():
+        where = _join(raw.at("header"), f'"{name}"')
+        if not _header_name(name, where, raw.issues):
+            continue
+        key = name.lower().encode("ascii")
+        if isinstance(spec, str):
+            matches.append(HeaderMatch(key, value=spec))
+        elif spec is True:
+            matches.append(HeaderMatch(key))
+        elif isinstance(spec, dict):
+            sub = _Table(spec, where, ("regex",), raw.issues)
+            pattern = sub.optional_string("regex")
+            if pattern is None:
+                if not sub.has("regex"):
+                    raw.issues.add(where, "the table needs regex", 'write { regex = "^beta" }')
+                continue
+            compiled = _regex(pattern, sub.at("regex"), raw.issues)
+            if compiled is not None:
+                matches.append(HeaderMatch(key, regex=compiled))
+        else:
+            raw.issues.add(
+                where,
+                f"expected a string, true or {{ regex = ... }}, got {_toml_type(spec)}",
+                f'"{name}" = "value" (exact), = true (present) or = {{ regex = "..." }}',
+            )
+    return tuple(matches)
+
+
+def _regex(pattern: str, path: str, issues: _Issues) -> re.Pattern[str] | None:
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        issues.add(
+            path,
+            f"{_show(pattern)} does not compile: {exc}",
+            "Python re syntax; in TOML prefer 'single quotes' so backslashes stay literal",
+        )
+        return None
+
+
+def _sources(raw: _Table) -> tuple[IPNetwork, ...]:
+    networks: list[IPNetwork] = []
+    for text in raw.strings("source"):
+        try:
+            networks.append(ipaddress.ip_network(text.strip()))
+        except ValueError as exc:
+            hint = 'write a CIDR such as "10.0.0.0/8" or one address "192.0.2.7"'
+            try:
+                fixed = ipaddress.ip_network(text.strip(), strict=False)
+                hint = f'host bits are set: did you mean "{fixed}"?'
+            except ValueError:
+                pass
+            raw.error("source", f"{_show(text)} is not a network: {exc}", hint)
+    return tuple(networks)
+
+
+def _route(
+    value: object, path: str, index: int, pool_names: Sequence[str], issues: _Issues
+) -> Route | None:
+    if not isinstance(value, dict):
+        issues.add(path, f"expected a table, got {_toml_type(value)}", "write [[vip.route]]")
+        return None
+    raw = _Table(value, path, ROUTE_KEYS, issues)
+    name = raw.string("name", f"route {index}")
+    path_prefix = raw.optional_string("path_prefix")
+    if path_prefix is not None and not path_prefix.startswith("/"):
+        raw.error("path_prefix", f"{_show(path_prefix)} does not start with /", 'e.g. "/api"')
+        path_prefix = None
+    pattern = raw.optional_string("path_regex")
+    path_regex = _regex(pattern, raw.at("path_regex"), issues) if pattern is not None else None
+    match = Match(
+        hosts=_hosts(raw),
+        path_prefix=path_prefix,
+        path_regex=path_regex,
+        methods=_methods(raw),
+        headers=_header_matches(raw),
+        sources=_sources(raw),
+    )
+    actions = [key for key in ("pool", "redirect", "respond") if raw.has(key)]
+    if not actions:
+        issues.add(
+            path,
+            "the route has no action",
+            'add one of pool = "<name>", redirect = { location = "..." } '
+            'or respond = { status = ..., body = "..." }',
+        )
+        return None
+    if len(actions) > 1:
+        issues.add(
+            path,
+            f"the route has {len(actions)} actions ({', '.join(actions)})",
+            "keep exactly one of pool, redirect and respond",
+        )
+        return None
+    pool = raw.optional_string("pool")
+    redirect: Redirect | None = None
+    respond: StaticResponse | None = None
+    if pool is not None and pool not in pool_names:
+        raw.error("pool", f"no pool named {_show(pool)}", _pool_hint(pool, pool_names))
+        return None
+    if raw.has("redirect"):
+        table = raw.table("redirect")
+        redirect = _redirect(table, raw.at("redirect"), issues) if table is not None else None
+        if redirect is None:
+            return None
+    if raw.has("respond"):
+        table = raw.table("respond")
+        if table is None:
+            return None
+        respond = _static_response(table, raw.at("respond"), issues, 200)
+    if pool is None and redirect is None and respond is None:
+        return None
+    return Route(name, match, pool=pool, redirect=redirect, respond=respond)
+
+
+def _pool_hint(name: str, pool_names: Sequence[str]) -> str:
+    if not pool_names:
+        return f"define it with [pool.{name}]"
+    best = _suggest(name, pool_names)
+    defined = f"defined pools: {', '.join(sorted(pool_names))}"
+    return f'did you mean "{best}"? ({defined})' if best else defined
+
+
+def _vip(
+    value: object, index: int, pool_names: Sequence[str], issues: _Issues, by_index: bool
+) -> tuple[str, Vip | None, list[tuple[str, Address]]]:
+    """Returns the vip's path, the vip (None if invalid) and its listen addresses."""
+    if not isinstance(value, dict):
+        path = f"vip {index}"
+        issues.add(path, f"expected a table, got {_toml_type(value)}", "write [[vip]]")
+        return path, None, []
+    name = value.get("name")
+    # A vip is named by its name, or by its position when that is missing or taken.
+    named = isinstance(name, str) and name and not by_index
+    path = f"vip {_show(name)}" if named else f"vip {index}"
+    raw = _Table(value, path, VIP_KEYS, issues)
+    name = raw.string("name", f"vip-{index}")
+    if raw.has("name") and not name:
+        raw.error("name", "is empty", "give the vip a name, used in logs and admin output")
+    if raw.has("tls"):
+        raw.error(
+            "tls",
+            "TLS settings are not supported yet",
+            "remove the [vip.tls] table; this version of l7lb serves plain HTTP only",
+        )
+    listen: list[tuple[str, Address]] = []
+    entries = raw.strings("listen")
+    if not raw.has("listen"):
+        issues.add(path, "the vip has no listen address", 'add listen = ["0.0.0.0:80"]')
+    for number, text in enumerate(entries, 1):
+        where = raw.at(f"listen {number}") if len(entries) > 1 else raw.at("listen")
+        address = _address(text, where, issues)
+        if address is not None:
+            listen.append((where, address))
+    routes: list[Route] = []
+    raw_routes = raw.raw.get("route", [])
+    if not isinstance(raw_routes, list):
+        raw.error("route", f"expected an array of tables, got {_toml_type(raw_routes)}", _ROUTES)
+        raw_routes = []
+    # A route without conditions matches every request; any later route is dead.
+    for number, raw_route in enumerate(raw_routes, 1):
+        if not isinstance(raw_route, dict) or number == len(raw_routes):
+            continue
+        if not any(key in raw_route for key in ROUTE_KEYS[1:7]):
+            issues.add(
+                raw.at(f"route {number}"),
+                f"has no conditions, so it matches every request and {_later(number, raw_routes)} "
+                "can never match",
+                "first match wins: move the catch-all route last",
+            )
+            break
+    for number, raw_route in enumerate(raw_routes, 1):
+        route = _route(raw_route, raw.at(f"route {number}"), number, pool_names, issues)
+        if route is not None:
+            routes.append(route)
+    vip = Vip(name, tuple(address for _, address in listen), tuple(routes))
+    return path, vip, listen
+
+
+def _later(number: int, routes: Sequence[object]) -> str:
+    last = len(routes)
+    return f"route {last}" if number + 1 == last else f"routes {number + 1}-{last}"
+
+
+_ROUTES = "write each route as [[vip.route]] below its [[vip]]"
+
+
+def _server(value: object, path: str, pool_name: str, index: int, issues: _Issues) -> Server | None:
+    if not isinstance(value, dict):
+        issues.add(
+            path, f"expected a table, got {_toml_type(value)}", "write [[pool.<name>.server]]"
+        )
+        return None
+    raw = _Table(value, path, SERVER_KEYS, issues)
+    name = raw.string("name", f"{pool_name}-{index}")
+    if not name:
+        raw.error("name", "is empty", f"leave name out to get {pool_name}-{index}")
+        name = f"{pool_name}-{index}"
+    weight = raw.integer("weight", 1, 0, MAX_WEIGHT)
+    max_conn = raw.integer("max_conn", 0, 0)
+    backup = raw.boolean("backup", False)
+    if not raw.has("address"):
+        issues.add(path, "the server has no address", 'add address = "10.0.0.5:80"')
+        return None
+    address = _address(raw.raw["address"], path, issues)
+    if address is None:
+        return None
+    return Server(name, address, weight=weight, max_conn=max_conn, backup=backup)
+
+
+def _pool(name: str, value: object, pool_names: Sequence[str], issues: _Issues) -> Pool | None:
+    path = f"pool {_show(name)}"
+    if not isinstance(value, dict):
+        issues.add(path, f"expected a table, got {_toml_type(value)}", f"write [pool.{name}]")
+        return None
+    if _POOL_NAME.fullmatch(name) is None:
+        issues.add(path, "the pool name is not valid", "use letters, digits and - _ .")
+    raw = _Table(value, path, POOL_KEYS, issues)
+    scheduler = Scheduler(raw.choice("scheduler", "wrr", [s.value for s in Scheduler]))
+    hash_key = raw.string("hash_key", "path")
+    if raw.has("hash_key"):
+        if scheduler is not Scheduler.CHASH:
+            raw.error(
+                "hash_key",
+                f'only applies to scheduler = "chash" (this pool uses "{scheduler.value}")',
+                'set scheduler = "chash", or remove hash_key',
+            )
+        header = hash_key[len("header:") :] if hash_key.startswith("header:") else None
+        if header is not None:
+            if _TOKEN.fullmatch(header) is None:
+                raw.error(
+                    "hash_key", f"{_show(header)} is not a header name", 'e.g. "header:X-User"'
+                )
+        elif hash_key not in HASH_KEYS:
+            raw.error(
+                "hash_key",
+                f"unknown value {_show(hash_key)}",
+                _choice_hint(hash_key, HASH_KEYS) + ' or "header:<name>"',
+            )
+    max_idle = raw.integer("max_idle", 32, 0)
+    idle_timeout = raw.duration("idle_timeout", 10.0)
+    fallback_pool: str | None = None
+    fallback_response: StaticResponse | None = None
+    fallback = raw.raw.get("fallback")
+    if isinstance(fallback, str):
+        if fallback == name:
+            raw.error("fallback", "a pool cannot fall back to itself", "name another pool")
+        elif fallback not in pool_names:
+            raw.error(
+                "fallback", f"no pool named {_show(fallback)}", _pool_hint(fallback, pool_names)
+            )
+        else:
+            fallback_pool = fallback
+    elif isinstance(fallback, dict):
+        fallback_response = _static_response(fallback, raw.at("fallback"), issues, 503)
+    elif fallback is not None:
+        raw.error(
+            "fallback",
+            f"expected a pool name or a table, got {_toml_type(fallback)}",
+            'fallback = "sorry" or fallback = { status = 503, body = "..." }',
+        )
+    servers: list[Server] = []
+    raw_servers = raw.raw.get("server", [])
+    if not isinstance(raw_servers, list):
+        raw.error(
+            "server",
+            f"expected an array of tables, got {_toml_type(raw_servers)}",
+            f"write each server as [[pool.{name}.server]]",
+        )
+        raw_servers = []
+    seen_names: dict[str, int] = {}
+    seen_addresses: dict[Address, int] = {}
+    for number, raw_server in enumerate(raw_servers, 1):
+        where = raw.at(f"server {number}")
+        server = _server(raw_server, where, name, number, issues)
+        if server is None:
+            continue
+        if server.name in seen_names:
+            issues.add(
+                _join(where, "name"),
+                f"{_show(server.name)} is already server {seen_names[server.name]}'s name",
+                "server names must be unique within a pool",
+            )
+            continue
+        if server.address in seen_addresses:
+            issues.add(
+                where,
+                f"address {server.address} is already server {seen_addresses[server.address]}",
+                "list each server once; raise its weight to send it more traffic",
+            )
+            continue
+        seen_names[server.name] = number
+        seen_addresses[server.address] = number
+        servers.append(server)
+    if not raw_servers and fallback is None:
+        issues.add(
+            path,
+            "the pool has no servers and no fallback",
+            f'add [[pool.{name}.server]] entries, or fallback = {{ status = 503, body = "..." }}',
+        )
+    return Pool(
+        name,
+        tuple(servers),
+        scheduler=scheduler,
+        hash_key=hash_key,
+        max_idle=max_idle,
+        idle_timeout=idle_timeout,
+        fallback_pool=fallback_pool,
+        fallback_response=fallback_response,
+    )
+
+
+def _fallback_loops(pools: dict[str, Pool], issues: _Issues) -> None:
+    reported: set[frozenset[str]] = set()
+    for start in pools:
+        chain = [start]
+        current = pools[start].fallback_pool
+        while current is not None and current in pools:
+            if current in chain:
+                cycle = chain[chain.index(current) :]
+                if frozenset(cycle) not in reported:
+                    reported.add(frozenset(cycle))
+                    issues.add(
+                        f"pool {_show(cycle[0])} fallback",
+                        "fallback loop: " + " -> ".join([*cycle, current]),
+                        "end the chain with a pool that has servers and no fallback, "
+                        'or a fallback = { status = 503, body = "..." }',
+                    )
+                break
+            chain.append(current)
+            current = pools[current].fallback_pool
+
+
+def _overlaps(a: Address, b: Address) -> bool:
+    """Two listen addresses that cannot both be bound (same, or wildcard + specific)."""
+    if a.port != b.port:
+        return False
+    if a.host == b.host:
+        return True
+    try:
+        ip_a, ip_b = ipaddress.ip_address(a.host), ipaddress.ip_address(b.host)
+    except ValueError:
+        return False
+    return ip_a.version == ip_b.version and (ip_a.is_unspecified or ip_b.is_unspecified)
+
+
+def _listen_conflicts(listens: list[tuple[str, Address]], issues: _Issues) -> None:
+    for later in range(len(listens)):
+        for earlier in range(later):
+            path, address = listens[later]
+            other_path, other = listens[earlier]
+            if _overlaps(address, other):
+                same = address == other
+                issues.add(
+                    path,
+                    f"address {address} "
+                    + ("is already used by " if same else f"overlaps {other} of ")
+                    + other_path,
+                    "each listen address may belong to one vip only",
+                )
+                break
+
+
+def _build(doc: dict[str, Any], source: str, issues: _Issues) -> Config:
+    top = _Table(doc, "", TOP_KEYS, issues)
+    workers = top.integer("workers", 0, 0)
+    admin_socket = top.string("admin_socket", "")
+    sections: dict[str, _Table] = {}
+    for key, keys in (("timeouts", TIMEOUT_KEYS), ("http", HTTP_KEYS), ("log", LOG_KEYS)):
+        sections[key] = _Table(top.table(key) or {}, key, keys, issues)
+    timeouts = _timeouts(sections["timeouts"])
+    http = _http(sections["http"])
+    log = _log(sections["log"])
+
+    raw_pools = doc.get("pool", {})
+    if not isinstance(raw_pools, dict):
+        top.error(
+            "pool",
+            f"expected a table of pools, got {_toml_type(raw_pools)}",
+            "write each pool as [pool.<name>], e.g. [pool.web]",
+        )
+        raw_pools = {}
+    raw_vips = doc.get("vip", [])
+    if not isinstance(raw_vips, list):
+        message = f"expected an array of tables, got {_toml_type(raw_vips)}"
+        top.error("vip", message, "write [[vip]]")
+        raw_vips = []
+    # Routes may name any pool, wherever it is written, so names come first.
+    pool_names = list(raw_pools)
+
+    pools: dict[str, Pool] = {}
+    vips: list[Vip] = []
+    listens: list[tuple[str, Address]] = []
+
+    def build_pools() -> None:
+        for name, raw_pool in raw_pools.items():
+            pool = _pool(name, raw_pool, pool_names, issues)
+            if pool is not None:
+                pools[name] = pool
+        _fallback_loops(pools, issues)
+
+    def build_vips() -> None:
+        if not raw_vips:
+            hint = 'add a [[vip]] with name and listen = ["0.0.0.0:80"]'
+            issues.add("", "no vip is defined", hint)
+        seen: dict[str, int] = {}
+        for index, raw_vip in enumerate(raw_vips, 1):
+            name = raw_vip.get("name") if isinstance(raw_vip, dict) else None
+            duplicate = isinstance(name, str) and name in seen
+            path, vip, vip_listens = _vip(raw_vip, index, pool_names, issues, duplicate)
+            listens.extend(vip_listens)
+            if vip is None:
+                continue
+            if duplicate:
+                issues.add(
+                    _join(path, "name"),
+                    f"{_show(vip.name)} is already the name of vip {seen[vip.name]}",
+                    "vip names must be unique",
+                )
+            seen.setdefault(vip.name, index)
+            vips.append(vip)
+        _listen_conflicts(listens, issues)
+
+    # Report in the order the file is written: [pool.*] first or [[vip]] first.
+    steps = [build_pools, build_vips]
+    order = list(doc)
+    if "vip" in order and "pool" in order and order.index("vip") < order.index("pool"):
+        steps.reverse()
+    for step in steps:
+        step()
+    return Config(
+        vips=tuple(vips),
+        pools=pools,
+        workers=workers,
+        timeouts=timeouts,
+        http=http,
+        log=log,
+        admin_socket=admin_socket,
+        source=source,
+    )
+
+
+def _toml_issue(exc: tomllib.TOMLDecodeError) -> ConfigIssue:
+    text = str(exc)
+    found = re.search(r"\s*\(at line (\d+), column (\d+)\)$", text)
+    path = ""
+    if found:
+        path = f"line {found.group(1)} column {found.group(2)}"
+        text = text[: found.start()]
+    hint = "TOML syntax: strings need quotes, tables are [name], arrays of tables [[name]]"
+    return ConfigIssue(path, f"not valid TOML: {text}", hint)
+
+
+def parse_config(text: str, origin: str = "<string>") -> Config:
+    """Build a Config from TOML text; raise ConfigError listing every problem."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([_toml_issue(exc)], origin) from None
+    issues = _Issues()
+    config = _build(doc, text, issues)
+    if issues.errors:
+        raise ConfigError(issues.errors, origin)
+    return config
+
+
+def load_config(path: str) -> Config:
+    """Read and parse the file at ``path``; unreadable files are a ConfigError too."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ConfigError([ConfigIssue("", f"cannot read the file: {reason}")], path) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        issue = ConfigIssue(f"line {line}", "not UTF-8 text", "save the file as UTF-8")
+        raise ConfigError([issue], path) from None
+    return parse_config(text, path)
+
+
+__all__ = [
+    "ConfigError",
+    "ConfigIssue",
+    "load_config",
+    "parse_address",
+    "parse_config",
+]

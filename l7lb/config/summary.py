@@ -1,0 +1,118 @@
+"""A one-screen, human summary of a loaded Config (what ``l7lb check`` prints).
+
+It reads the typed objects, not the TOML, so it shows what l7lb will do:
+defaults filled in, server names assigned, routes in the order they are tried.
+"""
+
+from __future__ import annotations
+
+from l7lb.config.durations import format_duration
+from l7lb.config.model import Config, HeaderMatch, Match, Pool, Route, Scheduler, StaticResponse
+
+
+def summarize(cfg: Config) -> str:
+    """VIPs with their listen addresses and ordered routes, then pools and servers."""
+    lines: list[str] = []
+    t = cfg.timeouts
+    workers = str(cfg.workers) if cfg.workers else "one per CPU"
+    lines.append(
+        f"workers {workers}; parser {cfg.http.parser}; access log "
+        f"{cfg.log.access} ({cfg.log.format})"
+        + (f"; admin socket {cfg.admin_socket}" if cfg.admin_socket else "")
+    )
+    lines.append(
+        "timeouts: "
+        + ", ".join(
+            f"{name} {format_duration(value)}"
+            for name, value in (
+                ("request_head", t.request_head),
+                ("keepalive", t.keepalive),
+                ("backend_connect", t.backend_connect),
+                ("backend_response", t.backend_response),
+                ("client_idle", t.client_idle),
+                ("drain", t.drain),
+            )
+        )
+    )
+    for vip in cfg.vips:
+        lines.append("")
+        listen = ", ".join(str(address) for address in vip.listen)
+        lines.append(f'vip "{vip.name}" listen {listen}')
+        for number, route in enumerate(vip.routes, 1):
+            lines.append(f"  {number}. {_route(route)}")
+        if not vip.routes or vip.routes[-1].match != Match():
+            lines.append("  otherwise: 404 from l7lb")
+    for pool in cfg.pools.values():
+        lines.append("")
+        lines.extend(_pool(pool))
+    return "\n".join(lines) + "\n"
+
+
+def _route(route: Route) -> str:
+    label = "" if route.name.startswith("route ") else f"[{route.name}] "
+    return f"{label}{_match(route.match)} -> {_action(route)}"
+
+
+def _match(match: Match) -> str:
+    parts: list[str] = []
+    if match.hosts:
+        parts.append("host " + "|".join(match.hosts))
+    if match.path_prefix is not None:
+        parts.append(f"path {match.path_prefix}*")
+    if match.path_regex is not None:
+        parts.append(f"path ~ {match.path_regex.pattern}")
+    if match.methods:
+        parts.append("method " + "|".join(match.methods))
+    parts.extend(_header(header) for header in match.headers)
+    if match.sources:
+        parts.append("source " + "|".join(str(network) for network in match.sources))
+    return " and ".join(parts) if parts else "any request"
+
+
+def _header(header: HeaderMatch) -> str:
+    name = header.name.decode("ascii")
+    if header.regex is not None:
+        return f"header {name} ~ {header.regex.pattern}"
+    if header.value is not None:
+        return f'header {name} = "{header.value}"'
+    return f"header {name} present"
+
+
+def _action(route: Route) -> str:
+    if route.pool is not None:
+        return f'pool "{route.pool}"'
+    if route.redirect is not None:
+        return f"redirect {route.redirect.status} {route.redirect.location}"
+    if route.respond is not None:
+        return "respond " + _response(route.respond)
+    return "(no action)"
+
+
+def _response(response: StaticResponse) -> str:
+    return f"{response.status} ({len(response.body)} bytes {response.content_type})"
+
+
+def _pool(pool: Pool) -> list[str]:
+    scheduler = pool.scheduler.value
+    if pool.scheduler is Scheduler.CHASH:
+        scheduler += f" on {pool.hash_key}"
+    count = len(pool.servers)
+    head = f'pool "{pool.name}" {scheduler}, {count} server{"" if count == 1 else "s"}'
+    head += f", keep {pool.max_idle} idle for {format_duration(pool.idle_timeout)}"
+    if pool.fallback_pool is not None:
+        head += f'; fallback pool "{pool.fallback_pool}"'
+    elif pool.fallback_response is not None:
+        head += "; fallback " + _response(pool.fallback_response)
+    lines = [head]
+    width = max((len(server.name) for server in pool.servers), default=0)
+    for server in pool.servers:
+        flags: list[str] = []
+        if server.weight == 0:
+            flags.append("drain")
+        if server.backup:
+            flags.append("backup")
+        if server.max_conn:
+            flags.append(f"max_conn {server.max_conn}")
+        text = f"  {server.name:<{width}}  {server.address!s:<22} weight {server.weight:<3}"
+        lines.append((text + " " + " ".join(flags)).rstrip())
+    return lines
