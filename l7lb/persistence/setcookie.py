@@ -1,0 +1,220 @@
+"""Set-Cookie building and Cookie header parsing/editing (RFC 6265).
+
+Headers are the codec's representation: a list of (lower-cased name bytes,
+value bytes). Parsing is linear in the header size and tolerant the way
+browsers and servers are (missing spaces, empty parts, quoted values), since a
+persistence cookie that fails to parse only costs a rescheduling.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+
+Headers = list[tuple[bytes, bytes]]
+
+# RFC 6265 section 4.1.1: token for names, cookie-octet for values.
+_TCHAR = frozenset(b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+_COOKIE_OCTET = frozenset(
+    [0x21, *range(0x23, 0x2C), *range(0x2D, 0x3B), *range(0x3C, 0x5C), *range(0x5D, 0x7F)]
+)
+# Path and Domain attribute values: any CHAR except CTLs and ";".
+_AV_OCTET = frozenset(c for c in range(0x20, 0x7F) if c != 0x3B)
+_OWS = b" \t"
+
+
+class SameSite(enum.Enum):
+    STRICT = "Strict"
+    LAX = "Lax"
+    NONE = "None"
+
+
+def _check(kind: str, text: bytes, allowed: frozenset[int], empty_ok: bool = False) -> None:
+    if (not text and not empty_ok) or not allowed.issuperset(text):
+        raise ValueError(f"invalid cookie {kind}: {text!r}")
+
+
+class SetCookie:
+    """A Set-Cookie header value with fixed attributes and a variable value.
+
+    Everything but the value is validated and rendered once (per pool, at
+    config load), so the per-response cost is two concatenations.
+    """
+
+    __slots__ = ("_head", "_tail", "name")
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        path: str | None = "/",
+        domain: str | None = None,
+        max_age: int | None = None,  # None: a session cookie
+        secure: bool = False,
+        httponly: bool = True,
+        samesite: SameSite | None = None,
+    ) -> None:
+        raw_name = name.encode("ascii")
+        _check("name", raw_name, _TCHAR)
+        parts = [b""]
+        if path is not None:
+            raw = path.encode("ascii")
+            _check("path", raw, _AV_OCTET)
+            parts.append(b"Path=" + raw)
+        if domain is not None:
+            raw = domain.encode("ascii")
+            _check("domain", raw, _AV_OCTET)
+            parts.append(b"Domain=" + raw)
+        if max_age is not None:
+            if max_age < 0:
+                raise ValueError("max_age must be >= 0")
+            parts.append(b"Max-Age=%d" % max_age)
+        if secure:
+            parts.append(b"Secure")
+        if httponly:
+            parts.append(b"HttpOnly")
+        if samesite is not None:
+            # Browsers drop SameSite=None cookies that are not Secure.
+            if samesite is SameSite.NONE and not secure:
+                raise ValueError("SameSite=None requires Secure")
+            parts.append(b"SameSite=" + samesite.value.encode("ascii"))
+        self.name = raw_name
+        self._head = raw_name + b"="
+        self._tail = b"; ".join(parts) if len(parts) > 1 else b""
+
+    def render(self, value: str | bytes) -> bytes:
+        """The header value; ``value`` must be cookie-value-safe (not checked
+        here: it comes from ``CookieCodec`` or a backend)."""
+        if isinstance(value, str):
+            value = value.encode("ascii")
+        return self._head + value + self._tail
+
+
+def build_set_cookie(
+    name: str,
+    value: str,
+    *,
+    path: str | None = "/",
+    domain: str | None = None,
+    max_age: int | None = None,
+    secure: bool = False,
+    httponly: bool = True,
+    samesite: SameSite | None = None,
+) -> bytes:
+    """One-off Set-Cookie value; prefer a ``SetCookie`` kept per pool."""
+    raw = value.encode("ascii")
+    _check("value", raw, _COOKIE_OCTET, empty_ok=True)
+    cookie = SetCookie(
+        name,
+        path=path,
+        domain=domain,
+        max_age=max_age,
+        secure=secure,
+        httponly=httponly,
+        samesite=samesite,
+    )
+    return cookie.render(raw)
+
+
+def _unquote(value: bytes) -> bytes:
+    # RFC 6265 cookie-value = *cookie-octet / ( DQUOTE *cookie-octet DQUOTE )
+    if len(value) >= 2 and value[0] == 0x22 and value[-1] == 0x22:
+        return value[1:-1]
+    return value
+
+
+def iter_cookies(headers: Headers) -> Iterator[tuple[bytes, bytes]]:
+    """Every (name, value) pair of every Cookie header, in order, values
+    unquoted. Parts without "=" or with an empty name are skipped."""
+    for hname, hvalue in headers:
+        if hname != b"cookie":
+            continue
+        for part in hvalue.split(b";"):
+            name, eq, value = part.partition(b"=")
+            if not eq:
+                continue
+            name = name.strip(_OWS)
+            if name:
+                yield name, _unquote(value.strip(_OWS))
+
+
+def get_cookie(headers: Headers, name: bytes) -> bytes | None:
+    """The value of the first cookie called ``name`` (exact, case-sensitive
+    match, as browsers send names back byte for byte), or None."""
+    for hname, hvalue in headers:
+        # The substring test runs in C and skips the split for headers that
+        # cannot hold the cookie: the common case for a persistence lookup.
+        if hname != b"cookie" or name not in hvalue:
+            continue
+        for part in hvalue.split(b";"):
+            pname, eq, value = part.partition(b"=")
+            if eq and pname.strip(_OWS) == name:
+                return _unquote(value.strip(_OWS))
+    return None
+
+
+def strip_cookie(value: bytes, name: bytes) -> bytes:
+    """A Cookie header value without the cookies called ``name``; the same
+    object when there is none. Other cookies keep their bytes."""
+    if name not in value:
+        return value
+    kept = []
+    removed = False
+    for part in value.split(b";"):
+        stripped = part.strip(_OWS)
+        if not stripped:
+            continue
+        pname, eq, _ = stripped.partition(b"=")
+        if eq and pname.rstrip(_OWS) == name:
+            removed = True
+        else:
+            kept.append(stripped)
+    return b"; ".join(kept) if removed else value
+
+
+def remove_cookie(headers: Headers, name: bytes) -> Headers:
+    """``headers`` with the cookie ``name`` removed from every Cookie header
+    (the ``indirect`` mode: the backend never sees it). A Cookie header left
+    empty is dropped. Returns ``headers`` itself when nothing changes, so the
+    common case allocates nothing."""
+    out: Headers | None = None
+    for i, (hname, hvalue) in enumerate(headers):
+        new = strip_cookie(hvalue, name) if hname == b"cookie" else hvalue
+        if out is None:
+            if new is hvalue:
+                continue
+            out = headers[:i]
+        if new:
+            out.append((hname, new))
+    return headers if out is None else out
+
+
+def make_private(headers: Headers) -> Headers:
+    """Response headers that keep shared caches from storing the response
+    (the ``nocache`` mode: a cached Set-Cookie would stick every client of a
+    proxy cache to one server). Adds ``cache-control: private``; an existing
+    Cache-Control loses ``public`` and ``s-maxage`` (which would let a shared
+    cache store it anyway) and gains ``private``, unless it already says
+    ``private`` or ``no-store``."""
+    found = False
+    out: Headers = []
+    for hname, hvalue in headers:
+        if hname == b"cache-control":
+            found = True
+            hvalue = _privatize(hvalue)
+        out.append((hname, hvalue))
+    if not found:
+        out.append((b"cache-control", b"private"))
+    return out
+
+
+def _privatize(value: bytes) -> bytes:
+    directives = [d.strip(_OWS) for d in value.split(b",")]
+    names = [d.partition(b"=")[0].rstrip(_OWS).lower() for d in directives]
+    if b"private" in names or b"no-store" in names:
+        return value
+    kept = [
+        d for d, n in zip(directives, names, strict=True) if d and n not in (b"public", b"s-maxage")
+    ]
+    kept.append(b"private")
+    return b", ".join(kept)

@@ -1,0 +1,215 @@
+"""Set-Cookie rendering (exact bytes), Cookie parsing and editing, nocache."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from l7lb.persistence.setcookie import (
+    SameSite,
+    SetCookie,
+    build_set_cookie,
+    get_cookie,
+    iter_cookies,
+    make_private,
+    remove_cookie,
+    strip_cookie,
+)
+
+
+def test_set_cookie_defaults_exact_bytes() -> None:
+    assert SetCookie("SRV").render("abc") == b"SRV=abc; Path=/; HttpOnly"
+
+
+def test_set_cookie_all_attributes_exact_bytes() -> None:
+    cookie = SetCookie(
+        "SRV",
+        path="/app",
+        domain="example.com",
+        max_age=3600,
+        secure=True,
+        httponly=True,
+        samesite=SameSite.NONE,
+    )
+    assert cookie.render(b"v1") == (
+        b"SRV=v1; Path=/app; Domain=example.com; Max-Age=3600; Secure; HttpOnly; SameSite=None"
+    )
+
+
+def test_set_cookie_minimal_and_session() -> None:
+    assert SetCookie("S", path=None, httponly=False).render("x") == b"S=x"
+    assert (
+        build_set_cookie("S", "x", samesite=SameSite.LAX, max_age=0)
+        == b"S=x; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"
+    )
+    assert build_set_cookie("S", "x", samesite=SameSite.STRICT, secure=True, httponly=False) == (
+        b"S=x; Path=/; Secure; SameSite=Strict"
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"name": "bad name"},
+        {"name": "a;b"},
+        {"name": ""},
+        {"name": "S", "path": "/a;b"},
+        {"name": "S", "domain": "ex\r\nample"},
+        {"name": "S", "max_age": -1},
+        {"name": "S", "samesite": SameSite.NONE},  # without Secure
+    ],
+)
+def test_set_cookie_rejects_bad_config(kwargs: dict[str, object]) -> None:
+    name = kwargs.pop("name")
+    with pytest.raises(ValueError):
+        SetCookie(name, **kwargs)  # type: ignore[arg-type]
+
+
+def test_build_set_cookie_rejects_unsafe_value() -> None:
+    for value in ("a b", "a;b", 'a"b', "a,b", "a\\b", "é"):
+        with pytest.raises((ValueError, UnicodeEncodeError)):
+            build_set_cookie("S", value)
+
+
+def H(*values: bytes) -> list[tuple[bytes, bytes]]:
+    return [(b"host", b"example.com")] + [(b"cookie", v) for v in values]
+
+
+def test_get_cookie_basic_and_spacing() -> None:
+    headers = H(b"a=1; SRV=xyz; b=2")
+    assert get_cookie(headers, b"SRV") == b"xyz"
+    assert get_cookie(H(b"a=1;SRV=xyz;b=2"), b"SRV") == b"xyz"
+    assert get_cookie(H(b"  SRV =  xyz  ;"), b"SRV") == b"xyz"
+    assert get_cookie(H(b"a=1\t;\tSRV=xyz"), b"SRV") == b"xyz"
+
+
+def test_get_cookie_absent_empty_and_case() -> None:
+    assert get_cookie([], b"SRV") is None
+    assert get_cookie(H(b""), b"SRV") is None
+    assert get_cookie(H(b";;; ;"), b"SRV") is None
+    assert get_cookie(H(b"srv=1"), b"SRV") is None  # names are case-sensitive
+    assert get_cookie(H(b"XSRV=1; SRVX=2"), b"SRV") is None  # no substring matches
+    assert get_cookie(H(b"SRV"), b"SRV") is None  # no "="
+    assert get_cookie(H(b"SRV="), b"SRV") == b""
+    # a header that is not Cookie is ignored even if it looks like one
+    assert get_cookie([(b"x-cookie", b"SRV=1")], b"SRV") is None
+
+
+def test_get_cookie_several_headers_and_duplicates() -> None:
+    headers = H(b"a=1", b"SRV=first; SRV=second", b"SRV=third")
+    assert get_cookie(headers, b"SRV") == b"first"
+    assert [v for n, v in iter_cookies(headers) if n == b"SRV"] == [b"first", b"second", b"third"]
+
+
+def test_get_cookie_quotes_and_equals_in_value() -> None:
+    assert get_cookie(H(b'SRV="abc"'), b"SRV") == b"abc"
+    assert get_cookie(H(b'SRV=""'), b"SRV") == b""
+    assert get_cookie(H(b'SRV="'), b"SRV") == b'"'
+    assert get_cookie(H(b"SRV=a=b=c"), b"SRV") == b"a=b=c"
+
+
+def test_iter_cookies() -> None:
+    assert list(iter_cookies(H(b'a=1; =x; noeq; b="2"', b"c=3"))) == [
+        (b"a", b"1"),
+        (b"b", b"2"),
+        (b"c", b"3"),
+    ]
+
+
+def test_hostile_long_input_is_linear() -> None:
+    hostile = [
+        b";" * 200_000,
+        b"=" * 200_000,
+        b"SRV" * 70_000,
+        b"a=1; " * 40_000,
+        b'"' * 200_000,
+        b"SRV=" + b"x" * 200_000,
+    ]
+    start = time.perf_counter()
+    for value in hostile:
+        get_cookie(H(value), b"SRV")
+        list(iter_cookies(H(value)))
+        strip_cookie(value, b"SRV")
+    assert time.perf_counter() - start < 2.0
+    assert get_cookie(H(b"SRV=" + b"x" * 200_000), b"SRV") == b"x" * 200_000
+
+
+def test_strip_cookie() -> None:
+    value = b"a=1; SRV=xyz; b=2"
+    assert strip_cookie(value, b"SRV") == b"a=1; b=2"
+    assert strip_cookie(b"SRV=1", b"SRV") == b""
+    assert strip_cookie(b"SRV=1;SRV=2;c=3", b"SRV") == b"c=3"
+    untouched = b"a=1;b=2"
+    assert strip_cookie(untouched, b"SRV") is untouched
+    mentions = b"XSRV=1; SRVX=2"
+    assert strip_cookie(mentions, b"SRV") is mentions
+
+
+def test_remove_cookie_headers() -> None:
+    headers = [
+        (b"host", b"h"),
+        (b"cookie", b"SRV=1"),
+        (b"accept", b"*/*"),
+        (b"cookie", b"a=1; SRV=2; b=2"),
+    ]
+    assert remove_cookie(headers, b"SRV") == [
+        (b"host", b"h"),
+        (b"accept", b"*/*"),
+        (b"cookie", b"a=1; b=2"),
+    ]
+    # unchanged: the very same list comes back (no allocation)
+    plain = [(b"host", b"h"), (b"cookie", b"a=1")]
+    assert remove_cookie(plain, b"SRV") is plain
+    assert remove_cookie([], b"SRV") == []
+
+
+def test_make_private() -> None:
+    assert make_private([(b"content-type", b"text/html")]) == [
+        (b"content-type", b"text/html"),
+        (b"cache-control", b"private"),
+    ]
+    assert make_private([(b"cache-control", b"public, max-age=60, s-maxage=600")]) == [
+        (b"cache-control", b"max-age=60, private")
+    ]
+    for already in (b"private", b"no-store", b"Private, max-age=5", b'private="set-cookie"'):
+        assert make_private([(b"cache-control", already)]) == [(b"cache-control", already)]
+    assert make_private([(b"cache-control", b"no-cache")]) == [
+        (b"cache-control", b"no-cache, private")
+    ]
+
+
+token = st.text(
+    alphabet="!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
+    min_size=1,
+    max_size=12,
+)
+octets = st.text(
+    alphabet="".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '",;\\'),
+    max_size=20,
+)
+
+
+@settings(max_examples=200)
+@given(pairs=st.lists(st.tuples(token, octets), max_size=8), target=token, value=octets)
+def test_parse_and_strip_property(pairs: list[tuple[str, str]], target: str, value: str) -> None:
+    others = [(n, v) for n, v in pairs if n != target]
+    jar = [*others[:2], (target, value), *others[2:]]
+    header = "; ".join(f"{n}={v}" for n, v in jar).encode()
+    headers = [(b"cookie", header)]
+    expected_first = next(v for n, v in jar if n == target)
+    assert get_cookie(headers, target.encode()) == expected_first.encode()
+    stripped = remove_cookie(headers, target.encode())
+    assert get_cookie(stripped, target.encode()) is None
+    assert list(iter_cookies(stripped)) == [(n.encode(), v.encode()) for n, v in others]
+
+
+@settings(max_examples=200)
+@given(name=token, value=octets)
+def test_set_cookie_parses_back(name: str, value: str) -> None:
+    header = build_set_cookie(name, value, secure=True)
+    # what a browser would send back
+    pair = header.split(b";", 1)[0]
+    assert get_cookie([(b"cookie", pair)], name.encode()) == value.encode()
