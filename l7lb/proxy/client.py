@@ -44,7 +44,7 @@ from l7lb.http.forwarding import (
 from l7lb.proxy import responses
 from l7lb.proxy.backend import BackendConnection
 from l7lb.routing.redirect import render_redirect
-from l7lb.routing.router import request_host
+from l7lb.routing.target import request_host, split_target
 
 if TYPE_CHECKING:
     from l7lb.balancing import ServerState
@@ -60,6 +60,7 @@ _BACKEND_FULL = 2  # the backend's write buffer is full
 _NO_BACKEND = 4  # body bytes buffered while the backend connection is being made
 
 _MAX_PENDING = 16
+_MAX_FALLBACK_HOPS = 8
 _MAX_EARLY_BODY = 65536
 _EMPTY: frozenset[str] = frozenset()
 _CHUNK_END = b"0\r\n\r\n"
@@ -97,6 +98,8 @@ class ClientConnection(asyncio.Protocol):
         self.discard = False  # request body is read and dropped (local response)
         self.close_after = False
         self.host = b""
+        self.target = b""
+        self._hash_value: bytes | None = None
         self.route: Route | None = None
         self.pool: PoolRuntime | None = None
         self.server: ServerState | None = None
@@ -106,6 +109,7 @@ class ClientConnection(asyncio.Protocol):
         self.early_size = 0
         self.head_sent = False
         self.retried = False
+        self.fallback_hops = 0
         self.resp: ResponseHead | None = None
         self.out_chunked = False
         self.status = 0
@@ -287,21 +291,18 @@ class ClientConnection(asyncio.Protocol):
         target = head.target
         host = request_host(target, head.headers)
         self.host = host
-        if target[:1] == b"/":
-            path, _, query = target.partition(b"?")
-        elif target == b"*":
-            path, query = b"*", b""
+        path, query = split_target(target)
+        if target[:1] != b"/" and target != b"*":
+            # absolute-form (RFC 9112 3.2.2): realservers get origin-form, Host from the URI
+            self.target = path + b"?" + query if query else path
         else:
-            # absolute-form: scheme://authority/path?query (RFC 9112 3.2.2)
-            rest = target.split(b"://", 1)[-1]
-            slash = rest.find(b"/")
-            path, _, query = (rest[slash:] if slash >= 0 else b"/").partition(b"?")
+            self.target = target
         route = self.vip.router.route(head.method, host, path, head.headers, self.peer)
         self.route = route
         if route is None:
             self._local(404, responses.error(404, "no route matches this request"))
         elif route.pool is not None:
-            self._to_pool(self.rt.pools[route.pool], path, target)
+            self._to_pool(self.rt.pools[route.pool], path, query)
         elif route.redirect is not None:
             rd = route.redirect
             location = render_redirect(rd.location, host, path, query)
@@ -394,28 +395,17 @@ class ClientConnection(asyncio.Protocol):
 
     # ---- choosing a server -------------------------------------------------------
 
-    def _to_pool(self, pool: PoolRuntime, path: bytes, target: bytes) -> None:
+    def _to_pool(self, pool: PoolRuntime, path: bytes, query: bytes) -> None:
         self.pool = pool
-        kind = pool.hash_kind
-        hv: bytes | None
-        if kind == "path":
-            hv = path
-        elif kind == "uri":
-            hv = target
-        elif kind == "host":
-            hv = self.host
-        elif kind == "header":
-            assert self.req is not None and pool.hash_header is not None
-            hv = _header(self.req.headers, pool.hash_header) or None
-        else:
-            hv = None
-        self._hash_value = hv
+        req = self.req
+        assert req is not None
+        self._hash_value = pool.hash_key.value(path, query, self.host, req.headers)
         self._dispatch()
 
     def _dispatch(self) -> None:
         pool = self.pool
         assert pool is not None
-        server = pool.state.pick(self.peer, self._hash_value, self.excluded or _EMPTY)
+        server = pool.state.pick(self.peer, self._hash_value, self.excluded or _EMPTY, self.loop.time())
         if server is None:
             self._no_server(pool)
             return
@@ -430,14 +420,13 @@ class ClientConnection(asyncio.Protocol):
 
     def _no_server(self, pool: PoolRuntime) -> None:
         p = pool.pool
-        if p.fallback_pool is not None and p.fallback_pool in self.rt.pools:
-            fb = self.rt.pools[p.fallback_pool]
-            if fb is not pool and not self.retried:
-                self.retried = True
-                self.excluded = None
-                self.pool = fb
-                self._dispatch()
-                return
+        if p.fallback_pool is not None and self.fallback_hops < _MAX_FALLBACK_HOPS:
+            # the loader refuses fallback loops; the hop bound is a second guard
+            self.fallback_hops += 1
+            self.excluded = None
+            self.pool = self.rt.pools[p.fallback_pool]
+            self._dispatch()
+            return
         if p.fallback_response is not None:
             self._local(
                 p.fallback_response.status,
@@ -501,12 +490,13 @@ class ClientConnection(asyncio.Protocol):
             via=self.rt.via,
             forwarded=self.rt.forwarded,
             upgrade=req.upgrade,
+            version=req.version,
         )
         if req.framing is Framing.LENGTH:
             headers.append((b"content-length", b"%d" % req.content_length))
         elif req.framing is Framing.CHUNKED:
             headers.append((b"transfer-encoding", b"chunked"))
-        head = serialize_request_head(req.method, req.target, headers)
+        head = serialize_request_head(req.method, self.target, headers)
         self.head_sent = True
         if self.early:
             conn.transport.write(head + b"".join(self.early))

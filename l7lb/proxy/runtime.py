@@ -11,10 +11,11 @@ import logging
 from dataclasses import dataclass
 
 from l7lb.accesslog import AccessLog
-from l7lb.balancing import PoolState, ServerState
+from l7lb.balancing import HashKey, PoolState, ServerState
 from l7lb.config.model import Config, Pool, Vip
 from l7lb.http.codec import make_request_parser, make_response_parser, resolve_parser_kind
 from l7lb.http.events import RequestParser, ResponseParser
+from l7lb.http.forwarding import server_authorities
 from l7lb.proxy.backend import BackendConnection
 from l7lb.routing.router import Router
 
@@ -28,18 +29,8 @@ class PoolRuntime:
         self.runtime = runtime
         self.state = PoolState(pool)
         self.idle: dict[str, list[BackendConnection]] = {s.name: [] for s in pool.servers}
-        auth: set[bytes] = set()
-        for s in pool.servers:
-            auth.add(str(s.address).encode())
-            if s.address.port == 80:
-                auth.add(s.address.host.encode())
-        self.authorities = frozenset(auth)
-        key = pool.hash_key
-        self.hash_header: bytes | None = None
-        self.hash_kind = key
-        if key.startswith("header:"):
-            self.hash_kind = "header"
-            self.hash_header = key[7:].strip().lower().encode()
+        self.authorities = server_authorities(s.address for s in pool.servers)
+        self.hash_key = HashKey(pool.hash_key)
 
     def take_idle(self, server: ServerState) -> BackendConnection | None:
         stock = self.idle.get(server.server.name)

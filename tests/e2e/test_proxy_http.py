@@ -43,10 +43,11 @@ def raw_exchange(port: int, data: bytes, timeout: float = 5.0, until_close: bool
         return b"".join(chunks)
 
 
-@pytest.fixture
-def proxy(tmp_path, backends):
+@pytest.fixture(params=["httptools", "h11"])
+def proxy(request, tmp_path, backends):
     port = free_port()
-    p = start_proxy(tmp_path, basic_config(port, backends), port, workers=1)
+    cfg = basic_config(port, backends, extra=f'[http]\nparser = "{request.param}"\n')
+    p = start_proxy(tmp_path, cfg, port, workers=1)
     yield p
     assert p.stop() == 0
 
