@@ -1,0 +1,365 @@
+"""Message framing shared by both codec back ends: where a head ends, what a head means for the
+body that follows (RFC 9112 section 6), and the chunked transfer coding.
+
+Both back ends locate heads with ``find_head_end`` and turn parsed heads into events with
+``request_head`` / ``response_head``, so the size limits, the request-smuggling rules
+(Content-Length vs Transfer-Encoding) and keep-alive / upgrade decisions are made in this one
+place and cannot drift apart between h11 and httptools.
+"""
+
+from __future__ import annotations
+
+import re
+
+from l7lb.http.events import Framing, Limits, ProtocolError, RequestHead, ResponseHead
+
+_CRLF2 = b"\r\n\r\n"
+
+# Headers whose values decide framing or connection handling; everything else passes untouched.
+_CONTENT_LENGTH = b"content-length"
+_TRANSFER_ENCODING = b"transfer-encoding"
+_HOST = b"host"
+_CONNECTION = b"connection"
+_UPGRADE = b"upgrade"
+_EXPECT = b"expect"
+_SPECIAL = frozenset((_CONTENT_LENGTH, _TRANSFER_ENCODING, _HOST, _CONNECTION, _UPGRADE, _EXPECT))
+
+# RFC 9110 section 5.6.2: tchar. Used for header names and chunk extensions.
+_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_TOKEN_RE = re.compile(_TOKEN)
+# A field value: visible chars, obs-text, SP and HTAB; never NUL, CR, LF or other controls.
+_VALUE_RE = re.compile(rb"[^\x00-\x08\x0a-\x1f\x7f]*")
+_DIGITS_RE = re.compile(rb"[0-9]{1,18}")  # 18 digits: below 2**63, no overflow games
+
+
+def find_head_end(buf: bytes, start: int, limits: Limits) -> int:
+    """Return the offset just past the blank line that ends the head starting at 0, or -1.
+
+    ``start`` is where to resume the search (bytes already searched need not be scanned again).
+    Raises 431 as soon as the head is known to exceed ``limits.max_head_size``, complete or not,
+    so a client cannot make us buffer an unbounded head.
+    """
+    i = buf.find(_CRLF2, start)
+    if i < 0:
+        if len(buf) > limits.max_head_size:
+            raise ProtocolError(431, "head too large")
+        return -1
+    end = i + 4
+    if end > limits.max_head_size:
+        raise ProtocolError(431, "head too large")
+    return end
+
+
+def resume_offset(buf: bytes) -> int:
+    """Where to restart ``find_head_end`` once more bytes arrive after ``buf``."""
+    return len(buf) - 3 if len(buf) > 3 else 0
+
+
+def skip_empty_lines(buf: bytes) -> bytes:
+    """Drop empty lines before a request line (RFC 9112 section 2.2: a server SHOULD ignore
+    at least one; some old clients send CRLF after a POST body)."""
+    while buf[:2] == b"\r\n":
+        buf = buf[2:]
+    return buf
+
+
+# Browsers send a handful of distinct Connection values; remembering their parse saves a
+# split/strip/lower per request. Bounded so hostile values cannot grow it.
+_TOKENS_CACHE: dict[bytes, frozenset[bytes]] = {}
+_TOKENS_CACHE_MAX = 64
+
+
+def _split_tokens(value: bytes) -> frozenset[bytes]:
+    tokens = _TOKENS_CACHE.get(value)
+    if tokens is None:
+        tokens = frozenset(
+            t for t in value.lower().replace(b"\t", b" ").replace(b" ", b"").split(b",") if t
+        )
+        if len(_TOKENS_CACHE) < _TOKENS_CACHE_MAX:
+            _TOKENS_CACHE[value] = tokens
+    return tokens
+
+
+def _connection_tokens(values: list[bytes]) -> frozenset[bytes]:
+    if len(values) == 1:
+        return _split_tokens(values[0])
+    return frozenset().union(*(_split_tokens(v) for v in values))
+
+
+def _content_length(values: list[bytes], status: int) -> int:
+    # RFC 9112 section 6.3 item 5: several differing lengths are unrecoverable. We go further
+    # and refuse any repetition or list (as llhttp and nginx do): a smuggling attempt is far
+    # likelier than an honest client repeating the header.
+    if len(values) != 1:
+        raise ProtocolError(status, "several Content-Length values")
+    v = values[0]
+    if _DIGITS_RE.fullmatch(v) is None:
+        raise ProtocolError(status, "invalid Content-Length")
+    return int(v)
+
+
+def check_fields(headers: list[tuple[bytes, bytes]], status: int) -> None:
+    """Validate field syntax for a back end that does not enforce it itself (h11 accepts
+    control characters in values). llhttp enforces exactly these rules in C."""
+    for name, value in headers:
+        if _TOKEN_RE.fullmatch(name) is None:
+            raise ProtocolError(status, "invalid header name")
+        if _VALUE_RE.fullmatch(value) is None:
+            raise ProtocolError(status, "invalid character in header value")
+
+
+def request_head(
+    method: bytes,
+    target: bytes,
+    version: bytes,
+    headers: list[tuple[bytes, bytes]],
+    limits: Limits,
+) -> RequestHead:
+    """Build a RequestHead from a parsed head (names already lower-cased, values stripped),
+    enforcing the request-side framing and limit rules. Raises ProtocolError."""
+    if version != b"1.1" and version != b"1.0":
+        raise ProtocolError(505, "HTTP version not supported")
+    if len(target) > limits.max_uri_length:
+        raise ProtocolError(414, "request-target too long")
+    if len(headers) > limits.max_headers:
+        raise ProtocolError(431, "too many header fields")
+    if method == b"CONNECT":
+        # A reverse proxy does not open tunnels to arbitrary hosts.
+        raise ProtocolError(501, "CONNECT not supported")
+
+    cl: list[bytes] | None = None
+    te: list[bytes] | None = None
+    conn: list[bytes] | None = None
+    hosts = 0
+    has_upgrade = False
+    expect_continue = False
+    special = _SPECIAL
+    for name, value in headers:
+        if name in special:
+            if name == _HOST:
+                hosts += 1
+            elif name == _CONNECTION:
+                if conn is None:
+                    conn = [value]
+                else:
+                    conn.append(value)
+            elif name == _CONTENT_LENGTH:
+                if cl is None:
+                    cl = [value]
+                else:
+                    cl.append(value)
+            elif name == _TRANSFER_ENCODING:
+                if te is None:
+                    te = [value]
+                else:
+                    te.append(value)
+            elif name == _UPGRADE:
+                has_upgrade = True
+            elif value.lower() == b"100-continue":
+                expect_continue = True
+
+    http11 = version == b"1.1"
+    if hosts > 1 or (http11 and hosts == 0):
+        # RFC 9112 section 3.2: exactly one Host in HTTP/1.1.
+        raise ProtocolError(400, "missing or repeated Host header")
+
+    framing = Framing.NONE
+    length = -1
+    if te is not None:
+        if cl is not None:
+            # RFC 9112 section 6.1: the classic request-smuggling vector.
+            raise ProtocolError(400, "both Transfer-Encoding and Content-Length")
+        if not http11:
+            raise ProtocolError(400, "Transfer-Encoding in an HTTP/1.0 request")
+        codings = [c.strip(b" \t").lower() for v in te for c in v.split(b",")]
+        if codings != [b"chunked"]:
+            raise ProtocolError(501, "unsupported Transfer-Encoding")
+        framing = Framing.CHUNKED
+    elif cl is not None:
+        length = _content_length(cl, 400)
+        framing = Framing.LENGTH
+
+    if conn is None:
+        keep_alive = http11
+        upgrade = False
+    else:
+        tokens = _connection_tokens(conn)
+        keep_alive = b"close" not in tokens if http11 else b"keep-alive" in tokens
+        upgrade = has_upgrade and method == b"GET" and b"upgrade" in tokens
+    return RequestHead(
+        method, target, version, headers, framing, length, keep_alive, upgrade, expect_continue
+    )
+
+
+def response_head(
+    status: int,
+    reason: bytes,
+    version: bytes,
+    headers: list[tuple[bytes, bytes]],
+    request_method: bytes,
+    limits: Limits,
+) -> ResponseHead:
+    """Build a ResponseHead, deciding how its body is delimited (RFC 9112 section 6.3).
+    Every problem is the server's fault: ProtocolError(502)."""
+    if version != b"1.1" and version != b"1.0":
+        raise ProtocolError(502, "unsupported HTTP version from server")
+    if not 100 <= status <= 599:
+        raise ProtocolError(502, "invalid status code from server")
+    if len(headers) > limits.max_headers:
+        raise ProtocolError(502, "too many header fields from server")
+
+    cl: list[bytes] | None = None
+    te: list[bytes] | None = None
+    conn: list[bytes] | None = None
+    for name, value in headers:
+        if name == _CONTENT_LENGTH:
+            if cl is None:
+                cl = [value]
+            else:
+                cl.append(value)
+        elif name == _TRANSFER_ENCODING:
+            if te is None:
+                te = [value]
+            else:
+                te.append(value)
+        elif name == _CONNECTION:
+            if conn is None:
+                conn = [value]
+            else:
+                conn.append(value)
+
+    http11 = version == b"1.1"
+    if conn is None:
+        keep_alive = http11
+    else:
+        tokens = _connection_tokens(conn)
+        keep_alive = b"close" not in tokens if http11 else b"keep-alive" in tokens
+
+    if te is not None and cl is not None:
+        raise ProtocolError(502, "both Transfer-Encoding and Content-Length from server")
+    length = -1
+    if request_method == b"HEAD" or status < 200 or status == 204 or status == 304:
+        framing = Framing.NONE
+        if cl is not None:
+            _content_length(cl, 502)  # still reject garbage: it would confuse the next hop
+    elif te is not None:
+        codings = [c.strip(b" \t").lower() for v in te for c in v.split(b",")]
+        if codings[-1] == b"chunked":
+            if codings.count(b"chunked") != 1:
+                raise ProtocolError(502, "chunked applied more than once")
+            framing = Framing.CHUNKED
+        else:
+            # RFC 9112 section 6.3 item 4 (response): the body runs until the server closes.
+            framing = Framing.CLOSE
+            keep_alive = False
+    elif cl is not None:
+        length = _content_length(cl, 502)
+        framing = Framing.LENGTH
+    else:
+        framing = Framing.CLOSE
+        keep_alive = False
+    return ResponseHead(status, reason, version, headers, framing, length, keep_alive)
+
+
+# ---------------------------------------------------------------------------------------------
+# Chunked transfer coding (RFC 9112 section 7.1), for back ends that hand us raw body bytes.
+
+_SIZE, _DATA, _DATA_CRLF, _TRAILER, _DONE = range(5)
+# chunk-size [ chunk-ext ]; 20 hex digits as h11 allows, extensions checked for syntax only
+# (nobody uses them; they are dropped). Trailing whitespace tolerated as h11 does.
+_CHUNK_LINE_RE = re.compile(
+    rb"([0-9A-Fa-f]{1,20})"
+    rb"((?:[ \t]*;[ \t]*"
+    + _TOKEN
+    + rb"(?:[ \t]*=[ \t]*(?:"
+    + _TOKEN
+    + rb'|"(?:[^"\\\x00-\x08\x0a-\x1f\x7f]|\\[\t !-~\x80-\xff])*"))?)*)'
+    rb"[ \t]*"
+)
+_TRAILER_RE = re.compile(_TOKEN + rb":[ \t]*[^\x00-\x08\x0a-\x1f\x7f]*")
+_MAX_CHUNK_LINE = 4096
+
+
+class ChunkedDecoder:
+    """Incremental decoder: ``feed`` returns the payload bytes found so far and, once the last
+    chunk and the trailer section are through, the bytes that follow the message.
+
+    Work is per chunk, never per byte: data is sliced out of the input, lines are found with
+    ``bytes.find``. Trailer fields are validated and dropped (the proxy re-frames the body).
+    """
+
+    __slots__ = ("_buf", "_max_trailer", "_remaining", "_state", "_status", "_trailer_size")
+
+    def __init__(self, status: int, max_trailer: int) -> None:
+        self._state = _SIZE
+        self._remaining = 0
+        self._buf = b""  # an incomplete line (or CRLF) carried to the next feed
+        self._status = status  # what to raise: 400 for requests, 502 for responses
+        self._max_trailer = max_trailer
+        self._trailer_size = 0
+
+    def feed(self, data: bytes) -> tuple[bytes, bytes | None]:
+        """Return (payload, rest): ``rest`` is None while the body is incomplete."""
+        if self._buf:
+            data = self._buf + data
+            self._buf = b""
+        out: list[bytes] = []
+        pos = 0
+        n = len(data)
+        while pos < n:
+            state = self._state
+            if state == _DATA:
+                take = n - pos
+                if take > self._remaining:
+                    take = self._remaining
+                out.append(data[pos : pos + take])
+                pos += take
+                self._remaining -= take
+                if self._remaining == 0:
+                    self._state = _DATA_CRLF
+            elif state == _DATA_CRLF:
+                if n - pos < 2:
+                    if data[pos:] != b"\r":
+                        raise ProtocolError(self._status, "missing CRLF after chunk data")
+                    self._buf = data[pos:]
+                    break
+                if data[pos : pos + 2] != b"\r\n":
+                    raise ProtocolError(self._status, "missing CRLF after chunk data")
+                pos += 2
+                self._state = _SIZE
+            elif state == _SIZE:
+                i = data.find(b"\r\n", pos)
+                if i < 0:
+                    if n - pos > _MAX_CHUNK_LINE:
+                        raise ProtocolError(self._status, "chunk size line too long")
+                    self._buf = data[pos:]
+                    break
+                m = _CHUNK_LINE_RE.fullmatch(data, pos, i)
+                if m is None:
+                    raise ProtocolError(self._status, "invalid chunk size line")
+                size = int(m.group(1), 16)
+                pos = i + 2
+                if size:
+                    self._remaining = size
+                    self._state = _DATA
+                else:
+                    self._state = _TRAILER
+            else:  # _TRAILER
+                i = data.find(b"\r\n", pos)
+                if i < 0:
+                    if self._trailer_size + n - pos > self._max_trailer:
+                        raise ProtocolError(self._status, "trailer section too large")
+                    self._buf = data[pos:]
+                    break
+                self._trailer_size += i + 2 - pos
+                if self._trailer_size > self._max_trailer:
+                    raise ProtocolError(self._status, "trailer section too large")
+                if i == pos:
+                    self._state = _DONE
+                    return b"".join(out), data[i + 2 :]
+                if _TRAILER_RE.fullmatch(data, pos, i) is None:
+                    raise ProtocolError(self._status, "invalid trailer field")
+                pos = i + 2
+        if len(out) == 1:
+            return out[0], None
+        return b"".join(out), None

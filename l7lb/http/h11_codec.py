@@ -1,0 +1,332 @@
+"""The strict reference back end: h11 parses every head and body.
+
+h11 is a connection state machine that also wants to see our side of the exchange. We use it
+as a parser only: each message gets a fresh ``h11.Connection`` fed exactly that message's bytes
+(heads are located by ``framing.find_head_end``, shared with the fast back end so both apply
+the head-size limit at the same byte), and whatever h11 leaves unread after the message's end
+(``trailing_data``) starts the next one. A response parser tells its fresh connection which
+request it answers by sending a synthetic request through it first.
+
+Where h11 is more lenient than llhttp (bare LF line ends, obs-fold, control characters in
+values, a repeated Content-Length that h11 silently merges) we check the raw head ourselves, so
+the two back ends answer hostile input with the same status.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+
+import h11
+
+from l7lb.http.events import (
+    END,
+    Data,
+    Event,
+    Framing,
+    Limits,
+    ProtocolError,
+    RequestHead,
+    ResponseHead,
+    Upgrade,
+)
+from l7lb.http.framing import (
+    check_fields,
+    find_head_end,
+    request_head,
+    response_head,
+    resume_offset,
+    skip_empty_lines,
+)
+
+_HEAD, _BODY, _DONE, _DEAD = range(4)
+
+_CL_RAW_RE = re.compile(rb"(?im)^content-length[ \t]*:[ \t]*([^\r\n]*?)[ \t]*\r?$")
+_TE_NAME_RE = re.compile(rb"(?im)^transfer-encoding(?=[ \t]*:)")
+_HIDDEN_TE = b"x-l7lb-hidden-te"  # same role, a name h11 does not interpret
+_SYNTHETIC_HEADERS = [(b"host", b"l7lb"), (b"connection", b"upgrade"), (b"upgrade", b"l7lb")]
+
+
+def _strict_raw_checks(head: bytes, status: int) -> None:
+    """Reject what llhttp rejects but h11 tolerates, looking at the raw head bytes."""
+    if head.count(b"\n") != head.count(b"\r\n"):
+        raise ProtocolError(status, "bare LF or CR in head")
+    if b"\n " in head or b"\n\t" in head:
+        # RFC 9112 section 5.2: obs-fold; h11 would join the lines.
+        raise ProtocolError(status, "obsolete line folding")
+    if len(_CL_RAW_RE.findall(head)) > 1:
+        raise ProtocolError(status, "several Content-Length values")
+
+
+def _headers_of(
+    ev: h11.Request | h11.Response | h11.InformationalResponse,
+) -> list[tuple[bytes, bytes]]:
+    return [(name, value) for name, value in ev.headers]
+
+
+def _raw_content_length_matches(
+    head: bytes, headers: list[tuple[bytes, bytes]], status: int
+) -> None:
+    # h11 turns "Content-Length: 5, 5" into "5"; the shared rules refuse lists, so compare.
+    raw = _CL_RAW_RE.findall(head)
+    if raw and [v for n, v in headers if n == b"content-length"] != raw:
+        raise ProtocolError(status, "invalid Content-Length")
+
+
+def _pump(conn: h11.Connection, events: list[Event]) -> bytes | None:
+    """Move body events out of ``conn``; return the bytes after the message once it ends."""
+    pieces: list[bytes] = []
+    while True:
+        ev = conn.next_event()
+        if type(ev) is h11.Data:
+            pieces.append(bytes(ev.data))
+            continue
+        if pieces:
+            events.append(Data(b"".join(pieces)))
+            pieces = []
+        if type(ev) is h11.EndOfMessage:
+            events.append(END)
+            return conn.trailing_data[0]
+        if ev is h11.NEED_DATA or ev is h11.PAUSED or type(ev) is h11.ConnectionClosed:
+            return None
+        raise ProtocolError(400, f"unexpected h11 event {ev!r}")  # pragma: no cover
+
+
+class H11RequestParser:
+    """Client bytes in, request events out (see ``l7lb.http.events``)."""
+
+    def __init__(self, limits: Limits) -> None:
+        self._limits = limits
+        self._state = _HEAD
+        self._buf = b""
+        self._search = 0
+        self._conn: h11.Connection | None = None
+        self._head: RequestHead | None = None
+
+    def feed(self, data: bytes) -> list[Event]:
+        if self._state == _DONE:
+            # RFC 9112 section 9.6: nothing after "close" (or an upgrade) is a request.
+            return []
+        if self._state == _DEAD:
+            raise ProtocolError(400, "request parser already failed")
+        try:
+            return self._run(data)
+        except ProtocolError:
+            self._state = _DEAD
+            raise
+        except h11.RemoteProtocolError as exc:
+            self._state = _DEAD
+            raise ProtocolError(exc.error_status_hint, str(exc)) from None
+
+    def feed_eof(self) -> list[Event]:
+        if self._state == _HEAD and not self._buf.strip(b"\r\n"):
+            return []
+        if self._state == _DONE:
+            return []
+        self._state = _DEAD
+        raise ProtocolError(400, "client closed in the middle of a request")
+
+    def _run(self, data: bytes) -> list[Event]:
+        events: list[Event] = []
+        if self._state == _BODY:
+            assert self._conn is not None and self._head is not None
+            if data:  # h11 takes b"" as end of input
+                self._conn.receive_data(data)
+            rest = _pump(self._conn, events)
+            if rest is None:
+                return events
+            if not self._after_message(self._head, rest, events):
+                return events
+        else:
+            self._buf += data
+        limits = self._limits
+        while True:
+            buf = skip_empty_lines(self._buf)
+            end = find_head_end(buf, self._search if buf is self._buf else 0, limits)
+            if end < 0:
+                self._buf = buf
+                self._search = resume_offset(buf)
+                return events
+            head = buf[:end]
+            _strict_raw_checks(head, 400)
+            conn = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_head_size)
+            conn.receive_data(head)
+            ev = conn.next_event()
+            assert type(ev) is h11.Request
+            headers = _headers_of(ev)
+            check_fields(headers, 400)
+            _raw_content_length_matches(head, headers, 400)
+            rh = request_head(ev.method, ev.target, ev.http_version, headers, limits)
+            events.append(rh)
+            if end < len(buf):  # h11 takes b"" as end of input
+                conn.receive_data(buf[end:])
+            self._buf = b""
+            self._search = 0
+            rest = _pump(conn, events)
+            if rest is None:
+                self._state = _BODY
+                self._conn = conn
+                self._head = rh
+                return events
+            if not self._after_message(rh, rest, events):
+                return events
+
+    def _after_message(self, rh: RequestHead, rest: bytes, events: list[Event]) -> bool:
+        """Finish a message; True when more requests may follow on this connection."""
+        self._conn = None
+        self._head = None
+        if rh.upgrade:
+            events.append(Upgrade(rest))
+            self._state = _DONE
+            return False
+        if not rh.keep_alive:
+            self._state = _DONE
+            return False
+        self._state = _HEAD
+        self._buf = rest
+        self._search = 0
+        return True
+
+
+class H11ResponseParser:
+    """Server bytes in, response events out (see ``l7lb.http.events``)."""
+
+    def __init__(self, limits: Limits) -> None:
+        self._limits = limits
+        self._state = _HEAD
+        self._buf = b""
+        self._search = 0
+        self._methods: deque[bytes] = deque()
+        self._conn: h11.Connection | None = None
+        self._head: ResponseHead | None = None
+
+    def expect(self, method: bytes) -> None:
+        self._methods.append(method)
+
+    def feed(self, data: bytes) -> list[Event]:
+        if self._state == _DONE:
+            return []
+        if self._state == _DEAD:
+            raise ProtocolError(502, "response parser already failed")
+        try:
+            return self._run(data)
+        except ProtocolError as exc:
+            self._state = _DEAD
+            if exc.status != 502:
+                raise ProtocolError(502, exc.reason) from None
+            raise
+        except h11.RemoteProtocolError as exc:
+            self._state = _DEAD
+            raise ProtocolError(502, str(exc)) from None
+
+    def feed_eof(self) -> list[Event]:
+        if self._state == _DONE or (self._state == _HEAD and not self._buf.strip(b"\r\n")):
+            return []
+        if self._state == _BODY and self._head is not None and self._head.framing is Framing.CLOSE:
+            self._state = _DONE
+            return [END]
+        self._state = _DEAD
+        raise ProtocolError(502, "server closed in the middle of a response")
+
+    def _parse_head(
+        self, head: bytes, method: bytes
+    ) -> tuple[h11.Connection, h11.Response | h11.InformationalResponse]:
+        conn = self._client_conn(method)
+        conn.receive_data(head)
+        try:
+            ev = conn.next_event()
+        except h11.RemoteProtocolError as exc:
+            if exc.error_status_hint != 501:
+                raise
+            # h11 refuses any Transfer-Encoding but chunked; RFC 9112 section 6.3 says such a
+            # response body runs until close. Hide the header from h11 (it then reads until
+            # close) and let the shared rules decide.
+            conn = self._client_conn(method)
+            conn.receive_data(_TE_NAME_RE.sub(_HIDDEN_TE, head))
+            ev = conn.next_event()
+        if not isinstance(ev, h11.Response | h11.InformationalResponse):  # pragma: no cover
+            raise ProtocolError(502, "no response head")
+        return conn, ev
+
+    def _client_conn(self, method: bytes) -> h11.Connection:
+        conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=self._limits.max_head_size)
+        conn.send(h11.Request(method=method, target=b"/", headers=_SYNTHETIC_HEADERS))
+        conn.send(h11.EndOfMessage())
+        return conn
+
+    def _run(self, data: bytes) -> list[Event]:
+        events: list[Event] = []
+        if self._state == _BODY:
+            assert self._conn is not None and self._head is not None
+            if data:  # h11 takes b"" as end of input
+                self._conn.receive_data(data)
+            rest = _pump(self._conn, events)
+            if rest is None:
+                return events
+            if not self._after_message(self._head, rest, events):
+                return events
+        else:
+            self._buf += data
+        limits = self._limits
+        while True:
+            buf = self._buf
+            if buf[:2] == b"\r\n":  # stray CRLF after a body: skip as llhttp does
+                buf = self._buf = skip_empty_lines(buf)
+                self._search = 0
+            end = find_head_end(buf, self._search, limits)
+            if end < 0:
+                self._search = resume_offset(buf)
+                return events
+            head = buf[:end]
+            _strict_raw_checks(head, 502)
+            method = self._methods[0] if self._methods else b"GET"
+            conn, ev = self._parse_head(head, method)
+            # restore the name hidden from h11 (see _parse_head)
+            headers = [
+                (b"transfer-encoding" if n == _HIDDEN_TE else n, v) for n, v in _headers_of(ev)
+            ]
+            if type(ev) is h11.InformationalResponse:
+                check_fields(headers, 502)
+                rh = response_head(
+                    ev.status_code, bytes(ev.reason), ev.http_version, headers, method, limits
+                )
+                events.append(rh)
+                events.append(END)
+                if not self._after_message(rh, buf[end:], events):
+                    return events
+                continue
+            if self._methods:
+                self._methods.popleft()
+            check_fields(headers, 502)
+            _raw_content_length_matches(head, headers, 502)
+            rh = response_head(
+                ev.status_code, bytes(ev.reason), ev.http_version, headers, method, limits
+            )
+            events.append(rh)
+            if end < len(buf):  # h11 takes b"" as end of input
+                conn.receive_data(buf[end:])
+            self._buf = b""
+            self._search = 0
+            rest = _pump(conn, events)
+            if rest is None:
+                self._state = _BODY
+                self._conn = conn
+                self._head = rh
+                return events
+            if not self._after_message(rh, rest, events):
+                return events
+
+    def _after_message(self, rh: ResponseHead, rest: bytes, events: list[Event]) -> bool:
+        self._conn = None
+        self._head = None
+        if rh.status == 101:
+            events.append(Upgrade(rest))
+            self._state = _DONE
+            return False
+        if not rh.keep_alive and rh.status >= 200:
+            self._state = _DONE
+            return False
+        self._state = _HEAD
+        self._buf = rest
+        self._search = 0
+        return True

@@ -1,0 +1,414 @@
+"""The fast back end: llhttp (through httptools) parses heads in C; bodies are sliced by us.
+
+llhttp is fed exactly one head at a time. We find where a head ends with ``bytes.find`` (the
+shared ``framing.find_head_end``, which also applies the head-size limit before the head is
+complete) and decide the body framing with the shared rules, then cut the body out of the
+stream ourselves: a Content-Length body is one slice per feed, a chunked body goes through
+``framing.ChunkedDecoder`` (work per chunk, never per byte). Keeping llhttp away from bodies is
+what makes this back end exact where llhttp alone is not:
+
+* llhttp cannot tell us where a message ended inside a buffer (so the next head's size, and
+  pipelined requests after a chunked body, would be guesswork);
+* httptools' response parser has no notion of a HEAD request, and skips the body of any request
+  carrying ``Connection: upgrade`` (an h2c POST would lose its body).
+
+After a head whose body llhttp is still waiting for (or after an upgrade), the llhttp parser is
+simply replaced: creating one costs about 0.3 us.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from httptools import (
+    HttpParserCallbackError,
+    HttpParserError,
+    HttpParserUpgrade,
+    HttpRequestParser,
+    HttpResponseParser,
+)
+
+from l7lb.http.events import (
+    END,
+    Data,
+    Event,
+    Framing,
+    Limits,
+    ProtocolError,
+    RequestHead,
+    ResponseHead,
+    Upgrade,
+)
+from l7lb.http.framing import (
+    ChunkedDecoder,
+    find_head_end,
+    request_head,
+    response_head,
+    resume_offset,
+    skip_empty_lines,
+)
+
+_HEAD, _LENGTH, _CHUNKED, _CLOSE, _DONE, _DEAD = range(6)
+_VERSIONS = {"1.1": b"1.1", "1.0": b"1.0"}
+_FRAMING_STATE = {Framing.LENGTH: _LENGTH, Framing.CHUNKED: _CHUNKED, Framing.CLOSE: _CLOSE}
+
+
+def _request_error_status(exc: Exception) -> int:
+    reason = str(exc)
+    # llhttp rejects these before our own rules see the head; keep their statuses the same.
+    if "Invalid HTTP version" in reason:
+        return 505
+    if "invalid `transfer-encoding`" in reason.lower():
+        return 501
+    return 400
+
+
+class _BodyReader:
+    """State shared by both directions: the body of the current message, sliced from input."""
+
+    __slots__ = ("_chunked", "_remaining")
+
+    def __init__(self) -> None:
+        self._remaining = 0
+        self._chunked: ChunkedDecoder | None = None
+
+    def read(self, state: int, data: bytes, events: list[Event]) -> bytes | None:
+        """Append the body events found in ``data``; return the bytes after the message, or
+        None while the body goes on."""
+        if state == _LENGTH:
+            r = self._remaining
+            n = len(data)
+            if n < r:
+                if n:
+                    events.append(Data(data))
+                self._remaining = r - n
+                return None
+            if r:
+                events.append(Data(data if n == r else data[:r]))
+            events.append(END)
+            return data[r:] if n > r else b""
+        if state == _CHUNKED:
+            assert self._chunked is not None
+            payload, rest = self._chunked.feed(data)
+            if payload:
+                events.append(Data(payload))
+            if rest is None:
+                return None
+            self._chunked = None
+            events.append(END)
+            return rest
+        # _CLOSE: everything until the server closes
+        if data:
+            events.append(Data(data))
+        return None
+
+
+class HttptoolsRequestParser:
+    """Client bytes in, request events out (see ``l7lb.http.events``)."""
+
+    def __init__(self, limits: Limits) -> None:
+        self._limits = limits
+        self._state = _HEAD
+        self._buf = b""
+        self._search = 0
+        self._body = _BodyReader()
+        self._parser = HttpRequestParser(self)
+        self._head: RequestHead | None = None
+        # filled by llhttp callbacks while one head is parsed
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._complete = False
+        self._error: ProtocolError | None = None
+
+    # -- llhttp callbacks ------------------------------------------------------------------
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        # llhttp strips leading whitespace from values but keeps trailing whitespace
+        self._headers.append((name.lower(), value.rstrip(b" \t")))
+
+    def on_headers_complete(self) -> None:
+        p = self._parser
+        version = _VERSIONS.get(p.get_http_version())
+        try:
+            if version is None:
+                raise ProtocolError(505, "HTTP version not supported")
+            self._head = request_head(
+                p.get_method(), self._url, version, self._headers, self._limits
+            )
+        except ProtocolError as exc:
+            self._error = exc
+            raise
+
+    def on_message_complete(self) -> None:
+        self._complete = True
+
+    # -- RequestParser -----------------------------------------------------------------------
+
+    def feed(self, data: bytes) -> list[Event]:
+        state = self._state
+        if state == _DONE:
+            # RFC 9112 section 9.6: nothing after "close" (or an upgrade) is a request.
+            return []
+        if state == _DEAD:
+            raise ProtocolError(400, "request parser already failed")
+        events: list[Event] = []
+        try:
+            if state != _HEAD:
+                rest = self._body.read(state, data, events)
+                if rest is None or not self._after_message(rest, events):
+                    return events
+            elif self._buf:
+                self._buf += data
+            else:
+                self._buf = data
+            self._heads(events)
+        except ProtocolError:
+            self._state = _DEAD
+            raise
+        return events
+
+    def feed_eof(self) -> list[Event]:
+        if self._state == _DONE or (self._state == _HEAD and not self._buf.strip(b"\r\n")):
+            return []
+        self._state = _DEAD
+        raise ProtocolError(400, "client closed in the middle of a request")
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _heads(self, events: list[Event]) -> None:
+        limits = self._limits
+        while True:
+            buf = self._buf
+            if buf[:2] == b"\r\n":
+                buf = skip_empty_lines(buf)
+                self._search = 0
+            end = find_head_end(buf, self._search, limits)
+            if end < 0:
+                self._buf = buf
+                self._search = resume_offset(buf)
+                return
+            self._url = b""
+            self._headers = []
+            self._complete = False
+            self._head = None
+            reuse = True
+            try:
+                self._parser.feed_data(buf[:end] if end < len(buf) else buf)
+            except HttpParserUpgrade:
+                reuse = False  # llhttp stops after an upgrade head; our framing decides
+            except HttpParserCallbackError as exc:
+                if self._error is not None:
+                    raise self._error from None
+                raise ProtocolError(400, str(exc)) from None
+            except HttpParserError as exc:
+                raise ProtocolError(_request_error_status(exc), str(exc)) from None
+            rh = self._head
+            if rh is None:  # pragma: no cover - llhttp always completes a complete head
+                raise ProtocolError(400, "incomplete request head")
+            if not (reuse and self._complete):
+                self._parser = HttpRequestParser(self)
+            events.append(rh)
+            rest = buf[end:] if end < len(buf) else b""
+            self._buf = b""
+            self._search = 0
+            framing = rh.framing
+            if framing is Framing.NONE:
+                events.append(END)
+            else:
+                state = _FRAMING_STATE[framing]
+                body = self._body
+                if state == _LENGTH:
+                    body._remaining = rh.content_length
+                else:
+                    body._chunked = ChunkedDecoder(400, limits.max_head_size)
+                self._state = state
+                tail = body.read(state, rest, events)
+                if tail is None:
+                    return
+                rest = tail
+            if not self._after_message(rest, events):
+                return
+
+    def _after_message(self, rest: bytes, events: list[Event]) -> bool:
+        """The current message ended with ``rest`` left over; True when more may follow."""
+        rh = self._head
+        assert rh is not None
+        if rh.upgrade:
+            events.append(Upgrade(rest))
+            self._state = _DONE
+            return False
+        if not rh.keep_alive:
+            self._state = _DONE
+            return False
+        self._state = _HEAD
+        self._buf = rest
+        self._search = 0
+        return bool(rest)
+
+
+class HttptoolsResponseParser:
+    """Server bytes in, response events out (see ``l7lb.http.events``)."""
+
+    def __init__(self, limits: Limits) -> None:
+        self._limits = limits
+        self._state = _HEAD
+        self._buf = b""
+        self._search = 0
+        self._body = _BodyReader()
+        self._parser = HttpResponseParser(self)
+        self._methods: deque[bytes] = deque()
+        self._method = b"GET"
+        self._head: ResponseHead | None = None
+        self._reason = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._complete = False
+        self._error: ProtocolError | None = None
+
+    def expect(self, method: bytes) -> None:
+        self._methods.append(method)
+
+    # -- llhttp callbacks ------------------------------------------------------------------
+
+    def on_status(self, reason: bytes) -> None:
+        self._reason += reason
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name.lower(), value.rstrip(b" \t")))
+
+    def on_headers_complete(self) -> None:
+        p = self._parser
+        version = _VERSIONS.get(p.get_http_version())
+        try:
+            if version is None:
+                raise ProtocolError(502, "unsupported HTTP version from server")
+            self._head = response_head(
+                p.get_status_code(),
+                self._reason,
+                version,
+                self._headers,
+                self._method,
+                self._limits,
+            )
+        except ProtocolError as exc:
+            self._error = exc
+            raise
+
+    def on_message_complete(self) -> None:
+        self._complete = True
+
+    # -- ResponseParser ----------------------------------------------------------------------
+
+    def feed(self, data: bytes) -> list[Event]:
+        state = self._state
+        if state == _DONE:
+            return []
+        if state == _DEAD:
+            raise ProtocolError(502, "response parser already failed")
+        events: list[Event] = []
+        try:
+            if state != _HEAD:
+                rest = self._body.read(state, data, events)
+                if rest is None or not self._after_message(rest, events):
+                    return events
+            elif self._buf:
+                self._buf += data
+            else:
+                self._buf = data
+            self._heads(events)
+        except ProtocolError as exc:
+            self._state = _DEAD
+            if exc.status != 502:
+                raise ProtocolError(502, exc.reason) from None
+            raise
+        return events
+
+    def feed_eof(self) -> list[Event]:
+        state = self._state
+        if state == _DONE or (state == _HEAD and not self._buf.strip(b"\r\n")):
+            return []
+        if state == _CLOSE:
+            self._state = _DONE
+            return [END]
+        self._state = _DEAD
+        raise ProtocolError(502, "server closed in the middle of a response")
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _heads(self, events: list[Event]) -> None:
+        limits = self._limits
+        while True:
+            buf = self._buf
+            if buf[:2] == b"\r\n":  # stray CRLF after a body; llhttp skips it too
+                buf = self._buf = skip_empty_lines(buf)
+                self._search = 0
+            end = find_head_end(buf, self._search, limits)
+            if end < 0:
+                self._search = resume_offset(buf)
+                return
+            self._method = self._methods[0] if self._methods else b"GET"
+            self._reason = b""
+            self._headers = []
+            self._complete = False
+            self._head = None
+            reuse = True
+            try:
+                self._parser.feed_data(buf[:end] if end < len(buf) else buf)
+            except HttpParserUpgrade:
+                reuse = False
+            except HttpParserCallbackError as exc:
+                if self._error is not None:
+                    raise self._error from None
+                raise ProtocolError(502, str(exc)) from None
+            except HttpParserError as exc:
+                # llhttp pauses after any 101 head, but httptools only turns that into
+                # HttpParserUpgrade when Connection/Upgrade headers were present.
+                if self._head is None or self._head.status != 101:
+                    raise ProtocolError(502, str(exc)) from None
+                reuse = False
+            rh = self._head
+            if rh is None:  # pragma: no cover
+                raise ProtocolError(502, "incomplete response head")
+            if not (reuse and self._complete):
+                # e.g. a HEAD response announcing a length: llhttp now waits for a body
+                self._parser = HttpResponseParser(self)
+            if rh.status >= 200 and self._methods:
+                self._methods.popleft()
+            events.append(rh)
+            rest = buf[end:] if end < len(buf) else b""
+            self._buf = b""
+            self._search = 0
+            framing = rh.framing
+            if framing is Framing.NONE:
+                events.append(END)
+            else:
+                state = _FRAMING_STATE[framing]
+                body = self._body
+                if state == _LENGTH:
+                    body._remaining = rh.content_length
+                elif state == _CHUNKED:
+                    body._chunked = ChunkedDecoder(502, limits.max_head_size)
+                self._state = state
+                tail = body.read(state, rest, events)
+                if tail is None:
+                    return
+                rest = tail
+            if not self._after_message(rest, events):
+                return
+
+    def _after_message(self, rest: bytes, events: list[Event]) -> bool:
+        rh = self._head
+        assert rh is not None
+        if rh.status == 101:
+            events.append(Upgrade(rest))
+            self._state = _DONE
+            return False
+        if not rh.keep_alive and rh.status >= 200:
+            self._state = _DONE
+            return False
+        self._state = _HEAD
+        self._buf = rest
+        self._search = 0
+        return bool(rest)

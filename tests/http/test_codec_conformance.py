@@ -1,0 +1,880 @@
+"""One conformance suite for both codec back ends (h11 and httptools).
+
+Every test takes ``kind`` and must pass for both: the proxy may run either, so framing, errors
+and limits have to be the same byte for byte.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from l7lb.http.codec import make_request_parser, make_response_parser, resolve_parser_kind
+from l7lb.http.events import (
+    END,
+    Data,
+    EndOfMessage,
+    Event,
+    Framing,
+    Limits,
+    ProtocolError,
+    RequestHead,
+    RequestParser,
+    ResponseHead,
+    ResponseParser,
+    Upgrade,
+)
+
+KINDS = ["h11", "httptools"]
+LIMITS = Limits()
+
+
+@pytest.fixture(params=KINDS)
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def req_parser(kind: str, limits: Limits = LIMITS) -> RequestParser:
+    return make_request_parser(kind, limits)
+
+
+def resp_parser(kind: str, *methods: bytes, limits: Limits = LIMITS) -> ResponseParser:
+    p = make_response_parser(kind, limits)
+    for m in methods:
+        p.expect(m)
+    return p
+
+
+def feed_pieces(parser: RequestParser | ResponseParser, data: bytes, step: int = 0) -> list[Event]:
+    """Feed ``data`` whole (step 0) or ``step`` bytes at a time; return all events."""
+    if not step:
+        return parser.feed(data)
+    events: list[Event] = []
+    for i in range(0, len(data), step):
+        events.extend(parser.feed(data[i : i + step]))
+    return events
+
+
+def merged(events: list[Event]) -> list[Event]:
+    """Join adjacent Data events: back ends may cut a body differently."""
+    out: list[Event] = []
+    for ev in events:
+        if isinstance(ev, Data) and out and isinstance(out[-1], Data):
+            out[-1] = Data(out[-1].data + ev.data)
+        else:
+            out.append(ev)
+    return out
+
+
+def body_of(events: list[Event]) -> bytes:
+    return b"".join(ev.data for ev in events if isinstance(ev, Data))
+
+
+def error_status(parser: RequestParser | ResponseParser, data: bytes, eof: bool = False) -> int:
+    with pytest.raises(ProtocolError) as info:
+        parser.feed(data)
+        if eof:
+            parser.feed_eof()
+    return info.value.status
+
+
+GET = b"GET /index.html?q=1 HTTP/1.1\r\nHost: example.com\r\nAccept: */*\r\n\r\n"
+
+
+# --- requests: the ordinary cases ---------------------------------------------------------
+
+
+def test_simple_get(kind: str) -> None:
+    events = req_parser(kind).feed(GET)
+    assert len(events) == 2
+    head, end = events
+    assert isinstance(head, RequestHead)
+    assert head.method == b"GET"
+    assert head.target == b"/index.html?q=1"
+    assert head.version == b"1.1"
+    assert head.headers == [(b"host", b"example.com"), (b"accept", b"*/*")]
+    assert head.framing is Framing.NONE
+    assert head.content_length == -1
+    assert head.keep_alive is True
+    assert head.upgrade is False
+    assert head.expect_continue is False
+    assert end is END
+
+
+def test_headers_lowercased_order_and_repetition_kept_values_stripped(kind: str) -> None:
+    data = (
+        b"GET / HTTP/1.1\r\nX-B: 1\r\nHOST: h\r\nx-a:  two words \t\r\nX-B: 3\r\n"
+        b"Cookie: a=1\r\nCookie: b=2\r\n\r\n"
+    )
+    head = req_parser(kind).feed(data)[0]
+    assert isinstance(head, RequestHead)
+    assert head.headers == [
+        (b"x-b", b"1"),
+        (b"host", b"h"),
+        (b"x-a", b"two words"),
+        (b"x-b", b"3"),
+        (b"cookie", b"a=1"),
+        (b"cookie", b"b=2"),
+    ]
+
+
+def test_whole_head_waits_for_blank_line(kind: str) -> None:
+    p = req_parser(kind)
+    assert p.feed(GET[:-2]) == []
+    events = p.feed(GET[-2:])
+    assert isinstance(events[0], RequestHead) and events[1] is END
+
+
+@pytest.mark.parametrize("step", [0, 1, 3, 7])
+def test_post_content_length_streams(kind: str, step: int) -> None:
+    body = bytes(range(256)) * 3
+    data = b"POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    events = feed_pieces(req_parser(kind), data, step)
+    head = events[0]
+    assert isinstance(head, RequestHead)
+    assert head.framing is Framing.LENGTH and head.content_length == len(body)
+    assert body_of(events) == body
+    assert events[-1] is END
+    assert all(isinstance(ev, Data) for ev in events[1:-1])
+
+
+def test_body_bytes_are_delivered_as_they_arrive(kind: str) -> None:
+    p = req_parser(kind)
+    head = b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n"
+    events = p.feed(head + b"abc")
+    assert isinstance(events[0], RequestHead)
+    assert merged(events[1:]) == [Data(b"abc")]
+    assert merged(p.feed(b"defg")) == [Data(b"defg")]
+    assert merged(p.feed(b"hij")) == [Data(b"hij"), END]
+
+
+def test_large_chunked_upload_streams_without_buffering(kind: str) -> None:
+    p = req_parser(kind)
+    p.feed(b"PUT /big HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n")
+    piece = b"x" * 65536
+    chunk = b"10000\r\n" + piece + b"\r\n"
+    for _ in range(16):
+        # every feed hands back its payload at once: nothing accumulates in the parser
+        assert body_of(p.feed(chunk)) == piece
+    assert p.feed(b"0\r\n\r\n") == [END]
+
+
+CHUNKED = (
+    b"POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"5;name=value\r\nhello\r\n"
+    b'1;a;b="quoted \\" str"\r\n,\r\n'
+    b"6\r\n world\r\n"
+    b"A\r\n0123456789\r\n"
+    b"0\r\nX-Trailer: yes\r\nX-Other: 1\r\n\r\n"
+)
+
+
+@pytest.mark.parametrize("step", [0, 1, 2, 5])
+def test_chunked_with_extensions_and_trailers(kind: str, step: int) -> None:
+    events = feed_pieces(req_parser(kind), CHUNKED, step)
+    head = events[0]
+    assert isinstance(head, RequestHead)
+    assert head.framing is Framing.CHUNKED and head.content_length == -1
+    assert body_of(events) == b"hello, world0123456789"
+    assert events[-1] is END
+    assert sum(1 for ev in events if ev is END) == 1
+
+
+def test_pipelined_requests_in_one_feed(kind: str) -> None:
+    data = (
+        GET
+        + b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc"
+        + CHUNKED
+        + b"DELETE /z HTTP/1.1\r\nHost: h\r\n\r\n"
+        + b"GET /partial HTTP/1.1\r\nHo"
+    )
+    p = req_parser(kind)
+    events = merged(p.feed(data))
+    heads = [ev for ev in events if isinstance(ev, RequestHead)]
+    assert [h.target for h in heads] == [b"/index.html?q=1", b"/a", b"/c", b"/z"]
+    assert [type(ev).__name__ for ev in events] == [
+        "RequestHead", "EndOfMessage",
+        "RequestHead", "Data", "EndOfMessage",
+        "RequestHead", "Data", "EndOfMessage",
+        "RequestHead", "EndOfMessage",
+    ]  # fmt: skip
+    assert events[2 + 1] == Data(b"abc")
+    assert events[5 + 1] == Data(b"hello, world0123456789")
+    rest = p.feed(b"st: h\r\n\r\n")
+    assert isinstance(rest[0], RequestHead) and rest[0].target == b"/partial"
+
+
+def test_empty_lines_before_a_request_are_ignored(kind: str) -> None:
+    events = req_parser(kind).feed(b"\r\n" + GET + b"\r\n\r\n" + GET)
+    assert [type(ev) for ev in events] == [RequestHead, EndOfMessage] * 2
+
+
+@pytest.mark.parametrize(
+    ("version", "connection", "keep_alive"),
+    [
+        (b"1.1", None, True),
+        (b"1.1", b"close", False),
+        (b"1.1", b"Keep-Alive, CLOSE", False),
+        (b"1.1", b"keep-alive", True),
+        (b"1.0", None, False),
+        (b"1.0", b"keep-alive", True),
+        (b"1.0", b"Keep-Alive", True),
+        (b"1.0", b"close", False),
+    ],
+)
+def test_keep_alive_rules(
+    kind: str, version: bytes, connection: bytes | None, keep_alive: bool
+) -> None:
+    data = b"GET / HTTP/" + version + b"\r\nHost: h\r\n"
+    if connection is not None:
+        data += b"Connection: " + connection + b"\r\n"
+    head = req_parser(kind).feed(data + b"\r\n")[0]
+    assert isinstance(head, RequestHead)
+    assert head.version == version
+    assert head.keep_alive is keep_alive
+
+
+def test_http10_without_host_is_fine(kind: str) -> None:
+    head = req_parser(kind).feed(b"GET / HTTP/1.0\r\n\r\n")[0]
+    assert isinstance(head, RequestHead) and head.version == b"1.0"
+
+
+def test_nothing_is_parsed_after_connection_close(kind: str) -> None:
+    p = req_parser(kind)
+    events = p.feed(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n" + GET)
+    assert len(events) == 2 and events[1] is END
+    assert p.feed(GET) == []
+    assert p.feed_eof() == []
+
+
+def test_expect_continue(kind: str) -> None:
+    data = b"PUT / HTTP/1.1\r\nHost: h\r\nExpect: 100-Continue\r\nContent-Length: 2\r\n\r\n"
+    p = req_parser(kind)
+    head = p.feed(data)[0]
+    assert isinstance(head, RequestHead) and head.expect_continue is True
+    assert merged(p.feed(b"ok")) == [Data(b"ok"), END]
+
+
+def test_upgrade_request_hands_over_the_tail(kind: str) -> None:
+    data = (
+        b"GET /ws HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, Upgrade\r\n"
+        b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\r\n\x81\x05hello"
+    )
+    p = req_parser(kind)
+    events = p.feed(data)
+    head = events[0]
+    assert isinstance(head, RequestHead) and head.upgrade is True
+    assert events[1:] == [END, Upgrade(b"\x81\x05hello")]
+
+
+def test_upgrade_request_split_tail_is_empty(kind: str) -> None:
+    data = b"GET /ws HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n"
+    events = req_parser(kind).feed(data)
+    assert events[1:] == [END, Upgrade(b"")]
+
+
+def test_upgrade_header_on_post_is_not_an_upgrade(kind: str) -> None:
+    # curl --http2 on http:// sends this; the body must still be read as HTTP/1.1
+    data = (
+        b"POST / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+        b"HTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\nContent-Length: 4\r\n\r\nbody" + GET
+    )
+    events = merged(req_parser(kind).feed(data))
+    head = events[0]
+    assert isinstance(head, RequestHead) and head.upgrade is False
+    assert events[1:3] == [Data(b"body"), END]
+    assert isinstance(events[3], RequestHead) and events[4] is END
+
+
+def test_connection_upgrade_without_upgrade_header_is_not_an_upgrade(kind: str) -> None:
+    data = b"GET / HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\n\r\n" + GET
+    events = req_parser(kind).feed(data)
+    assert [type(ev) for ev in events] == [RequestHead, EndOfMessage] * 2
+
+
+def test_feed_eof_between_and_inside_messages(kind: str) -> None:
+    p = req_parser(kind)
+    p.feed(GET)
+    assert p.feed_eof() == []
+    assert req_parser(kind).feed_eof() == []
+    p = req_parser(kind)
+    p.feed(GET[:10])
+    with pytest.raises(ProtocolError) as info:
+        p.feed_eof()
+    assert info.value.status == 400
+    p = req_parser(kind)
+    p.feed(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nab")
+    with pytest.raises(ProtocolError) as info:
+        p.feed_eof()
+    assert info.value.status == 400
+
+
+def test_parser_is_dead_after_an_error(kind: str) -> None:
+    p = req_parser(kind)
+    with pytest.raises(ProtocolError):
+        p.feed(b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n")
+    with pytest.raises(ProtocolError):
+        p.feed(GET)
+
+
+# --- requests: hostile input --------------------------------------------------------------
+
+H = b"Host: h\r\n"
+REQUEST_ERRORS = [
+    (
+        "te-and-cl",
+        b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+        400,
+    ),
+    (
+        "cl-and-te",
+        b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+        400,
+    ),
+    (
+        "cl-differ",
+        b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 3\r\nContent-Length: 4\r\n\r\n",
+        400,
+    ),
+    (
+        "cl-repeated",
+        b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 3\r\nContent-Length: 3\r\n\r\n",
+        400,
+    ),
+    ("cl-list", b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 3, 4\r\n\r\n", 400),
+    ("cl-plus", b"POST / HTTP/1.1\r\n" + H + b"Content-Length: +3\r\n\r\n", 400),
+    ("cl-hex", b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 0x3\r\n\r\n", 400),
+    ("cl-negative", b"POST / HTTP/1.1\r\n" + H + b"Content-Length: -1\r\n\r\n", 400),
+    ("te-gzip", b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: gzip\r\n\r\n", 501),
+    (
+        "te-gzip-chunked",
+        b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: gzip, chunked\r\n\r\n",
+        501,
+    ),
+    (
+        "te-chunked-gzip",
+        b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked, gzip\r\n\r\n",
+        501,
+    ),
+    ("te-in-http10", b"POST / HTTP/1.0\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n", 400),
+    ("no-host", b"GET / HTTP/1.1\r\nAccept: */*\r\n\r\n", 400),
+    ("two-hosts", b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+    ("space-before-colon", b"GET / HTTP/1.1\r\n" + H + b"X-A : 1\r\n\r\n", 400),
+    ("bad-name-char", b"GET / HTTP/1.1\r\n" + H + b"X(A): 1\r\n\r\n", 400),
+    ("space-in-name", b"GET / HTTP/1.1\r\n" + H + b"X A: 1\r\n\r\n", 400),
+    ("obs-fold", b"GET / HTTP/1.1\r\n" + H + b"X-A: 1\r\n 2\r\n\r\n", 400),
+    ("obs-fold-tab", b"GET / HTTP/1.1\r\n" + H + b"X-A: 1\r\n\t2\r\n\r\n", 400),
+    ("nul-in-value", b"GET / HTTP/1.1\r\n" + H + b"X-A: 1\x002\r\n\r\n", 400),
+    ("cr-in-value", b"GET / HTTP/1.1\r\n" + H + b"X-A: 1\r2\r\n\r\n", 400),
+    ("lf-in-value", b"GET / HTTP/1.1\r\n" + H + b"X-A: 1\n2\r\n\r\n", 400),
+    ("ctl-in-value", b"GET / HTTP/1.1\r\n" + H + b"X-A: 1\x012\r\n\r\n", 400),
+    ("http-2.0", b"GET / HTTP/2.0\r\n" + H + b"\r\n", 505),
+    ("http-1.2", b"GET / HTTP/1.2\r\n" + H + b"\r\n", 505),
+    ("http-0.9", b"GET / HTTP/0.9\r\n" + H + b"\r\n", 505),
+    ("garbage-version", b"GET / HTTP/1.x\r\n" + H + b"\r\n", 400),
+    ("garbage-line", b"HELLO\r\n" + H + b"\r\n", 400),
+    ("bad-method-char", b"G(T / HTTP/1.1\r\n" + H + b"\r\n", 400),
+    ("connect", b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 501),
+]
+
+
+@pytest.mark.parametrize(
+    ("data", "status"), [c[1:] for c in REQUEST_ERRORS], ids=[c[0] for c in REQUEST_ERRORS]
+)
+def test_request_errors(kind: str, data: bytes, status: int) -> None:
+    assert error_status(req_parser(kind), data) == status
+
+
+def test_bad_chunk_framing_is_rejected(kind: str) -> None:
+    head = b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+    for body in (
+        b"zz\r\n",
+        b"5\r\nhelloXX",
+        b"-1\r\n",
+        b"5 5\r\nhello\r\n",
+        b"0\r\nBad Trailer\r\n\r\n",
+    ):
+        assert error_status(req_parser(kind), head + body) == 400, body
+
+
+# --- limits -------------------------------------------------------------------------------
+
+SMALL = Limits(max_head_size=1024, max_headers=10, max_uri_length=100)
+
+
+def test_head_too_large_while_incomplete(kind: str) -> None:
+    p = req_parser(kind, SMALL)
+    p.feed(b"GET / HTTP/1.1\r\nHost: h\r\nX-Long: ")
+    with pytest.raises(ProtocolError) as info:
+        for _ in range(100):  # never sends the blank line
+            p.feed(b"a" * 100)
+    assert info.value.status == 431
+
+
+def test_head_too_large_when_complete(kind: str) -> None:
+    data = b"GET / HTTP/1.1\r\nHost: h\r\nX-Long: " + b"a" * 2000 + b"\r\n\r\n"
+    assert error_status(req_parser(kind, SMALL), data) == 431
+
+
+def test_head_limit_is_exact(kind: str) -> None:
+    base = b"GET / HTTP/1.1\r\nHost: h\r\nX-Pad: \r\n\r\n"
+    pad = SMALL.max_head_size - len(base)
+    fits = base.replace(b"X-Pad: ", b"X-Pad: " + b"a" * pad)
+    assert len(fits) == SMALL.max_head_size
+    assert isinstance(req_parser(kind, SMALL).feed(fits)[0], RequestHead)
+    over = fits.replace(b"X-Pad: ", b"X-Pad: a")
+    assert error_status(req_parser(kind, SMALL), over) == 431
+
+
+def test_head_limit_applies_to_each_pipelined_request(kind: str) -> None:
+    # a second head after a chunked body, in the same feed, is measured from its own start
+    body = b"c8\r\n" + b"b" * 200 + b"\r\n0\r\n\r\n"
+    chunked = b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n" + body
+    second = b"GET / HTTP/1.1\r\nHost: h\r\nX: " + b"a" * 900 + b"\r\n\r\n"
+    assert len(second) <= SMALL.max_head_size < len(chunked + second)
+    events = req_parser(kind, SMALL).feed(chunked + second)
+    kinds = [type(ev) for ev in merged(events)]
+    assert kinds == [RequestHead, Data, EndOfMessage, RequestHead, EndOfMessage]
+
+
+def test_uri_too_long(kind: str) -> None:
+    data = b"GET /" + b"a" * 100 + b" HTTP/1.1\r\nHost: h\r\n\r\n"
+    assert error_status(req_parser(kind, SMALL), data) == 414
+    ok = b"GET /" + b"a" * 99 + b" HTTP/1.1\r\nHost: h\r\n\r\n"
+    assert isinstance(req_parser(kind, SMALL).feed(ok)[0], RequestHead)
+
+
+def test_too_many_headers(kind: str) -> None:
+    fields = b"".join(b"X-%d: v\r\n" % i for i in range(9))
+    ok = b"GET / HTTP/1.1\r\nHost: h\r\n" + fields + b"\r\n"
+    assert isinstance(req_parser(kind, SMALL).feed(ok)[0], RequestHead)
+    over = b"GET / HTTP/1.1\r\nHost: h\r\nX-Extra: 1\r\n" + fields + b"\r\n"
+    assert error_status(req_parser(kind, SMALL), over) == 431
+
+
+# --- responses ----------------------------------------------------------------------------
+
+
+def test_response_with_content_length(kind: str) -> None:
+    p = resp_parser(kind, b"GET")
+    events = merged(p.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nServer: x\r\n\r\nhello"))
+    head = events[0]
+    assert isinstance(head, ResponseHead)
+    assert (head.status, head.reason, head.version) == (200, b"OK", b"1.1")
+    assert head.headers == [(b"content-length", b"5"), (b"server", b"x")]
+    assert head.framing is Framing.LENGTH and head.content_length == 5
+    assert head.keep_alive is True
+    assert events[1:] == [Data(b"hello"), END]
+
+
+def test_head_response_has_no_body(kind: str) -> None:
+    p = resp_parser(kind, b"HEAD", b"GET")
+    data = (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n"
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    )
+    events = merged(p.feed(data))
+    first = events[0]
+    assert isinstance(first, ResponseHead) and first.framing is Framing.NONE
+    assert events[1] is END
+    second = events[2]
+    assert isinstance(second, ResponseHead) and second.framing is Framing.LENGTH
+    assert events[3:] == [Data(b"ok"), END]
+
+
+@pytest.mark.parametrize("status", [204, 304])
+def test_no_body_statuses(kind: str, status: int) -> None:
+    p = resp_parser(kind, b"GET", b"GET")
+    data = b"HTTP/1.1 %d X\r\nContent-Length: 10\r\n\r\n" % status
+    data += b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+    events = p.feed(data)
+    assert [type(ev) for ev in events] == [ResponseHead, EndOfMessage] * 2
+    first = events[0]
+    assert isinstance(first, ResponseHead) and first.status == status
+    assert first.framing is Framing.NONE
+
+
+def test_continue_then_final_response(kind: str) -> None:
+    p = resp_parser(kind, b"POST")
+    events = p.feed(b"HTTP/1.1 100 Continue\r\n\r\n")
+    head = events[0]
+    assert isinstance(head, ResponseHead) and head.status == 100 and head.framing is Framing.NONE
+    assert events[1:] == [END]
+    events = merged(p.feed(b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok"))
+    final = events[0]
+    assert isinstance(final, ResponseHead) and final.status == 201
+    assert events[1:] == [Data(b"ok"), END]
+
+
+def test_informational_and_final_in_one_feed_with_head_method(kind: str) -> None:
+    p = resp_parser(kind, b"HEAD")
+    events = p.feed(
+        b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
+        b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n"
+    )
+    assert [ev.status for ev in events if isinstance(ev, ResponseHead)] == [103, 200]
+    assert [type(ev) for ev in events] == [ResponseHead, EndOfMessage] * 2
+
+
+def test_close_delimited_response(kind: str) -> None:
+    p = resp_parser(kind, b"GET")
+    events = merged(p.feed(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nsome "))
+    head = events[0]
+    assert isinstance(head, ResponseHead)
+    assert head.framing is Framing.CLOSE and head.keep_alive is False
+    assert events[1:] == [Data(b"some ")]
+    assert merged(p.feed(b"bytes")) == [Data(b"bytes")]
+    assert p.feed_eof() == [END]
+
+
+def test_response_non_chunked_transfer_coding_reads_until_close(kind: str) -> None:
+    p = resp_parser(kind, b"GET")
+    events = merged(p.feed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n\x1f\x8b"))
+    head = events[0]
+    assert isinstance(head, ResponseHead)
+    assert head.framing is Framing.CLOSE and head.keep_alive is False
+    assert head.headers == [(b"transfer-encoding", b"gzip")]
+    assert events[1:] == [Data(b"\x1f\x8b")]
+    assert p.feed_eof() == [END]
+
+
+def test_chunked_response_and_keep_alive_sequence(kind: str) -> None:
+    p = resp_parser(kind, b"GET", b"GET", b"GET")
+    data = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+        b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\nz"
+    )
+    for step in (0, 1, 4):
+        p = resp_parser(kind, b"GET", b"GET", b"GET")
+        events = merged(feed_pieces(p, data, step))
+        heads = [ev for ev in events if isinstance(ev, ResponseHead)]
+        assert [(h.status, h.framing, h.keep_alive) for h in heads] == [
+            (200, Framing.CHUNKED, True),
+            (404, Framing.LENGTH, True),
+            (200, Framing.LENGTH, True),
+        ]
+        assert body_of(events) == b"abcz"
+        assert sum(1 for ev in events if ev is END) == 3
+
+
+def test_response_keep_alive_rules(kind: str) -> None:
+    cases = [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", False),
+        (b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", False),
+        (b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n", True),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", True),
+    ]
+    for data, keep_alive in cases:
+        head = resp_parser(kind, b"GET").feed(data)[0]
+        assert isinstance(head, ResponseHead) and head.keep_alive is keep_alive, data
+
+
+def test_switching_protocols_hands_over_the_tail(kind: str) -> None:
+    p = resp_parser(kind, b"GET")
+    events = p.feed(
+        b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+        b"Upgrade: websocket\r\n\r\n\x81\x00"
+    )
+    head = events[0]
+    assert isinstance(head, ResponseHead) and head.status == 101
+    assert events[1:] == [END, Upgrade(b"\x81\x00")]
+
+
+def test_response_feed_eof(kind: str) -> None:
+    assert resp_parser(kind).feed_eof() == []
+    p = resp_parser(kind, b"GET")
+    p.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    assert p.feed_eof() == []
+    for cut in (
+        b"HTTP/1.1 200 OK\r\nContent-Le",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab",
+    ):
+        p = resp_parser(kind, b"GET")
+        assert error_status(p, cut, eof=True) == 502
+
+
+RESPONSE_ERRORS = [
+    ("te-and-cl", b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"),
+    ("cl-differ", b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n"),
+    ("cl-garbage", b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n"),
+    ("bad-name", b"HTTP/1.1 200 OK\r\nBad Name: 1\r\n\r\n"),
+    ("nul", b"HTTP/1.1 200 OK\r\nX: a\x00b\r\n\r\n"),
+    ("obs-fold", b"HTTP/1.1 200 OK\r\nX: a\r\n b\r\n\r\n"),
+    ("version", b"HTTP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    ("status", b"HTTP/1.1 2000 OK\r\n\r\n"),
+    ("garbage", b"SSH-2.0-OpenSSH_9.2\r\n\r\n"),
+    ("bad-chunk", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nxyz\r\n"),
+    ("head-too-large", b"HTTP/1.1 200 OK\r\nX: " + b"a" * 2000 + b"\r\n\r\n"),
+]
+
+
+@pytest.mark.parametrize(
+    "data", [c[1] for c in RESPONSE_ERRORS], ids=[c[0] for c in RESPONSE_ERRORS]
+)
+def test_response_errors_are_502(kind: str, data: bytes) -> None:
+    assert error_status(resp_parser(kind, b"GET", limits=SMALL), data) == 502
+
+
+def test_response_head_too_large_while_incomplete(kind: str) -> None:
+    p = resp_parser(kind, b"GET", limits=SMALL)
+    p.feed(b"HTTP/1.1 200 OK\r\nX: ")
+    with pytest.raises(ProtocolError) as info:
+        for _ in range(100):
+            p.feed(b"a" * 100)
+    assert info.value.status == 502
+
+
+# --- choosing a back end ------------------------------------------------------------------
+
+
+def test_resolve_parser_kind() -> None:
+    assert resolve_parser_kind("h11") == "h11"
+    assert resolve_parser_kind("httptools") == "httptools"
+    assert resolve_parser_kind("auto") == "httptools"  # httptools is a dependency
+    with pytest.raises(ValueError, match="unknown HTTP parser"):
+        resolve_parser_kind("picohttp")
+
+
+def test_factories_pick_the_back_end() -> None:
+    assert type(make_request_parser("h11", LIMITS)).__name__ == "H11RequestParser"
+    assert type(make_request_parser("auto", LIMITS)).__name__ == "HttptoolsRequestParser"
+    assert type(make_response_parser("h11", LIMITS)).__name__ == "H11ResponseParser"
+    assert type(make_response_parser("httptools", LIMITS)).__name__ == "HttptoolsResponseParser"
+
+
+# --- properties ---------------------------------------------------------------------------
+
+PROPS = settings(
+    max_examples=int(os.environ.get("CODEC_EXAMPLES", "60")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+
+def split_at(data: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({c % (len(data) + 1) for c in cuts})
+    pieces, last = [], 0
+    for p in points:
+        pieces.append(data[last:p])
+        last = p
+    pieces.append(data[last:])
+    return pieces
+
+
+def chunk_body(body: bytes, sizes: list[int]) -> bytes:
+    out, pos, i = [], 0, 0
+    while pos < len(body):
+        n = max(1, sizes[i % len(sizes)]) if sizes else len(body)
+        piece = body[pos : pos + n]
+        out.append(b"%x\r\n" % len(piece) + piece + b"\r\n")
+        pos += n
+        i += 1
+    return b"".join(out) + b"0\r\n\r\n"
+
+
+@PROPS
+@given(
+    body=st.binary(max_size=600),
+    chunked=st.booleans(),
+    sizes=st.lists(st.integers(1, 50), max_size=8),
+    cuts=st.lists(st.integers(0, 2000), max_size=12),
+)
+def test_property_split_points_do_not_change_the_body(
+    body: bytes, chunked: bool, sizes: list[int], cuts: list[int]
+) -> None:
+    if chunked:
+        data = b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk_body(
+            body, sizes
+        )
+    else:
+        data = b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    data += GET
+    for k in KINDS:
+        p = req_parser(k)
+        events: list[Event] = []
+        for piece in split_at(data, cuts):
+            events.extend(p.feed(piece))
+        assert body_of(events) == body
+        assert [type(ev) for ev in merged(events) if not isinstance(ev, Data)] == [
+            RequestHead, EndOfMessage, RequestHead, EndOfMessage
+        ]  # fmt: skip
+        assert all(ev.data for ev in events if isinstance(ev, Data))
+
+
+@PROPS
+@given(
+    body=st.binary(max_size=300),
+    mode=st.sampled_from(["length", "chunked", "close"]),
+    cuts=st.lists(st.integers(0, 1000), max_size=10),
+)
+def test_property_response_split_points(body: bytes, mode: str, cuts: list[int]) -> None:
+    if mode == "length":
+        data = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    elif mode == "chunked":
+        data = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk_body(
+            body, [7, 1, 30]
+        )
+    else:
+        data = b"HTTP/1.1 200 OK\r\n\r\n" + body
+    for k in KINDS:
+        p = resp_parser(k, b"GET")
+        events: list[Event] = []
+        for piece in split_at(data, cuts):
+            events.extend(p.feed(piece))
+        events.extend(p.feed_eof())
+        assert body_of(events) == body
+        assert events[-1] is END
+
+
+PREFIXES = [
+    b"",
+    b"GET / HTTP/1.1\r\nHost: h\r\n",
+    b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\nUpgrade: x\r\n\r\n",
+]
+RESP_PREFIXES = [
+    b"",
+    b"HTTP/1.1 200 OK\r\n",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+    b"HTTP/1.1 100 Continue\r\n\r\n",
+]
+
+
+@PROPS
+@given(
+    prefix=st.integers(0, 100),
+    noise=st.lists(
+        st.one_of(
+            st.binary(max_size=40), st.sampled_from([b"\r\n", b"\r\n\r\n", b":", b" ", b"0\r\n"])
+        ),
+        max_size=10,
+    ),
+    response=st.booleans(),
+)
+def test_property_random_bytes_only_raise_protocol_error(
+    prefix: int, noise: list[bytes], response: bool
+) -> None:
+    for k in KINDS:
+        p: RequestParser | ResponseParser
+        if response:
+            p = resp_parser(k, b"GET", limits=SMALL)
+            data = [RESP_PREFIXES[prefix % len(RESP_PREFIXES)], *noise]
+        else:
+            p = req_parser(k, SMALL)
+            data = [PREFIXES[prefix % len(PREFIXES)], *noise]
+        try:
+            for piece in data:
+                for ev in p.feed(piece):
+                    assert isinstance(
+                        ev, RequestHead | ResponseHead | Data | EndOfMessage | Upgrade
+                    )
+            p.feed_eof()
+        except ProtocolError as exc:
+            assert 400 <= exc.status <= 599
+
+
+TOKEN_CHARS = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+names = st.text(TOKEN_CHARS, min_size=1, max_size=12).filter(
+    lambda n: (
+        n.lower()
+        not in {"host", "content-length", "transfer-encoding", "connection", "upgrade", "expect"}
+    )
+)
+values = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=20).map(
+    lambda v: v.encode()
+) | st.builds(
+    lambda a, b: a + b" " + b,
+    st.binary(min_size=1, max_size=5).map(lambda b: bytes(c % 94 + 33 for c in b)),
+    st.just(b"x"),
+)
+
+
+@st.composite
+def valid_request(draw: st.DrawFn) -> bytes:
+    method = draw(
+        st.sampled_from([b"GET", b"POST", b"PUT", b"DELETE", b"PATCH", b"OPTIONS", b"HEAD"])
+    )
+    target = b"/" + draw(st.text("abcxyz0123456789/._-~%?=&", max_size=30)).encode()
+    version = draw(st.sampled_from([b"1.1", b"1.0"]))
+    fields = [(n.encode(), v) for n, v in draw(st.lists(st.tuples(names, values), max_size=8))]
+    if version == b"1.1" or draw(st.booleans()):
+        fields.insert(draw(st.integers(0, len(fields))), (b"Host", b"example.com"))
+    conn = draw(
+        st.sampled_from([None, b"close", b"keep-alive", b"Upgrade", b"keep-alive, upgrade"])
+    )
+    if conn is not None:
+        fields.append((b"Connection", conn))
+    if draw(st.booleans()):
+        fields.append((b"Upgrade", b"websocket"))
+    if draw(st.booleans()):
+        fields.append((b"Expect", b"100-continue"))
+    body = draw(st.binary(max_size=100))
+    framing = draw(
+        st.sampled_from(["none", "length", "chunked"] if version == b"1.1" else ["none", "length"])
+    )
+    if framing == "none":
+        body = b""
+    elif framing == "length":
+        fields.append((b"Content-Length", b"%d" % len(body)))
+    else:
+        fields.append((b"Transfer-Encoding", b"chunked"))
+        ext = draw(st.sampled_from([b"", b";a", b";a=b", b';q="x y"']))
+        body = (
+            chunk_body(body, [5, 11]).replace(b"\r\n", ext + b"\r\n", 1) if body else b"0\r\n\r\n"
+        )
+    head = b"%s %s HTTP/%s\r\n" % (method, target, version)
+    head += b"".join(n + b": " + v + b"\r\n" for n, v in fields)
+    return head + b"\r\n" + body
+
+
+def summary(events: list[Event]) -> list[tuple[object, ...]]:
+    out: list[tuple[object, ...]] = []
+    for ev in merged(events):
+        if isinstance(ev, RequestHead):
+            out.append(
+                (
+                    "head", ev.method, ev.target, ev.version, tuple(ev.headers), ev.framing,
+                    ev.content_length, ev.keep_alive, ev.upgrade, ev.expect_continue,
+                )
+            )  # fmt: skip
+        elif isinstance(ev, Data):
+            out.append(("data", ev.data))
+        elif isinstance(ev, Upgrade):
+            out.append(("upgrade", ev.tail))
+        else:
+            out.append(("end",))
+    return out
+
+
+@PROPS
+@given(requests=st.lists(valid_request(), min_size=1, max_size=4), step=st.sampled_from([0, 1, 13]))
+def test_property_back_ends_agree_on_valid_requests(requests: list[bytes], step: int) -> None:
+    data = b"".join(requests)
+    results = {}
+    for k in KINDS:
+        try:
+            results[k] = summary(feed_pieces(req_parser(k), data, step))
+        except ProtocolError as exc:  # pragma: no cover - shows the disagreement if any
+            results[k] = [("error", exc.status, exc.reason)]
+    assert results["h11"] == results["httptools"]
+    assert results["h11"][0][0] == "head"
+
+
+def test_switching_protocols_without_connection_header_still_switches(kind: str) -> None:
+    # the status alone decides: after a 101 the bytes are no longer HTTP
+    events = resp_parser(kind, b"GET").feed(b"HTTP/1.1 101 Switching\r\nUpgrade: ws\r\n\r\nraw")
+    assert events[1:] == [END, Upgrade(b"raw")]
+
+
+def test_stray_empty_lines_between_responses_are_skipped(kind: str) -> None:
+    p = resp_parser(kind, b"GET", b"GET")
+    data = b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx\r\n"
+    events = p.feed(data) + p.feed(data)
+    assert [ev.status for ev in events if isinstance(ev, ResponseHead)] == [200, 200]
+    assert body_of(events) == b"xx"
+    assert p.feed_eof() == []
