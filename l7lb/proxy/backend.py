@@ -66,6 +66,7 @@ class BackendConnection(asyncio.Protocol):
             client.response_event(ev)
             if self.client is not client:
                 break
+        client.flush_out()
 
     def eof_received(self) -> bool | None:
         return None  # close our side too
@@ -86,6 +87,7 @@ class BackendConnection(asyncio.Protocol):
             return
         for ev in events:
             client.response_event(ev)
+        client.flush_out()
         if self.client is client:
             client.backend_failed(self, "connection closed by server")
 

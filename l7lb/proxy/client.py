@@ -83,6 +83,7 @@ class ClientConnection(asyncio.Protocol):
         self.peer = "-"
         self.parser = rt.request_parser()
         self.pending: deque[Event] = deque()
+        self.out: list[bytes] = []  # response bytes queued during one backend read
         self.state = IDLE
         self.timer: asyncio.TimerHandle | None = None
         self.read_block = 0
@@ -520,9 +521,9 @@ class ClientConnection(asyncio.Protocol):
             if data and self.transport is not None:
                 self.bytes_sent += len(data)
                 if self.out_chunked:
-                    self.transport.write(b"%x\r\n%s\r\n" % (len(data), data))
+                    self.out.append(b"%x\r\n%s\r\n" % (len(data), data))
                 else:
-                    self.transport.write(data)
+                    self.out.append(data)
         elif t is ResponseHead:
             assert isinstance(ev, ResponseHead)
             self._response_head(ev)
@@ -548,10 +549,11 @@ class ClientConnection(asyncio.Protocol):
                 up = _header(head.headers, b"upgrade")
                 if up:
                     hs.append((b"upgrade", up))
-                self.transport.write(serialize_response_head(b"1.1", 101, head.reason or responses.reason(101), hs))
+                self.out.append(serialize_response_head(b"1.1", 101, b"Switching Protocols", hs))
             elif req.version == b"1.1":
                 hs = client_response_headers(head.headers, via=b"", rewrite=None)
-                self.transport.write(serialize_response_head(b"1.1", status, head.reason or responses.reason(status), hs))
+                reason = head.reason or responses.reason(status)
+                self.out.append(serialize_response_head(b"1.1", status, reason, hs))
             return
         self.resp = head
         self.status = status
@@ -583,13 +585,14 @@ class ClientConnection(asyncio.Protocol):
             hs.append((b"connection", b"close"))
         elif req.version == b"1.0":
             hs.append((b"connection", b"keep-alive"))
-        self.transport.write(serialize_response_head(b"1.1", status, head.reason or responses.reason(status), hs))
+        reason = head.reason or responses.reason(status)
+        self.out.append(serialize_response_head(b"1.1", status, reason, hs))
 
     def _response_end(self) -> None:
         if self.resp is None or self.resp.status == 101:
             return  # the END of an informational response, or of a 101 (tunnel follows)
-        if self.out_chunked and self.transport is not None:
-            self.transport.write(_CHUNK_END)
+        if self.out_chunked:
+            self.out.append(_CHUNK_END)
         b = self.backend
         self.backend = None
         if b is not None:
@@ -697,6 +700,7 @@ class ClientConnection(asyncio.Protocol):
         self._reset_exchange()
         self._cancel_timer()
         self.state = CLOSED
+        self.out.clear()
         if self.transport is not None:
             self.transport.abort()
 
@@ -709,7 +713,8 @@ class ClientConnection(asyncio.Protocol):
         self.state = TUNNEL
         b.raw = True
         if tail:
-            self.transport.write(tail)
+            self.out.append(tail)
+        self.flush_out()
         early = self.upgrade_tail or b""
         self.upgrade_tail = None
         if early:
@@ -724,8 +729,7 @@ class ClientConnection(asyncio.Protocol):
             b.transport.write(data)
 
     def tunnel_from_backend(self, data: bytes) -> None:
-        if self.transport is not None:
-            self.transport.write(data)
+        self._write(data)
 
     def tunnel_closed(self) -> None:
         self.backend = None
@@ -797,10 +801,22 @@ class ClientConnection(asyncio.Protocol):
         )
 
     def _write(self, data: bytes) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(data)
+        self.out.append(data)
+        self.flush_out()
+
+    def flush_out(self) -> None:
+        """Write what the exchange queued in one send: head and body together."""
+        out = self.out
+        if not out:
+            return
+        data = out[0] if len(out) == 1 else b"".join(out)
+        out.clear()
+        t = self.transport
+        if t is not None and not t.is_closing():
+            t.write(data)
 
     def _close(self) -> None:
+        self.flush_out()
         self._cancel_timer()
         self.state = CLOSED
         if self.transport is not None:
