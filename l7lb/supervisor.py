@@ -17,9 +17,11 @@ import signal
 import socket
 import sys
 from dataclasses import dataclass, field
+from typing import Any
 
 from l7lb.config.load import ConfigError, load_config
 from l7lb.config.model import Address, Config
+from l7lb.control import LineDecoder, encode
 
 log = logging.getLogger("l7lb.supervisor")
 
@@ -31,7 +33,8 @@ class WorkerProc:
     index: int
     generation: int
     proc: asyncio.subprocess.Process
-    control: socket.socket
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
     ready: asyncio.Future[bool]
     retiring: bool = False
     watcher: asyncio.Task[None] | None = field(default=None)
@@ -62,6 +65,11 @@ class Supervisor:
         self.reloading: asyncio.Lock | None = None
         self.exit_code = 0
         self.started: asyncio.Event | None = None
+        # state every worker must share, replayed to new workers (see snapshot())
+        self.health: dict[tuple[str, str], bool] = {}
+        self.admin: dict[tuple[str, str], dict[str, Any]] = {}
+        self.stats_waiters: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._stats_id = 0
 
     def worker_count(self, config: Config) -> int:
         if self.workers_override:
@@ -122,28 +130,58 @@ class Supervisor:
         proc.stdin.write(config.source.encode())
         await proc.stdin.drain()
         proc.stdin.close()
-        parent.setblocking(False)
-        wp = WorkerProc(index, generation, proc, parent, loop.create_future())
+        reader, writer = await asyncio.open_unix_connection(sock=parent)
+        wp = WorkerProc(index, generation, proc, reader, writer, loop.create_future())
         wp.watcher = loop.create_task(self._watch(wp, config))
         return wp
 
+    def send(self, wp: WorkerProc, msg: dict[str, Any]) -> None:
+        if not wp.writer.is_closing():
+            wp.writer.write(encode(msg))
+
+    def broadcast(self, msg: dict[str, Any], exclude: WorkerProc | None = None) -> None:
+        """To every ready worker of the current generation (and the one starting)."""
+        for wp in self.procs:
+            if wp is not exclude and not wp.retiring and wp.ready.done():
+                self.send(wp, msg)
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """What a new worker must be told to behave like the others."""
+        msgs: list[dict[str, Any]] = []
+        for (pool, server), up in self.health.items():
+            msgs.append({"t": "health", "pool": pool, "server": server, "up": up})
+        for (pool, server), st in self.admin.items():
+            msgs.append({"t": "admin", "pool": pool, "server": server, **st})
+        return msgs
+
+    def on_worker_message(self, wp: WorkerProc, msg: dict[str, Any]) -> None:
+        t = msg["t"]
+        if t == "stats":
+            fut = self.stats_waiters.get(msg.get("id", -1))
+            if fut is not None and not fut.done():
+                fut.set_result(msg)
+
     async def _watch(self, wp: WorkerProc, config: Config) -> None:
-        loop = asyncio.get_running_loop()
-        buf = b""
+        decoder = LineDecoder()
         try:
-            while not wp.ready.done():
-                data = await loop.sock_recv(wp.control, 1024)
+            while True:
+                data = await wp.reader.read(65536)
                 if not data:
                     break
-                buf += data
-                if b"ready" in buf:
-                    wp.ready.set_result(True)
+                for msg in decoder.feed(data):
+                    if msg["t"] == "ready":
+                        if not wp.ready.done():
+                            for m in self.snapshot():
+                                self.send(wp, m)
+                            wp.ready.set_result(True)
+                    else:
+                        self.on_worker_message(wp, msg)
         except OSError:
             pass
         if not wp.ready.done():
             wp.ready.set_result(False)
         code = await wp.proc.wait()
-        wp.control.close()
+        wp.writer.close()
         if wp in self.procs:
             self.procs.remove(wp)
         if self.stopping or wp.retiring:

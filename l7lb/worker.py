@@ -23,6 +23,7 @@ import uvloop
 
 from l7lb.config.load import parse_config
 from l7lb.config.model import Config
+from l7lb.control import LineDecoder, encode
 from l7lb.logsetup import setup_logging
 from l7lb.proxy.client import ClientConnection
 from l7lb.proxy.runtime import WorkerRuntime
@@ -57,27 +58,33 @@ class Worker:
         loop.add_signal_handler(signal.SIGHUP, lambda: None)  # reloads are the supervisor's job
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the supervisor, which stops us
         control = socket.socket(fileno=self.control_fd)
-        control.setblocking(False)
-        await loop.sock_sendall(control, b"ready %d\n" % os.getpid())
-        watch = loop.create_task(self._watch_control(control))
+        reader, writer = await asyncio.open_unix_connection(sock=control)
+        rt.control_send = lambda msg: writer.write(encode(msg))
+        writer.write(encode({"t": "ready", "pid": os.getpid()}))
+        watch = loop.create_task(self._watch_control(reader, rt))
         await self.stopping.wait()
         watch.cancel()
         await self._drain(rt)
-        control.close()
+        writer.close()
         return 0
 
-    async def _watch_control(self, control: socket.socket) -> None:
-        loop = asyncio.get_running_loop()
+    async def _watch_control(self, reader: asyncio.StreamReader, rt: WorkerRuntime) -> None:
         assert self.stopping is not None
+        decoder = LineDecoder()
         while True:
-            data = await loop.sock_recv(control, 4096)
+            data = await reader.read(65536)
             if not data:
                 log.warning("worker %d: supervisor went away; stopping", self.index)
                 self.stopping.set()
                 return
-            for line in data.splitlines():
-                if line.strip() == b"stop":
+            for msg in decoder.feed(data):
+                if msg["t"] == "stop":
                     self.stopping.set()
+                else:
+                    try:
+                        rt.control_message(msg)
+                    except (KeyError, TypeError, ValueError) as exc:
+                        log.error("worker %d: bad control message %r: %s", self.index, msg, exc)
 
     async def _drain(self, rt: WorkerRuntime) -> None:
         loop = asyncio.get_running_loop()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 from dataclasses import dataclass
 
 from l7lb.accesslog import AccessLog
@@ -102,6 +103,43 @@ class WorkerRuntime:
             self.vips[vip.name] = VipRuntime(vip, vip.name, Router(vip.routes), scheme)
         self.access_log = AccessLog(config.log, loop.call_later)
         self._sweeper: asyncio.TimerHandle | None = loop.call_later(1.0, self._sweep)
+
+    # ---- the control channel (see l7lb/control.py) ----------------------------
+
+    def control_send(self, msg: dict[str, Any]) -> None:
+        """Replaced by the worker with a writer to the supervisor."""
+
+    def _server(self, pool: str, server: str) -> tuple[PoolRuntime, ServerState] | None:
+        p = self.pools.get(pool)
+        if p is None:
+            return None
+        s = p.state.by_name.get(server)
+        return None if s is None else (p, s)
+
+    def control_message(self, msg: dict[str, Any]) -> None:
+        t = msg["t"]
+        if t == "health":
+            found = self._server(msg["pool"], msg["server"])
+            if found is not None:
+                found[1].up = bool(msg["up"])
+        elif t == "admin":
+            found = self._server(msg["pool"], msg["server"])
+            if found is None:
+                return
+            pool, server = found
+            if msg.get("weight") is not None:
+                pool.state.set_weight(server.name, int(msg["weight"]))
+            if msg.get("state"):
+                server.admin = str(msg["state"])
+        elif t == "stats?":
+            rows = [
+                [p.name, s.name, s.active, s.requests]
+                for p in self.pools.values()
+                for s in p.state.servers
+            ]
+            self.control_send({"t": "stats", "id": msg["id"], "servers": rows, "tables": {}})
+        else:
+            log.warning("unknown control message type %r", t)
 
     def request_parser(self) -> RequestParser:
         return make_request_parser(self.parser_kind, self.limits)
