@@ -60,6 +60,7 @@ _BACKEND_FULL = 2  # the backend's write buffer is full
 _NO_BACKEND = 4  # body bytes buffered while the backend connection is being made
 
 _MAX_PENDING = 16
+_NEVER = float("inf")
 _MAX_FALLBACK_HOPS = 8
 _MAX_EARLY_BODY = 65536
 _EMPTY: frozenset[str] = frozenset()
@@ -86,6 +87,8 @@ class ClientConnection(asyncio.Protocol):
         self.out: list[bytes] = []  # response bytes queued during one backend read
         self.state = IDLE
         self.timer: asyncio.TimerHandle | None = None
+        self.timer_at = 0.0
+        self.deadline = _NEVER
         self.read_block = 0
         self.pumping = False
         self.backend_progress = False
@@ -215,18 +218,39 @@ class ClientConnection(asyncio.Protocol):
 
     # ---- timers --------------------------------------------------------------
 
+    # One deadline per connection. Moving it later (every request does) costs an
+    # attribute store; the loop timer is only re-armed when the deadline moves
+    # earlier than the armed time, or when the timer fires early and finds the
+    # deadline moved on. call_later + cancel three times a request cost ~4 µs.
+
     def _arm(self, delay: float) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-        self.timer = self.loop.call_later(delay, self._on_timer)
+        when = self.loop.time() + delay
+        self.deadline = when
+        if self.timer is None or self.timer_at > when:
+            if self.timer is not None:
+                self.timer.cancel()
+            self.timer = self.loop.call_at(when, self._on_timer)
+            self.timer_at = when
+
+    def _disarm(self) -> None:
+        self.deadline = _NEVER
 
     def _cancel_timer(self) -> None:
+        self.deadline = _NEVER
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
 
     def _on_timer(self) -> None:
         self.timer = None
+        deadline = self.deadline
+        if deadline == _NEVER:
+            return
+        if deadline > self.loop.time():
+            self.timer = self.loop.call_at(deadline, self._on_timer)
+            self.timer_at = deadline
+            return
+        self.deadline = _NEVER
         state = self.state
         if state == IDLE:
             self._close()
@@ -280,7 +304,7 @@ class ClientConnection(asyncio.Protocol):
             self.pumping = False
 
     def _begin(self, head: RequestHead) -> None:
-        self._cancel_timer()
+        self._disarm()
         self.state = ACTIVE
         self.req = head
         self.t0 = time.monotonic()
