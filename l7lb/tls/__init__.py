@@ -1,0 +1,14 @@
+"""TLS termination per VIP.
+
+Pieces, each in the module named for it:
+
+- ``settings``: ``[vip.tls]`` → ``TlsSettings`` (``parse_tls_table``).
+- ``context``: ``build_vip_tls`` → ``VipTls`` (SSL contexts, SNI map, hooks).
+- ``listener``: ``serve_tls`` (peek, plain-HTTP 400, prefetch, handshake).
+- ``clienthello``: sans-IO ClientHello parser; ``looks_like_http``.
+- ``shim``: ctypes into the stdlib's libssl (session cache, ticket keys).
+- ``sessions``: ``SessionCache`` LRU, ``SessionStore`` protocol, prefetch.
+- ``session_server``: the supervisor's store for the workers of a director.
+- ``ticketkeys``: the rotating ticket key ring.
+- ``certinfo`` / ``check`` / ``certtool``: certificate facts, ``l7lb check``, ``l7lb certs``.
+"""

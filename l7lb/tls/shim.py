@@ -1,0 +1,442 @@
+"""A small ``ctypes`` shim into the libssl the stdlib ``ssl`` module links.
+
+The stdlib exposes neither OpenSSL's external session cache callbacks nor the
+ticket key callback; l7lb needs both so sessions resume across workers and
+directors (see "Facts we verified" in DESIGN.md). We reach the ``SSL_CTX *``
+of an ``ssl.SSLContext`` through its object layout and call libssl directly.
+
+Safety rules this module keeps:
+
+* It only binds the library already mapped into this process by ``_ssl``
+  (read from ``/proc/self/maps``) and checks ``OpenSSL_version_num`` against
+  ``ssl.OPENSSL_VERSION_NUMBER``: calling a *different* libssl with our
+  pointer would corrupt memory.
+* ``self_check`` proves the pointer arithmetic on this interpreter before
+  anything else uses it.
+* Every ctypes callback object is stored on the ``SessionHooks`` /
+  ``TicketKeyHooks`` object, which the caller keeps alive as long as the
+  context: OpenSSL would otherwise call freed trampolines and crash.
+* Callbacks never raise into C: any Python error becomes "no session" /
+  "unknown ticket key", which costs a full handshake and nothing else.
+
+Binding to VIP and SNI name (nginx CVE-2014-3616): the cache key and the
+ticket key material are derived from the VIP name and the SNI name the client
+sent, so a session issued for one name is simply not found under another.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import hmac
+import logging
+import os
+import ssl
+from collections.abc import Callable
+from typing import Any
+
+from l7lb.tls.clienthello import ClientHelloError, parse_sni_extension
+from l7lb.tls.ticketkeys import TicketKeyRing
+
+log = logging.getLogger("l7lb.tls")
+
+SSL_CTRL_SET_SESS_CACHE_MODE = 44
+SSL_CTRL_GET_SESS_CACHE_MODE = 45
+SSL_SESS_CACHE_OFF = 0x0000
+SSL_SESS_CACHE_SERVER = 0x0002
+SSL_SESS_CACHE_NO_INTERNAL = 0x0300
+TLSEXT_NAMETYPE_host_name = 0
+OSSL_PARAM_UTF8_STRING = 4
+OSSL_PARAM_OCTET_STRING = 5
+SSL_MAX_SID_CTX_LENGTH = 32
+
+
+class ShimError(RuntimeError):
+    """The ctypes shim cannot be used on this platform; resumption stays worker-local."""
+
+
+class _OsslParam(ctypes.Structure):
+    _fields_ = (
+        ("key", ctypes.c_char_p),
+        ("data_type", ctypes.c_uint),
+        ("data", ctypes.c_void_p),
+        ("data_size", ctypes.c_size_t),
+        ("return_size", ctypes.c_size_t),
+    )
+
+
+NEW_SESSION_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
+REMOVE_SESSION_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
+GET_SESSION_CB = ctypes.CFUNCTYPE(
+    ctypes.c_void_p,
+    ctypes.c_void_p,
+    ctypes.POINTER(ctypes.c_ubyte),
+    ctypes.c_int,
+    ctypes.POINTER(ctypes.c_int),
+)
+TICKET_KEY_CB = ctypes.CFUNCTYPE(
+    ctypes.c_int,
+    ctypes.c_void_p,  # SSL *
+    ctypes.POINTER(ctypes.c_ubyte),  # key_name[16]
+    ctypes.POINTER(ctypes.c_ubyte),  # iv[16]
+    ctypes.c_void_p,  # EVP_CIPHER_CTX *
+    ctypes.c_void_p,  # EVP_MAC_CTX *
+    ctypes.c_int,  # enc
+)
+
+
+def _mapped_library(stem: str) -> str:
+    """Path of the already-mapped shared object whose basename starts with ``stem``."""
+    try:
+        with open("/proc/self/maps", encoding="ascii", errors="replace") as f:
+            for line in f:
+                path = line.rstrip("\n").split(maxsplit=5)[-1]
+                if os.path.basename(path).startswith(stem + ".so"):
+                    return path
+    except OSError as exc:
+        raise ShimError(f"cannot read /proc/self/maps: {exc}") from None
+    raise ShimError(f"{stem} is not mapped into this process (static OpenSSL build?)")
+
+
+class _Lib:
+    """Typed prototypes of the libssl/libcrypto functions we call."""
+
+    def __init__(self) -> None:
+        import _ssl  # noqa: F401  - make sure the stdlib's libssl is mapped
+
+        self.ssl_path = _mapped_library("libssl")
+        self.crypto_path = _mapped_library("libcrypto")
+        try:
+            ssl_lib = ctypes.CDLL(self.ssl_path)
+            crypto = ctypes.CDLL(self.crypto_path)
+        except OSError as exc:
+            raise ShimError(f"cannot load {self.ssl_path}: {exc}") from None
+        try:
+            self._bind(ssl_lib, crypto)
+        except AttributeError as exc:
+            raise ShimError(f"missing OpenSSL symbol: {exc}") from None
+        version = self.OpenSSL_version_num()
+        if version != ssl.OPENSSL_VERSION_NUMBER:
+            raise ShimError(
+                f"{self.ssl_path} is version {version:#x} but the ssl module was built "
+                f"against {ssl.OPENSSL_VERSION_NUMBER:#x}"
+            )
+        if version < 0x30000000:
+            raise ShimError(f"OpenSSL {version:#x} < 3.0: no EVP ticket key callback")
+
+    def _bind(self, s: ctypes.CDLL, c: ctypes.CDLL) -> None:
+        vp, i, ul, lg = ctypes.c_void_p, ctypes.c_int, ctypes.c_ulong, ctypes.c_long
+
+        def fn(lib: ctypes.CDLL, name: str, restype: Any, *argtypes: Any) -> Any:
+            f = getattr(lib, name)
+            f.restype = restype
+            f.argtypes = argtypes
+            return f
+
+        self.OpenSSL_version_num = fn(c, "OpenSSL_version_num", ul)
+        self.SSL_CTX_get_num_tickets = fn(s, "SSL_CTX_get_num_tickets", ctypes.c_size_t, vp)
+        self.SSL_CTX_ctrl = fn(s, "SSL_CTX_ctrl", lg, vp, i, lg, vp)
+        self.SSL_CTX_set_ciphersuites = fn(s, "SSL_CTX_set_ciphersuites", i, vp, ctypes.c_char_p)
+        self.SSL_CTX_set_timeout = fn(s, "SSL_CTX_set_timeout", lg, vp, lg)
+        self.SSL_CTX_set_session_id_context = fn(
+            s, "SSL_CTX_set_session_id_context", i, vp, ctypes.c_char_p, ctypes.c_uint
+        )
+        self.SSL_CTX_sess_set_new_cb = fn(s, "SSL_CTX_sess_set_new_cb", None, vp, NEW_SESSION_CB)
+        self.SSL_CTX_sess_set_remove_cb = fn(
+            s, "SSL_CTX_sess_set_remove_cb", None, vp, REMOVE_SESSION_CB
+        )
+        self.SSL_CTX_sess_set_get_cb = fn(s, "SSL_CTX_sess_set_get_cb", None, vp, GET_SESSION_CB)
+        self.SSL_CTX_set_tlsext_ticket_key_evp_cb = fn(
+            s, "SSL_CTX_set_tlsext_ticket_key_evp_cb", i, vp, TICKET_KEY_CB
+        )
+        self.SSL_SESSION_get_id = fn(
+            s,
+            "SSL_SESSION_get_id",
+            ctypes.POINTER(ctypes.c_ubyte),
+            vp,
+            ctypes.POINTER(ctypes.c_uint),
+        )
+        self.SSL_SESSION_get0_hostname = fn(s, "SSL_SESSION_get0_hostname", ctypes.c_char_p, vp)
+        self.i2d_SSL_SESSION = fn(s, "i2d_SSL_SESSION", i, vp, ctypes.POINTER(ctypes.c_char_p))
+        self.d2i_SSL_SESSION = fn(s, "d2i_SSL_SESSION", vp, vp, ctypes.POINTER(ctypes.c_char_p), lg)
+        self.SSL_SESSION_free = fn(s, "SSL_SESSION_free", None, vp)
+        self.SSL_get_servername = fn(s, "SSL_get_servername", ctypes.c_char_p, vp, i)
+        self.SSL_client_hello_get0_ext = fn(
+            s,
+            "SSL_client_hello_get0_ext",
+            i,
+            vp,
+            ctypes.c_uint,
+            ctypes.POINTER(ctypes.POINTER(ctypes.c_ubyte)),
+            ctypes.POINTER(ctypes.c_size_t),
+        )
+        self.EVP_aes_256_cbc = fn(c, "EVP_aes_256_cbc", vp)
+        self.EVP_EncryptInit_ex = fn(c, "EVP_EncryptInit_ex", i, vp, vp, vp, vp, vp)
+        self.EVP_DecryptInit_ex = fn(c, "EVP_DecryptInit_ex", i, vp, vp, vp, vp, vp)
+        self.EVP_MAC_CTX_set_params = fn(
+            c, "EVP_MAC_CTX_set_params", i, vp, ctypes.POINTER(_OsslParam)
+        )
+
+
+_lib: _Lib | None = None
+
+
+def lib() -> _Lib:
+    """The bound library (loaded once); raises ``ShimError`` if unusable."""
+    global _lib
+    if _lib is None:
+        _lib = _Lib()
+    return _lib
+
+
+def ssl_ctx_pointer(ctx: ssl.SSLContext) -> int:
+    """The ``SSL_CTX *`` inside an ``ssl.SSLContext``.
+
+    CPython's ``PySSLContext`` struct starts with ``PyObject_HEAD`` followed by
+    ``SSL_CTX *ctx``; ``object.__basicsize__`` is the size of that header.
+    Only valid while ``ctx`` is alive.
+    """
+    if not isinstance(ctx, ssl.SSLContext):
+        raise ShimError("not an ssl.SSLContext")
+    ptr = ctypes.c_void_p.from_address(id(ctx) + object.__basicsize__).value
+    if not ptr:
+        raise ShimError("SSLContext holds no SSL_CTX")
+    return ptr
+
+
+def self_check() -> bool:
+    """True if the shim binds the right libssl and finds the right ``SSL_CTX``.
+
+    Sets ``num_tickets`` through the stdlib and reads it back through ctypes:
+    a wrong pointer or a different libssl gives another number (or nothing).
+    """
+    try:
+        library = lib()
+        for n in (3, 7):
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.num_tickets = n
+            if library.SSL_CTX_get_num_tickets(ssl_ctx_pointer(ctx)) != n:
+                return False
+        return True
+    except Exception as exc:
+        log.debug("TLS shim self-check failed: %s", exc)
+        return False
+
+
+def set_session_id_context(ctx: ssl.SSLContext, sid_ctx: bytes) -> None:
+    """Replace CPython's fixed "Python" session id context (max 32 bytes)."""
+    if not 0 < len(sid_ctx) <= SSL_MAX_SID_CTX_LENGTH:
+        raise ValueError("session id context must be 1..32 bytes")
+    if lib().SSL_CTX_set_session_id_context(ssl_ctx_pointer(ctx), sid_ctx, len(sid_ctx)) != 1:
+        raise ShimError("SSL_CTX_set_session_id_context failed")
+
+
+def set_ciphersuites(ctx: ssl.SSLContext, suites: str) -> None:
+    """TLS 1.3 suites: the stdlib's ``set_ciphers`` only sets the TLS 1.2 list."""
+    if lib().SSL_CTX_set_ciphersuites(ssl_ctx_pointer(ctx), suites.encode()) != 1:
+        raise ShimError(f"no usable TLS 1.3 suite in {suites!r}")
+
+
+def session_cache_mode(ctx: ssl.SSLContext) -> int:
+    return int(lib().SSL_CTX_ctrl(ssl_ctx_pointer(ctx), SSL_CTRL_GET_SESS_CACHE_MODE, 0, None))
+
+
+def disable_session_cache(ctx: ssl.SSLContext) -> None:
+    lib().SSL_CTX_ctrl(ssl_ctx_pointer(ctx), SSL_CTRL_SET_SESS_CACHE_MODE, SSL_SESS_CACHE_OFF, None)
+
+
+def current_server_name(ssl_ptr: int) -> str:
+    """The SNI name of the handshake in progress on ``ssl_ptr`` ("" if none).
+
+    During ClientHello processing (where OpenSSL looks up sessions and TLS 1.2
+    tickets) the SNI extension has not been acted on yet, so we read it from
+    the ClientHello itself; later (issuing tickets) ``SSL_get_servername`` has it.
+    """
+    library = lib()
+    out = ctypes.POINTER(ctypes.c_ubyte)()
+    outlen = ctypes.c_size_t()
+    if (
+        library.SSL_client_hello_get0_ext(ssl_ptr, 0, ctypes.byref(out), ctypes.byref(outlen)) == 1
+        and outlen.value
+    ):
+        raw = ctypes.string_at(out, outlen.value)
+        try:
+            return parse_sni_extension(raw) or ""
+        except ClientHelloError:
+            return ""
+    name = library.SSL_get_servername(ssl_ptr, TLSEXT_NAMETYPE_host_name)
+    return name.decode("ascii", "replace").lower() if name else ""
+
+
+KeyFunc = Callable[[str, bytes], bytes]  # (sni, session id) -> cache key
+
+
+class SessionHooks:
+    """External session-ID cache on one VIP's ``SSL_CTX``.
+
+    ``lookup(key) -> blob | None`` and ``store(key, blob)`` are synchronous
+    (OpenSSL calls them mid-handshake); ``remove(key)`` is optional. ``key_for``
+    turns (SNI name, session id) into the cache key, binding VIP and name.
+    """
+
+    def __init__(
+        self,
+        ctx: ssl.SSLContext,
+        *,
+        key_for: KeyFunc,
+        lookup: Callable[[bytes], bytes | None],
+        store: Callable[[bytes, bytes], None],
+        remove: Callable[[bytes], None] | None = None,
+        lifetime: float = 300.0,
+    ) -> None:
+        library = lib()
+        self._lib = library
+        self.key_for = key_for
+        self.lookup = lookup
+        self.store = store
+        self.remove = remove
+        self.ctx = ctx  # the SSL_CTX lives as long as these hooks
+        ptr = ssl_ctx_pointer(ctx)
+        # Keep the trampolines referenced by self: see the module docstring.
+        self._new_cb = NEW_SESSION_CB(self._on_new)
+        self._get_cb = GET_SESSION_CB(self._on_get)
+        self._remove_cb = REMOVE_SESSION_CB(self._on_remove)
+        library.SSL_CTX_set_timeout(ptr, max(1, int(lifetime)))
+        library.SSL_CTX_sess_set_new_cb(ptr, self._new_cb)
+        library.SSL_CTX_sess_set_get_cb(ptr, self._get_cb)
+        library.SSL_CTX_sess_set_remove_cb(ptr, self._remove_cb)
+        library.SSL_CTX_ctrl(
+            ptr,
+            SSL_CTRL_SET_SESS_CACHE_MODE,
+            SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL,
+            None,
+        )
+
+    def _session_id(self, sess: int) -> bytes:
+        n = ctypes.c_uint()
+        p = self._lib.SSL_SESSION_get_id(sess, ctypes.byref(n))
+        return ctypes.string_at(p, n.value) if p and n.value else b""
+
+    def _on_new(self, ssl_ptr: int, sess: int) -> int:
+        try:
+            sid = self._session_id(sess)
+            if sid:
+                size = self._lib.i2d_SSL_SESSION(sess, None)
+                if 0 < size <= 65536:
+                    buf = ctypes.create_string_buffer(size)
+                    pp = ctypes.c_char_p(ctypes.addressof(buf))
+                    if self._lib.i2d_SSL_SESSION(sess, ctypes.byref(pp)) == size:
+                        self.store(self.key_for(current_server_name(ssl_ptr), sid), buf.raw)
+        except Exception:
+            log.exception("TLS session store callback failed")
+        return 0  # we keep no reference to the SSL_SESSION
+
+    def _on_get(self, ssl_ptr: int, data: Any, length: int, copy: Any) -> int | None:
+        try:
+            copy[0] = 0  # the session we return is ours to give: no extra reference
+            if not 0 < length <= 64:
+                return None
+            sid = ctypes.string_at(data, length)
+            blob = self.lookup(self.key_for(current_server_name(ssl_ptr), sid))
+            if not blob:
+                return None
+            buf = ctypes.create_string_buffer(blob, len(blob))
+            pp = ctypes.c_char_p(ctypes.addressof(buf))
+            sess = self._lib.d2i_SSL_SESSION(None, ctypes.byref(pp), len(blob))
+            return sess or None
+        except Exception:
+            log.exception("TLS session lookup callback failed")
+            return None
+
+    def _on_remove(self, ctx_ptr: int, sess: int) -> None:
+        if self.remove is None:
+            return
+        try:
+            sid = self._session_id(sess)
+            host = self._lib.SSL_SESSION_get0_hostname(sess)
+            name = host.decode("ascii", "replace").lower() if host else ""
+            if sid:
+                self.remove(self.key_for(name, sid))
+        except Exception:
+            log.exception("TLS session remove callback failed")
+
+
+class TicketKeyHooks:
+    """Rotating session-ticket keys on one VIP's ``SSL_CTX``.
+
+    ``ring()`` returns the current ``TicketKeyRing`` (the supervisor rotates it;
+    workers swap it in). The AES and HMAC keys and the 16-byte key name are
+    derived from each ring key *and* the VIP and SNI name, so a ticket issued
+    for one name carries a key name no other name knows (full handshake there).
+    """
+
+    def __init__(self, ctx: ssl.SSLContext, *, vip: str, ring: Callable[[], TicketKeyRing]) -> None:
+        library = lib()
+        self._lib = library
+        self.ctx = ctx
+        self.vip = vip.encode()
+        self.ring = ring
+        self._derived: dict[tuple[bytes, str], tuple[bytes, bytes, bytes]] = {}
+        self._cipher = library.EVP_aes_256_cbc()
+        self._digest = ctypes.create_string_buffer(b"SHA256")
+        self._cb = TICKET_KEY_CB(self._on_ticket)
+        if library.SSL_CTX_set_tlsext_ticket_key_evp_cb(ssl_ctx_pointer(ctx), self._cb) != 1:
+            raise ShimError("SSL_CTX_set_tlsext_ticket_key_evp_cb failed")
+
+    def derive(self, secret: bytes, sni: str) -> tuple[bytes, bytes, bytes]:
+        """(key name, AES-256 key, HMAC key) for one ring key, this VIP and ``sni``."""
+        cache_key = (secret, sni)
+        got = self._derived.get(cache_key)
+        if got is None:
+            label = self.vip + b"\x00" + sni.encode()
+
+            def prf(purpose: bytes) -> bytes:
+                return hmac.digest(secret, purpose + b"\x00" + label, hashlib.sha256)
+
+            got = (prf(b"l7lb ticket name")[:16], prf(b"l7lb ticket aes"), prf(b"l7lb ticket mac"))
+            if len(self._derived) > 4096:  # names x keys; bounded against SNI floods
+                self._derived.clear()
+            self._derived[cache_key] = got
+        return got
+
+    def _set_mac_key(self, hctx: int, mac_key: bytes) -> bool:
+        key_buf = ctypes.create_string_buffer(mac_key, len(mac_key))
+        params = (_OsslParam * 3)()
+        params[0] = _OsslParam(
+            b"key", OSSL_PARAM_OCTET_STRING, ctypes.cast(key_buf, ctypes.c_void_p), len(mac_key), 0
+        )
+        params[1] = _OsslParam(
+            b"digest", OSSL_PARAM_UTF8_STRING, ctypes.cast(self._digest, ctypes.c_void_p), 6, 0
+        )
+        params[2] = _OsslParam(None, 0, None, 0, 0)
+        return bool(self._lib.EVP_MAC_CTX_set_params(hctx, params) == 1)
+
+    def _on_ticket(
+        self, ssl_ptr: int, key_name: Any, iv: Any, cctx: int, hctx: int, enc: int
+    ) -> int:
+        try:
+            ring = self.ring()
+            sni = current_server_name(ssl_ptr)
+            if enc:
+                name, aes, mac = self.derive(ring.current.secret, sni)
+                ctypes.memmove(key_name, name, 16)
+                ctypes.memmove(iv, os.urandom(16), 16)
+                aes_buf = ctypes.create_string_buffer(aes, 32)
+                if self._lib.EVP_EncryptInit_ex(cctx, self._cipher, None, aes_buf, iv) != 1:
+                    return -1
+                return 1 if self._set_mac_key(hctx, mac) else -1
+            wanted = ctypes.string_at(key_name, 16)
+            for index, key in enumerate(ring.accepted()):
+                name, aes, mac = self.derive(key.secret, sni)
+                if hmac.compare_digest(name, wanted):
+                    aes_buf = ctypes.create_string_buffer(aes, 32)
+                    if self._lib.EVP_DecryptInit_ex(cctx, self._cipher, None, aes_buf, iv) != 1:
+                        return -1
+                    if not self._set_mac_key(hctx, mac):
+                        return -1
+                    # 2: still valid, but the client should get a ticket under the new key
+                    return 1 if index == 0 else 2
+            return 0  # unknown key (rotated out, other VIP/name, other cluster)
+        except Exception:
+            log.exception("TLS ticket key callback failed")
+            return 0 if not enc else -1
