@@ -13,15 +13,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from l7lb.config.load import ConfigError, load_config
 from l7lb.config.model import Address, Config
 from l7lb.control import LineDecoder, encode
+from l7lb.tls.certinfo import CertificateError
+from l7lb.tls.context import TlsConfigError, build_vip_tls
+from l7lb.tls.session_server import SessionServer
+from l7lb.tls.settings import TlsSettings
+from l7lb.tls.ticketkeys import TicketKeyRing
 
 log = logging.getLogger("l7lb.supervisor")
 
@@ -53,6 +61,25 @@ def bind(addr: Address) -> socket.socket:
     return sock
 
 
+def certificate_errors(config: Config) -> list[str]:
+    """Build every TLS VIP's contexts once: a certificate that cannot serve
+    (unreadable, key mismatch, expired, chain out of order) is reported here,
+    before any worker is started on it."""
+    errors = []
+    for vip in config.vips:
+        if isinstance(vip.tls, TlsSettings):
+            try:
+                build_vip_tls(vip.name, vip.tls)
+            except (CertificateError, TlsConfigError) as exc:
+                errors.append(f'vip "{vip.name}" tls: {exc}')
+    return errors
+
+
+def ticket_rotation(config: Config) -> float | None:
+    periods = [v.tls.ticket_rotation for v in config.vips if isinstance(v.tls, TlsSettings)]
+    return min(periods) if periods else None
+
+
 class Supervisor:
     def __init__(self, config_path: str | None, config: Config, workers: int | None = None):
         self.config_path = config_path
@@ -69,6 +96,9 @@ class Supervisor:
         self.health: dict[tuple[str, str], bool] = {}
         self.admin: dict[tuple[str, str], dict[str, Any]] = {}
         self.stats_waiters: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self.session_server: SessionServer | None = None
+        self.session_path = ""
+        self._tmpdir = ""
         self._stats_id = 0
 
     def worker_count(self, config: Config) -> int:
@@ -92,6 +122,12 @@ class Supervisor:
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         loop.add_signal_handler(signal.SIGINT, stop.set)
         loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
+        errors = certificate_errors(self.config)
+        if errors:
+            for e in errors:
+                log.error("%s", e)
+            return 2
+        await self._ensure_session_server(self.config)
         ok = await self._start_generation(self.config)
         if not ok:
             log.error("workers did not start; exiting")
@@ -108,8 +144,27 @@ class Supervisor:
         await self._stop_all(self.procs)
         for s in self.sockets.values():
             s.close()
+        if self.session_server is not None:
+            await self.session_server.close()
+        if self._tmpdir:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
         log.info("stopped")
         return self.exit_code
+
+    async def _ensure_session_server(self, config: Config) -> None:
+        """TLS VIPs share sessions and ticket keys across workers through a
+        store the supervisor serves on a private Unix socket."""
+        rotation = ticket_rotation(config)
+        if rotation is None:
+            return
+        if self.session_server is None:
+            self._tmpdir = tempfile.mkdtemp(prefix="l7lb-")  # mode 0700
+            self.session_path = os.path.join(self._tmpdir, "sessions.sock")
+            self.session_server = SessionServer(
+                ring=TicketKeyRing.generate(time.time()), rotation=rotation
+            )
+            await self.session_server.start(self.session_path)
+        self.session_server.rotation = rotation
 
     async def _spawn(self, config: Config, index: int, generation: int) -> WorkerProc:
         loop = asyncio.get_running_loop()
@@ -117,6 +172,8 @@ class Supervisor:
         fds = [child.fileno()]
         args = [sys.executable, "-m", "l7lb.worker", "--control", str(child.fileno())]
         args += ["--index", str(index), "--log-level", config.log.level]
+        if self.session_path:
+            args += ["--session-server", self.session_path]
         for vip in config.vips:
             for addr in vip.listen:
                 s = self.sockets[str(addr)]
@@ -234,6 +291,13 @@ class Supervisor:
             except OSError as exc:
                 log.error("reload rejected: cannot read %s: %s", self.config_path, exc)
                 return False
+            errors = certificate_errors(config)
+            if errors:
+                for e in errors:
+                    log.error("reload rejected: %s", e)
+                log.error("reload rejected: keeping the running configuration")
+                return False
+            await self._ensure_session_server(config)
             try:
                 self._bind_all(config)
             except OSError as exc:

@@ -26,34 +26,60 @@ from l7lb.config.model import Config
 from l7lb.control import LineDecoder, encode
 from l7lb.logsetup import setup_logging
 from l7lb.proxy.client import ClientConnection
-from l7lb.proxy.runtime import WorkerRuntime
+from l7lb.proxy.runtime import VipRuntime, WorkerRuntime
+from l7lb.tls.context import Resumption, build_vip_tls
+from l7lb.tls.listener import TlsServer, serve_tls
+from l7lb.tls.session_server import SessionServerClient, follow_ticket_ring
+from l7lb.tls.settings import TlsSettings
+from l7lb.tls.ticketkeys import TicketKeyRing, TicketRingHolder
 
 log = logging.getLogger("l7lb.worker")
 
 
 class Worker:
-    def __init__(self, config: Config, listeners: dict[str, int], control_fd: int, index: int):
+    def __init__(
+        self,
+        config: Config,
+        listeners: dict[str, int],
+        control_fd: int,
+        index: int,
+        session_server: str = "",
+    ):
         self.config = config
         self.listeners = listeners
         self.control_fd = control_fd
         self.index = index
-        self.servers: list[asyncio.AbstractServer] = []
+        self.servers: list[asyncio.AbstractServer | TlsServer] = []
+        self.tasks: list[asyncio.Task[None]] = []
+        self.session_server = session_server
         self.stopping: asyncio.Event | None = None
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         self.stopping = asyncio.Event()
         rt = WorkerRuntime(self.config, loop)
+        resumption = await self._resumption(loop)
         for vip in self.config.vips:
             vr = rt.vips[vip.name]
+
+            def factory(vr: VipRuntime = vr) -> ClientConnection:
+                return ClientConnection(rt, vr)
+
+            vip_tls = None
+            if isinstance(vip.tls, TlsSettings):
+                # the supervisor built these contexts once already: errors here are unexpected
+                vip_tls = build_vip_tls(vip.name, vip.tls, resumption=resumption)
+                rt.tls[vip.name] = vip_tls
             for addr in vip.listen:
                 fd = self.listeners[str(addr)]
                 sock = socket.socket(fileno=fd)
                 sock.setblocking(False)
-                server = await loop.create_server(
-                    lambda vr=vr: ClientConnection(rt, vr), sock=sock, backlog=1024
-                )
-                self.servers.append(server)
+                if vip_tls is not None:
+                    self.servers.append(await serve_tls(loop, sock, vip_tls, factory))
+                else:
+                    self.servers.append(
+                        await loop.create_server(factory, sock=sock, backlog=1024)
+                    )
         loop.add_signal_handler(signal.SIGTERM, self.stopping.set)
         loop.add_signal_handler(signal.SIGHUP, lambda: None)  # reloads are the supervisor's job
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the supervisor, which stops us
@@ -67,6 +93,35 @@ class Worker:
         await self._drain(rt)
         writer.close()
         return 0
+
+    async def _resumption(self, loop: asyncio.AbstractEventLoop) -> Resumption | None:
+        """TLS resumption shared with the other workers through the supervisor's
+        session server (session-ID cache and ticket keys)."""
+        if not self.session_server:
+            return None
+        client = SessionServerClient(self.session_server)
+        holder = None
+        try:
+            ring = await asyncio.wait_for(client.ticket_ring(), 5.0)
+        except (OSError, TimeoutError, ValueError) as exc:
+            log.warning("worker %d: no ticket keys from the supervisor: %s", self.index, exc)
+            ring = None
+        if ring is not None:
+            holder = TicketRingHolder(ring)
+            rotation = min(
+                (v.tls.ticket_rotation for v in self.config.vips if isinstance(v.tls, TlsSettings)),
+                default=3600.0,
+            )
+
+            def apply(r: TicketKeyRing, holder: TicketRingHolder = holder) -> None:
+                holder.ring = r
+
+            self.tasks.append(
+                loop.create_task(follow_ticket_ring(client, apply, min(30.0, rotation / 4)))
+            )
+        res = Resumption(store=client, ticket_ring=holder)
+        res.cache.publish = client.publish
+        return res
 
     async def _watch_control(self, reader: asyncio.StreamReader, rt: WorkerRuntime) -> None:
         assert self.stopping is not None
@@ -90,6 +145,8 @@ class Worker:
         loop = asyncio.get_running_loop()
         for s in self.servers:
             s.close()
+        for t in self.tasks:
+            t.cancel()
         rt.draining = True
         deadline = loop.time() + rt.timeouts.drain
         while rt.connections and loop.time() < deadline:
@@ -111,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--control", type=int, required=True)
     ap.add_argument("--index", type=int, default=0)
     ap.add_argument("--log-level", default="info")
+    ap.add_argument("--session-server", default="", help="Unix socket of the TLS session server")
     args = ap.parse_args(argv)
     setup_logging(args.log_level, f"worker {args.index}")
     text = sys.stdin.read()
@@ -119,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     for item in args.listen:
         addr, _, fd = item.rpartition("=")
         listeners[addr] = int(fd)
-    worker = Worker(config, listeners, args.control, args.index)
+    worker = Worker(config, listeners, args.control, args.index, args.session_server)
     uvloop.install()
     return asyncio.run(worker.run())
 

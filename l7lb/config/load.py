@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from l7lb.config.durations import DurationError, parse_duration
+from l7lb.tls.settings import parse_tls_table
 from l7lb.config.model import (
     Address,
     Config,
@@ -682,12 +683,11 @@ def _vip(
     name = raw.string("name", f"vip-{index}")
     if raw.has("name") and not name:
         raw.error("name", "is empty", "give the vip a name, used in logs and admin output")
+    tls = None
     if raw.has("tls"):
-        raw.error(
-            "tls",
-            "TLS settings are not supported yet",
-            "remove the [vip.tls] table; this version of l7lb serves plain HTTP only",
-        )
+        tls, tls_issues = parse_tls_table(raw.raw["tls"], raw.at("tls"))
+        for where, message, hint in tls_issues:
+            issues.add(where, message, hint)
     listen: list[tuple[str, Address]] = []
     entries = raw.strings("listen")
     if not raw.has("listen"):
@@ -718,7 +718,7 @@ def _vip(
         route = _route(raw_route, raw.at(f"route {number}"), number, pool_names, issues)
         if route is not None:
             routes.append(route)
-    vip = Vip(name, tuple(address for _, address in listen), tuple(routes))
+    vip = Vip(name, tuple(address for _, address in listen), tuple(routes), tls)
     return path, vip, listen
 
 

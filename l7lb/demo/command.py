@@ -23,6 +23,9 @@ def demo_main(argv: list[str]) -> int:
     ap.add_argument("-c", "--config", default=None, help="use another policy")
     args = ap.parse_args(argv)
     path = args.config or demo_config_path()
+    from l7lb.tls.certtool import ensure_demo_certs
+
+    cert, _ = ensure_demo_certs("certs")
     backends = subprocess.Popen(
         [sys.executable, "-m", "l7lb.demo.backends", "9001", "9002", "9003"],
         start_new_session=True,
@@ -30,6 +33,7 @@ def demo_main(argv: list[str]) -> int:
     print(
         "l7lb demo: realservers realserver_1..3 on 127.0.0.1:9001-9003\n"
         "l7lb demo: try   curl http://127.0.0.1:8080/   a few times (names rotate),\n"
+        f"l7lb demo: and   curl -k https://localhost:8443/   (self-signed {cert}),\n"
         "l7lb demo: Ctrl-C stops everything.\n",
         file=sys.stderr,
         flush=True,

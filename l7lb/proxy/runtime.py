@@ -102,6 +102,7 @@ class WorkerRuntime:
             scheme = b"https" if vip.tls is not None else b"http"
             self.vips[vip.name] = VipRuntime(vip, vip.name, Router(vip.routes), scheme)
         self.access_log = AccessLog(config.log, loop.call_later)
+        self.tls: dict[str, Any] = {}  # vip name -> l7lb.tls.context.VipTls (counters)
         self._sweeper: asyncio.TimerHandle | None = loop.call_later(1.0, self._sweep)
 
     # ---- the control channel (see l7lb/control.py) ----------------------------

@@ -4,6 +4,8 @@ Placeholders (chosen so that the common "send http to https" rule is one
 template, ``https://{host}{uri}``):
 
 - ``{host}``  the host as the client sent it (port included, if any)
+- ``{hostname}`` the host without its port: ``https://{hostname}{uri}`` sends a
+  plain-HTTP VIP to its HTTPS twin on 443 whatever port the client used
 - ``{path}``  the path only, without the query
 - ``{query}`` ``"?"`` + the query, or ``""`` when the request had none
 - ``{uri}``   the origin-form target: ``{path}{query}``
@@ -20,7 +22,7 @@ import re
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # placeholder -> index into the value tuple ``render`` builds
-_NAMES = {"host": 0, "path": 1, "query": 2, "uri": 3}
+_NAMES = {"host": 0, "path": 1, "query": 2, "uri": 3, "hostname": 4}
 
 
 class RedirectTemplate:
@@ -37,7 +39,7 @@ class RedirectTemplate:
             if name not in _NAMES:
                 raise ValueError(
                     f"unknown placeholder {{{name}}} in redirect {template!r}; "
-                    f"use one of {{host}}, {{path}}, {{query}}, {{uri}}"
+                    f"use one of {{host}}, {{hostname}}, {{path}}, {{query}}, {{uri}}"
                 )
             if m.start() > pos:
                 pieces.append(template[pos : m.start()].encode())
@@ -50,8 +52,15 @@ class RedirectTemplate:
     def render(self, host: bytes, path: bytes, query: bytes) -> bytes:
         """``query`` is the raw query without its "?" (b"" = none)."""
         q = b"?" + query if query else b""
-        values = (host, path, q, path + q)
+        values = (host, path, q, path + q, _hostname(host))
         return b"".join([values[p] if isinstance(p, int) else p for p in self._pieces])
+
+
+def _hostname(host: bytes) -> bytes:
+    if host.startswith(b"["):  # [v6]:port
+        end = host.find(b"]")
+        return host[: end + 1] if end != -1 else host
+    return host.rsplit(b":", 1)[0] if b":" in host else host
 
 
 @functools.lru_cache(maxsize=256)

@@ -244,10 +244,19 @@ def test_unrelated_unknown_key_lists_the_allowed_keys() -> None:
     assert issue.hint == "keys allowed here: access, format, exclude_paths, level"
 
 
-def test_tls_is_refused_for_now() -> None:
-    issue = one(vip(extra='tls = { cert = "a.pem" }') + POOL)
-    assert issue.path == 'vip "www" tls'
-    assert issue.message == "TLS settings are not supported yet"
+def test_tls_table_errors_name_their_key_path() -> None:
+    paths = {i.path for i in issues(vip(extra='tls = { cert = "a.pem" }') + POOL)}
+    assert 'vip "www" tls.cert' in paths  # unknown key
+    assert any(p.startswith('vip "www" tls.certificates') for p in paths)  # missing certificates
+
+
+def test_tls_table_is_parsed_into_the_vip() -> None:
+    cfg = parse_config(
+        vip(extra='tls = { certificates = [{ cert = "a.pem", key = "a.key" }], strict_sni = true }')
+        + POOL
+    )
+    tls = cfg.vips[0].tls
+    assert tls is not None and tls.strict_sni and tls.certificates[0].cert == "a.pem"
 
 
 # ---------------------------------------------------------------- top level and sections

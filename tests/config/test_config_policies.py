@@ -26,8 +26,10 @@ def test_policy_loads(path: Path) -> None:
 
 def test_demo_policy() -> None:
     cfg = load_config(str(POLICIES / "demo.toml"))
-    (vip,) = cfg.vips
+    vip, tls_vip = cfg.vips
     assert vip.listen == (Address("127.0.0.1", 8080),)
+    assert tls_vip.listen == (Address("127.0.0.1", 8443),)
+    assert tls_vip.tls is not None and tls_vip.routes[0].pool == "demo"
     pool = cfg.pools["demo"]
     assert pool.scheduler is Scheduler.WRR
     assert [server.address for server in pool.servers] == [
@@ -86,3 +88,9 @@ def test_the_documented_respond_sub_table_works() -> None:
     respond = parse_config(text).vips[0].routes[0].respond
     assert respond is not None and respond.status == 410
     assert respond.body == b"<h1>This site has moved</h1>\n"
+
+
+def test_packaged_demo_policy_is_policies_demo() -> None:
+    """`l7lb demo` reads the copy inside the package; it must not drift."""
+    packaged = Path(__file__).parents[2] / "l7lb" / "demo" / "demo.toml"
+    assert packaged.read_text() == (POLICIES / "demo.toml").read_text()

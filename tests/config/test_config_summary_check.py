@@ -87,7 +87,7 @@ def test_summary_has_no_404_line_after_a_catch_all() -> None:
 
 
 def test_check_main_valid_prints_summary(capsys: pytest.CaptureFixture[str]) -> None:
-    path = str(POLICIES / "demo.toml")
+    path = str(POLICIES / "path-split.toml")
     assert check_main(path) == 0
     out, err = capsys.readouterr()
     assert err == ""
@@ -131,3 +131,32 @@ def test_check_main_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[s
         f"{path}: cannot read the file: No such file or directory",
         f"{path}: 1 error",
     ]
+
+
+def test_check_reports_tls_certificates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from l7lb.tls.certtool import certs_main
+
+    assert certs_main(["new", "--cn", "www.example.com", "--self-signed", "--out", str(tmp_path / "www")]) == 0
+    capsys.readouterr()
+    cfg = tmp_path / "l7lb.toml"
+    body = f"""
+[[vip]]
+name = "web"
+listen = ["127.0.0.1:8443"]
+tls = {{ certificates = [{{ cert = "{tmp_path}/www.pem", key = "{tmp_path}/www.key" }}] }}
+  [[vip.route]]
+  host = "shop.example.org"
+  pool = "p"
+[pool.p]
+  [[pool.p.server]]
+  address = "127.0.0.1:9001"
+"""
+    cfg.write_text(body)
+    check_main(str(cfg))
+    out, err = capsys.readouterr()
+    assert "www.pem covers www.example.com" in out
+    assert "shop.example.org" in out + err  # a route host no certificate covers
+    missing = tmp_path / "missing.toml"
+    missing.write_text(body.replace("www.pem", "nope.pem"))
+    assert check_main(str(missing)) == 2
+    assert "nope.pem" in capsys.readouterr().err

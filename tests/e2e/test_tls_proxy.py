@@ -1,0 +1,235 @@
+"""End-to-end TLS through l7lb: SNI, X-Forwarded-Proto, resumption across
+workers, binding to VIP and name, certificate reloads."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import socket
+import ssl
+import subprocess
+import threading
+import time
+
+import pytest
+from harness import free_port, start_backend, start_proxy
+
+from l7lb.tls.certtool import certs_main
+
+
+def make_cert(tmp, name: str, *sans: str, key: str = "ec") -> tuple[str, str]:
+    args = ["new", "--cn", name, "--key", key, "--self-signed", "--out", str(tmp / name)]
+    for s in sans:
+        args += ["--san", s]
+    assert certs_main(args) == 0
+    return str(tmp / f"{name}.pem"), str(tmp / f"{name}.key")
+
+
+def client_ctx(tickets: bool = True, version: str = "1.3") -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if version == "1.2":
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    if not tickets:
+        ctx.options |= ssl.OP_NO_TICKET
+    return ctx
+
+
+def https_get(port: int, name: str, ctx: ssl.SSLContext, path: str = "/",
+              session: ssl.SSLSession | None = None):
+    """One request on a new connection; returns (status, body, ssl_object, worker pid)."""
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s = ctx.wrap_socket(raw, server_hostname=name, session=session)
+    local = s.getsockname()[1]
+    s.sendall(f"GET {path} HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n".encode())
+    owner = socket_owner(local)
+    data = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        data += d
+    head, _, body = data.partition(b"\r\n\r\n")
+    status = int(head.split()[1])
+    sess = s.session
+    reused = s.session_reused
+    cert = s.getpeercert(binary_form=True)
+    s.close()
+    return status, body, reused, sess, owner, cert
+
+
+def socket_owner(client_port: int) -> int | None:
+    """The pid of the l7lb worker holding the server end of our connection."""
+    out = subprocess.run(["ss", "-tnpH", "state", "established", f"( dport = :{client_port} )"],
+                         capture_output=True, text=True).stdout
+    m = re.search(r"pid=(\d+)", out)
+    return int(m.group(1)) if m else None
+
+
+def tls_config(port: int, backend: str, certs: list[tuple[str, str]], *, name: str = "tls",
+               extra_vip: str = "", tickets: bool = True) -> str:
+    cert_list = ", ".join(f'{{ cert = "{c}", key = "{k}" }}' for c, k in certs)
+    return f"""
+[[vip]]
+name = "{name}"
+listen = ["127.0.0.1:{port}"]
+tls = {{ certificates = [{cert_list}], tickets = {str(tickets).lower()} }}
+  [[vip.route]]
+  pool = "web"
+{extra_vip}
+[pool.web]
+  [[pool.web.server]]
+  address = "{backend}"
+"""
+
+
+@pytest.fixture
+def backend():
+    b = start_backend("b1")
+    yield b
+    b.stop()
+
+
+def test_https_request_sni_and_forwarded_proto(tmp_path, backend):
+    a = make_cert(tmp_path, "a.example.com")
+    b = make_cert(tmp_path, "b.example.com", key="rsa")
+    port = free_port()
+    p = start_proxy(tmp_path, tls_config(port, backend.address, [a, b]), port, workers=1)
+    try:
+        for name in ("a.example.com", "b.example.com"):
+            status, body, _, _, _, der = https_get(port, name, client_ctx(), "/headers")
+            assert status == 200
+            seen = dict((k, v) for k, v in json.loads(body)["headers"])
+            assert seen["x-forwarded-proto"] == "https"
+            assert seen["host"] == name
+            cert = ssl.DER_cert_to_PEM_cert(der)
+            with open(tmp_path / f"{name}.pem") as f:
+                assert f.read().strip() == cert.strip()
+        # curl with --resolve, as an operator would test it
+        out = subprocess.run(
+            ["curl", "-sk", "--resolve", f"b.example.com:{port}:127.0.0.1",
+             f"https://b.example.com:{port}/"], capture_output=True, timeout=10)
+        assert out.stdout == b"b1\n"
+        # plain HTTP sent to the TLS port gets a readable answer, not garbage
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert s.recv(4096).startswith(b"HTTP/1.1 400 ")
+    finally:
+        p.stop()
+
+
+@pytest.mark.parametrize("mode", ["ticket-1.3", "ticket-1.2", "id-1.2"])
+def test_resumption_across_workers(tmp_path, backend, mode):
+    kind, version = mode.split("-")
+    cert = make_cert(tmp_path, "www.example.com")
+    port = free_port()
+    p = start_proxy(tmp_path, tls_config(port, backend.address, [cert], tickets=kind == "ticket"),
+                    port, workers=2)
+    try:
+        ctx = client_ctx(tickets=kind == "ticket", version=version)
+        status, _, reused, session, first_pid, _ = https_get(port, "www.example.com", ctx)
+        assert status == 200 and not reused
+        owners = {first_pid}
+        resumed = attempts = 0
+        for _attempt in range(30):
+            attempts += 1
+            status, _, reused, new_session, owner, _ = https_get(
+                port, "www.example.com", ctx, session=session)
+            assert status == 200
+            resumed += reused
+            owners.add(owner)
+            if version == "1.3":
+                session = new_session  # TLS 1.3 tickets are single-use by default in clients
+            if len(owners - {None}) >= 2 and resumed >= 10:
+                break
+        assert len(owners - {None}) >= 2, "never reached a second worker"
+        assert resumed >= 10 and resumed == attempts, f"only {resumed} of {attempts} resumed"
+    finally:
+        p.stop()
+
+
+def test_no_resumption_across_vips_or_names(tmp_path, backend):
+    cert = make_cert(tmp_path, "www.example.com", "other.example.com")
+    port, port2 = free_port(), free_port()
+    second = f"""
+[[vip]]
+name = "tls2"
+listen = ["127.0.0.1:{port2}"]
+tls = {{ certificates = [{{ cert = "{cert[0]}", key = "{cert[1]}" }}] }}
+  [[vip.route]]
+  pool = "web"
+"""
+    p = start_proxy(tmp_path, tls_config(port, backend.address, [cert], extra_vip=second),
+                    port, workers=1)
+    try:
+        for version, tickets in (("1.2", False), ("1.2", True), ("1.3", True)):
+            ctx = client_ctx(tickets=tickets, version=version)
+            _, _, _, session, _, _ = https_get(port, "www.example.com", ctx)
+            assert https_get(port, "www.example.com", ctx, session=session)[2], "control: resumes"
+            _, _, _, session, _, _ = https_get(port, "www.example.com", ctx)
+            assert not https_get(port2, "www.example.com", ctx, session=session)[2]
+            _, _, _, session, _, _ = https_get(port, "www.example.com", ctx)
+            assert not https_get(port, "other.example.com", ctx, session=session)[2]
+    finally:
+        p.stop()
+
+
+def test_certificate_reload_under_load_and_bad_certificate_rejected(tmp_path, backend):
+    old = make_cert(tmp_path, "old.example.com")
+    new = make_cert(tmp_path, "new.example.com")
+    port = free_port()
+    cfg = tls_config(port, backend.address, [old])
+    p = start_proxy(tmp_path, cfg, port, workers=2)
+    failures: list[str] = []
+    ok = [0]
+    stop = threading.Event()
+
+    def load() -> None:
+        ctx = client_ctx()
+        deadline = time.monotonic() + 60
+        while not stop.is_set() and time.monotonic() < deadline:
+            c = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=10)
+            try:
+                c.request("GET", "/")
+                r = c.getresponse()
+                if r.status == 200 and r.read() == b"b1\n":
+                    ok[0] += 1
+                else:
+                    failures.append(f"status {r.status}")
+            except OSError as exc:
+                failures.append(repr(exc))
+            finally:
+                c.close()
+
+    threads = [threading.Thread(target=load) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(0.5)
+        p.reload(cfg.replace(old[0], new[0]).replace(old[1], new[1]))
+        deadline = time.monotonic() + 15
+        while "reload: done" not in p.error_log() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "reload: done" in p.error_log()
+        time.sleep(0.5)
+        der = https_get(port, "x", client_ctx())[5]
+        with open(new[0]) as f:
+            assert ssl.DER_cert_to_PEM_cert(der).strip() == f.read().strip()
+        # a broken certificate is refused with a precise log line; the new one keeps serving
+        with open(tmp_path / "broken.pem", "w") as f:
+            f.write("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+        p.reload(cfg.replace(old[0], str(tmp_path / "broken.pem")))
+        deadline = time.monotonic() + 10
+        while "reload rejected" not in p.error_log() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "broken.pem" in p.error_log()
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(20)
+        p.stop()
+    assert failures == []
+    assert ok[0] > 20
