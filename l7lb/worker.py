@@ -144,13 +144,24 @@ class Worker:
     async def _drain(self, rt: WorkerRuntime) -> None:
         loop = asyncio.get_running_loop()
         for s in self.servers:
-            s.close()
-        for t in self.tasks:
-            t.cancel()
+            if isinstance(s, TlsServer):
+                s.stop_accepting()
+            else:
+                s.close()
         rt.draining = True
         deadline = loop.time() + rt.timeouts.drain
-        while rt.connections and loop.time() < deadline:
+
+        def busy() -> bool:
+            handshaking = any(s.pending for s in self.servers if isinstance(s, TlsServer))
+            return bool(rt.connections) or handshaking
+
+        while busy() and loop.time() < deadline:
             await asyncio.sleep(0.05)
+        for s in self.servers:
+            if isinstance(s, TlsServer):
+                s.close()
+        for t in self.tasks:
+            t.cancel()
         if rt.connections:
             log.warning(
                 "worker %d: drain timeout: closing %d connections", self.index, len(rt.connections)

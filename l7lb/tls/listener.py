@@ -90,6 +90,13 @@ class TlsServer:
         self.sock.setblocking(False)
         self._accepting = self.loop.create_task(self._accept_loop())
 
+    def stop_accepting(self) -> None:
+        """Graceful stop: no new connections; handshakes in progress may finish
+        (a worker draining for a reload must not drop a client mid-handshake)."""
+        if self._accepting is not None:
+            self._accepting.cancel()
+            self._accepting = None
+
     def close(self) -> None:
         if self._accepting is not None:
             self._accepting.cancel()
