@@ -1,6 +1,7 @@
 """One pool's servers at run time, and the choice of a server for a request.
 
-A server is eligible when it is up, not in passive back-off, has weight > 0,
+A server is eligible when it is up, ready (not drained nor in maintenance by
+the admin), not in passive back-off, has weight > 0,
 is not full (``max_conn`` reached) and is not excluded (servers a retry already
 tried). Backup servers are eligible only when no primary server is: each tier
 has its own scheduler instance, so a backup tier's rotation or ring is
@@ -14,7 +15,7 @@ import math
 from collections.abc import Set
 
 from l7lb.balancing.scheduler import make_picker
-from l7lb.balancing.server_state import ServerState
+from l7lb.balancing.server_state import ADMIN_STATES, ServerState
 from l7lb.config.model import Pool
 
 MAX_WEIGHT = 256
@@ -25,6 +26,7 @@ def _eligible(tier: list[ServerState], exclude: Set[str], now: float) -> list[Se
         s
         for s in tier
         if s.up
+        and s.admin == "ready"
         and s.weight > 0
         and s.down_until <= now
         and (s.max_conn == 0 or s.active < s.max_conn)
@@ -95,6 +97,28 @@ class PoolState:
         s.weight = weight
         (self._backup_picker if s.server.backup else self._primary_picker).weights_changed()
 
+    def set_admin(self, name: str, state: str) -> None:
+        """The admin's state for a server: "ready", "drain" (sticky clients
+        only) or "maint" (nobody). KeyError if unknown, ValueError if bad."""
+        if state not in ADMIN_STATES:
+            raise ValueError(f"admin state must be one of {', '.join(ADMIN_STATES)}, not {state!r}")
+        self.by_name[name].admin = state  # narrowed to AdminState by the check
+
+    def sticky_state(self, s: ServerState, now: float) -> str:
+        """Whether a server a client is stuck to can take its request:
+        "ok", "maint", "down" (health or passive back-off) or "full".
+
+        Weight 0 and "drain" do not matter here: a draining server keeps
+        its persistent clients until their persistence expires.
+        """
+        if s.admin == "maint":
+            return "maint"
+        if not s.up or s.down_until > now:
+            return "down"
+        if s.max_conn and s.active >= s.max_conn:
+            return "full"
+        return "ok"
+
     def mark_down(self, name: str, until: float | None = None) -> None:
         """Take a server out of rotation.
 
@@ -117,8 +141,8 @@ class PoolState:
 
     def inherit(self, old: PoolState) -> None:
         """After a reload: keep the run-time state of servers that kept their
-        name and address (in-flight counts, health, back-off, counters). The
-        weight comes from the new config."""
+        name and address (in-flight counts, health, back-off, counters, the
+        admin's drain/maint). The weight comes from the new config."""
         for s in self.servers:
             prev = old.by_name.get(s.name)
             if prev is None or prev.server.address != s.server.address:
@@ -127,3 +151,4 @@ class PoolState:
             s.up = prev.up
             s.down_until = prev.down_until
             s.requests = prev.requests
+            s.admin = prev.admin

@@ -8,8 +8,15 @@ scheduler reads one object per server.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from l7lb.config.model import Server
+
+# The operator's say, independent of health: "drain" keeps the clients already
+# stuck to the server but sends it no new ones (the reference chapter's
+# graceful shutdown by weight 0); "maint" takes it out for everyone.
+AdminState = Literal["ready", "drain", "maint"]
+ADMIN_STATES: tuple[AdminState, ...] = ("ready", "drain", "maint")
 
 
 # eq=False: identity comparison and hashing, so ``s in candidates`` is cheap and
@@ -24,6 +31,7 @@ class ServerState:
     up: bool = True  # health state: False after a failed check or ``mark_down``
     down_until: float = 0.0  # passive back-off: ineligible while ``now`` < this
     requests: int = 0  # requests sent since start (admin and stats)
+    admin: AdminState = "ready"  # set by ``l7lb admin drain|maint|ready``
     current: int = 0  # smooth weighted round robin running weight (scheduler scratch)
 
     def __post_init__(self) -> None:
@@ -34,5 +42,5 @@ class ServerState:
     def __repr__(self) -> str:
         return (
             f"ServerState({self.name!r}, weight={self.weight}, active={self.active}, "
-            f"up={self.up}, down_until={self.down_until})"
+            f"up={self.up}, down_until={self.down_until}, admin={self.admin!r})"
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import os
 import re
 import tomllib
 from collections.abc import Callable, Sequence
@@ -18,15 +19,17 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from l7lb.config.durations import DurationError, parse_duration
-from l7lb.tls.settings import parse_tls_table
 from l7lb.config.model import (
     Address,
     Config,
     HeaderMatch,
+    HealthSettings,
     HttpSettings,
     IPNetwork,
     LogSettings,
     Match,
+    Persistence,
+    PersistenceMode,
     Pool,
     Redirect,
     Route,
@@ -36,8 +39,12 @@ from l7lb.config.model import (
     Timeouts,
     Vip,
 )
+from l7lb.health.target import StatusRanges
 from l7lb.http.events import Limits
+from l7lb.persistence.cookie import MIN_SECRET_BYTES
+from l7lb.persistence.setcookie import SameSite, SetCookie
 from l7lb.routing.redirect import compile_redirect
+from l7lb.tls.settings import parse_tls_table
 
 T = TypeVar("T")
 
@@ -69,7 +76,16 @@ class ConfigError(Exception):
 
 # Keys each table accepts, in documentation order. Unknown keys are errors:
 # a misspelt `keepalive_timeout` silently ignored is a production outage.
-TOP_KEYS = ("workers", "admin_socket", "timeouts", "http", "log", "vip", "pool")
+TOP_KEYS = (
+    "workers",
+    "admin_socket",
+    "persistence_secret",
+    "timeouts",
+    "http",
+    "log",
+    "vip",
+    "pool",
+)
 TIMEOUT_KEYS = (
     "request_head",
     "keepalive",
@@ -103,8 +119,70 @@ ROUTE_KEYS = (
 )
 REDIRECT_KEYS = ("location", "status")
 RESPONSE_KEYS = ("status", "body", "content_type", "headers")
-POOL_KEYS = ("scheduler", "hash_key", "max_idle", "idle_timeout", "fallback", "server")
-SERVER_KEYS = ("name", "address", "weight", "max_conn", "backup")
+POOL_KEYS = (
+    "scheduler",
+    "hash_key",
+    "max_idle",
+    "idle_timeout",
+    "fallback",
+    "redispatch",
+    "queue_timeout",
+    "persistence",
+    "health",
+    "server",
+)
+SERVER_KEYS = ("name", "address", "weight", "max_conn", "backup", "route")
+PERSISTENCE_KEYS = (
+    "mode",
+    "name",
+    "indirect",
+    "nocache",
+    "path",
+    "domain",
+    "httponly",
+    "samesite",
+    "max_age",
+    "max_idle",
+    "max_life",
+    "secret",
+    "secret_file",
+    "path_param",
+    "query_param",
+    "learn",
+    "timeout",
+    "max_entries",
+    "mask",
+    "mask6",
+    "table",
+)
+# The keys each persistence mode reads; any other key is a mistake worth saying.
+_COOKIE_KEYS = ("name", "indirect", "nocache", "path", "domain", "httponly", "samesite")
+MODE_KEYS: dict[str, tuple[str, ...]] = {
+    "none": (),
+    "cookie": (*_COOKIE_KEYS, "max_age", "max_idle", "max_life", "secret", "secret_file"),
+    "prefix": ("name", "secret", "secret_file"),
+    "jsessionid": ("name", "path_param", "query_param", "learn", "timeout", "max_entries"),
+    "source": ("mask", "mask6", "timeout", "max_entries", "table"),
+}
+HEALTH_KEYS = (
+    "check",
+    "method",
+    "path",
+    "host",
+    "expect",
+    "body",
+    "tls",
+    "port",
+    "interval",
+    "timeout",
+    "rise",
+    "fall",
+    "log",
+    "passive_failures",
+    "passive_backoff",
+)
+_HTTP_CHECK_KEYS = ("method", "path", "host", "expect", "body")
+SAMESITE = ("", "Lax", "Strict", "None")
 
 # Where a key lives, for "this key belongs elsewhere" hints.
 _HOMES: dict[str, str] = {}
@@ -118,6 +196,8 @@ for _keys, _home in (
     (("body", "content_type", "headers"), "a respond = { ... } or fallback = { ... } table"),
     (POOL_KEYS, "[pool.<name>]"),
     (SERVER_KEYS[1:], "[[pool.<name>.server]]"),
+    (PERSISTENCE_KEYS, "[pool.<name>.persistence]"),
+    (HEALTH_KEYS, "[pool.<name>.health]"),
     (TOP_KEYS, "the top level of the file"),
 ):
     for _key in _keys:
@@ -744,16 +824,226 @@ def _server(value: object, path: str, pool_name: str, index: int, issues: _Issue
     weight = raw.integer("weight", 1, 0, MAX_WEIGHT)
     max_conn = raw.integer("max_conn", 0, 0)
     backup = raw.boolean("backup", False)
+    route = raw.string("route", "")
+    if route and _ROUTE_NAME.fullmatch(route) is None:
+        raw.error(
+            "route",
+            f"{_show(route)} is not a valid route",
+            'letters, digits, - and _ (the part after the "." of a session id)',
+        )
+        route = ""
     if not raw.has("address"):
         issues.add(path, "the server has no address", 'add address = "10.0.0.5:80"')
         return None
     address = _address(raw.raw["address"], path, issues)
     if address is None:
         return None
-    return Server(name, address, weight=weight, max_conn=max_conn, backup=backup)
+    return Server(name, address, weight=weight, max_conn=max_conn, backup=backup, route=route)
 
 
-def _pool(name: str, value: object, pool_names: Sequence[str], issues: _Issues) -> Pool | None:
+_ROUTE_NAME = re.compile(r"[A-Za-z0-9_-]+")
+_SECRET_HINT = 'set secret = "..." (the same on every director)'
+
+
+def _secret(raw: _Table, default: bytes, base_dir: str) -> bytes:
+    """The pool's secret: ``secret``, else ``secret_file`` (read now), else
+    the top-level ``persistence_secret``; b"" when there is none."""
+    if raw.has("secret") and raw.has("secret_file"):
+        raw.error("secret", "secret and secret_file are both set", "keep one of them")
+        return default
+    if raw.has("secret"):
+        secret = raw.string("secret", "").encode("utf-8")
+        where = "secret"
+    elif raw.has("secret_file"):
+        name = raw.string("secret_file", "")
+        where = "secret_file"
+        try:
+            with open(os.path.join(base_dir, name), "rb") as handle:
+                # a trailing newline from an editor or `echo` is not part of the key
+                secret = handle.read().rstrip(b"\r\n")
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raw.error("secret_file", f"cannot read {_show(name)}: {reason}", _SECRET_HINT)
+            return default
+    else:
+        return default
+    if len(secret) < MIN_SECRET_BYTES:
+        raw.error(
+            where,
+            f"is {len(secret)} bytes, shorter than {MIN_SECRET_BYTES}",
+            'use a long random string, e.g. the output of "openssl rand -base64 32"',
+        )
+        return default
+    return secret
+
+
+def _persistence(
+    value: dict[str, Any],
+    path: str,
+    pool: str,
+    default_secret: bytes,
+    base_dir: str,
+    issues: _Issues,
+) -> Persistence:
+    raw = _Table(value, path, PERSISTENCE_KEYS, issues)
+    mode_text = raw.choice("mode", "none", [m.value for m in PersistenceMode])
+    mode = PersistenceMode(mode_text)
+    allowed = MODE_KEYS[mode_text]
+    for key in raw.raw:
+        if key in PERSISTENCE_KEYS and key != "mode" and key not in allowed:
+            users = [m for m, keys in MODE_KEYS.items() if key in keys]
+            raw.error(
+                key,
+                f'does not apply to mode = "{mode_text}"',
+                f"remove it, or use mode = {' or '.join(_show(m) for m in users)}",
+            )
+    base = Persistence()
+    default_name = "L7LB" if mode is PersistenceMode.COOKIE else "JSESSIONID"
+    name = raw.string("name", default_name)
+    if _TOKEN.fullmatch(name) is None:
+        raw.error("name", f"{_show(name)} is not a valid cookie name", 'e.g. "SRVID"')
+        name = default_name
+    secret = b""
+    if mode in (PersistenceMode.COOKIE, PersistenceMode.PREFIX):
+        secret = _secret(raw, default_secret, base_dir)
+        if not secret and not (raw.has("secret") or raw.has("secret_file")):
+            issues.add(
+                path,
+                f'mode = "{mode_text}" needs a secret to sign server ids',
+                _SECRET_HINT + ", or a top-level persistence_secret",
+            )
+    path_value = raw.string("path", base.path)
+    domain = raw.string("domain", base.domain)
+    samesite = raw.choice("samesite", base.samesite, SAMESITE)
+    max_age = raw.duration("max_age", base.max_age, allow_zero=True)
+    if mode is PersistenceMode.COOKIE:
+        try:
+            SetCookie(
+                name,
+                path=path_value or None,
+                domain=domain or None,
+                max_age=int(max_age) or None,
+                secure=True,
+                samesite=SameSite(samesite) if samesite else None,
+            )
+        except ValueError as exc:
+            issues.add(path, str(exc), "path and domain are plain ASCII without ; or spaces")
+    path_param = raw.string("path_param", base.path_param)
+    query_param = raw.string("query_param", base.query_param)
+    for key, param in (("path_param", path_param), ("query_param", query_param)):
+        if param and (_TOKEN.fullmatch(param) is None or "=" in param):
+            raw.error(key, f"{_show(param)} is not a parameter name", 'e.g. "jsessionid"')
+    default_timeout = 360.0 if mode is PersistenceMode.SOURCE else 1800.0
+    table = raw.string("table", pool)
+    if not table:
+        raw.error("table", "is empty", "leave table out to use the pool name")
+        table = pool
+    return Persistence(
+        mode=mode,
+        name=name,
+        indirect=raw.boolean("indirect", base.indirect),
+        nocache=raw.boolean("nocache", base.nocache),
+        path=path_value,
+        domain=domain,
+        httponly=raw.boolean("httponly", base.httponly),
+        samesite=samesite,
+        max_age=max_age,
+        max_idle=raw.duration("max_idle", base.max_idle, allow_zero=True),
+        max_life=raw.duration("max_life", base.max_life, allow_zero=True),
+        secret=secret,
+        path_param=path_param.lower(),
+        query_param=query_param,
+        learn=raw.boolean("learn", base.learn),
+        timeout=raw.duration("timeout", default_timeout),
+        max_entries=raw.integer("max_entries", base.max_entries, 1),
+        table=table,
+        mask=raw.integer("mask", base.mask, 0, 32),
+        mask6=raw.integer("mask6", base.mask6, 0, 128),
+    )
+
+
+def _health(value: dict[str, Any], path: str, issues: _Issues) -> HealthSettings:
+    raw = _Table(value, path, HEALTH_KEYS, issues)
+    base = HealthSettings()
+    check = raw.choice("check", base.check, ("none", "tcp", "http"))
+    if check != "http":
+        for key in _HTTP_CHECK_KEYS:
+            if raw.has(key):
+                raw.error(key, 'only applies to check = "http"', 'set check = "http", or remove it')
+    method = raw.string("method", base.method)
+    if _TOKEN.fullmatch(method) is None:
+        raw.error("method", f"{_show(method)} is not an HTTP method", 'e.g. "GET" or "HEAD"')
+        method = base.method
+    check_path = raw.string("path", base.path)
+    if not check_path.startswith("/") or any(ch in check_path for ch in " \r\n\0"):
+        raw.error("path", f"{_show(check_path)} is not a request path", 'e.g. "/health"')
+        check_path = base.path
+    host = raw.string("host", base.host)
+    if host and _HOSTNAME.fullmatch(host.lower().rsplit(":", 1)[0]) is None:
+        raw.error("host", f"{_show(host)} is not a host name", 'e.g. "www.example.com"')
+        host = base.host
+    expect = raw.string("expect", base.expect)
+    try:
+        StatusRanges(expect)
+    except ValueError as exc:
+        raw.error("expect", str(exc), 'e.g. "200-399" or "200,204"')
+        expect = base.expect
+    body = raw.string("body", base.body)
+    interval = raw.duration("interval", base.interval)
+    timeout = raw.duration("timeout", base.timeout)
+    return HealthSettings(
+        check=check,
+        method=method.upper(),
+        path=check_path,
+        host=host,
+        expect=expect,
+        body=body,
+        tls=raw.boolean("tls", base.tls),
+        port=raw.integer("port", base.port, 0, 65535),
+        interval=interval,
+        timeout=timeout,
+        rise=raw.integer("rise", base.rise, 1, 100),
+        fall=raw.integer("fall", base.fall, 1, 100),
+        log=raw.boolean("log", base.log),
+        passive_failures=raw.integer("passive_failures", base.passive_failures, 0, 1000),
+        passive_backoff=raw.duration("passive_backoff", base.passive_backoff),
+    )
+
+
+def _shared_tables(pools: dict[str, Pool], issues: _Issues) -> None:
+    """Pools naming the same stick table must agree on what goes in it."""
+    owners: dict[str, Pool] = {}
+    for pool in pools.values():
+        p = pool.persistence
+        if not p.uses_table:
+            continue
+        first = owners.setdefault(p.table, pool)
+        if first is pool:
+            continue
+        q = first.persistence
+        if (p.mode, p.timeout, p.max_entries, p.mask, p.mask6) != (
+            q.mode,
+            q.timeout,
+            q.max_entries,
+            q.mask,
+            q.mask6,
+        ):
+            issues.add(
+                f"pool {_show(pool.name)} persistence table",
+                f"table {_show(p.table)} is also used by pool {_show(first.name)} "
+                "with a different mode, timeout, max_entries or mask",
+                "pools sharing a table need the same persistence settings",
+            )
+
+
+def _pool(
+    name: str,
+    value: object,
+    pool_names: Sequence[str],
+    issues: _Issues,
+    secret: bytes = b"",
+    base_dir: str = "",
+) -> Pool | None:
     path = f"pool {_show(name)}"
     if not isinstance(value, dict):
         issues.add(path, f"expected a table, got {_toml_type(value)}", f"write [pool.{name}]")
@@ -813,8 +1103,19 @@ def _pool(name: str, value: object, pool_names: Sequence[str], issues: _Issues) 
             f"write each server as [[pool.{name}.server]]",
         )
         raw_servers = []
+    redispatch = raw.boolean("redispatch", True)
+    queue_timeout = raw.duration("queue_timeout", 0.0, allow_zero=True)
+    persistence_table = raw.table("persistence")
+    persistence = Persistence()
+    if persistence_table is not None:
+        persistence = _persistence(
+            persistence_table, raw.at("persistence"), name, secret, base_dir, issues
+        )
+    health_table = raw.table("health")
+    health = _health(health_table, raw.at("health"), issues) if health_table is not None else None
     seen_names: dict[str, int] = {}
     seen_addresses: dict[Address, int] = {}
+    seen_routes: dict[str, int] = {}
     for number, raw_server in enumerate(raw_servers, 1):
         where = raw.at(f"server {number}")
         server = _server(raw_server, where, name, number, issues)
@@ -834,9 +1135,25 @@ def _pool(name: str, value: object, pool_names: Sequence[str], issues: _Issues) 
                 "list each server once; raise its weight to send it more traffic",
             )
             continue
+        if server.route and server.route in seen_routes:
+            issues.add(
+                _join(where, "route"),
+                f"{_show(server.route)} is already server {seen_routes[server.route]}'s route",
+                "routes must be unique within a pool: one route names one server",
+            )
+            continue
         seen_names[server.name] = number
         seen_addresses[server.address] = number
+        if server.route:
+            seen_routes[server.route] = number
         servers.append(server)
+    p = persistence
+    if p.mode is PersistenceMode.JSESSIONID and not p.learn and not seen_routes and servers:
+        issues.add(
+            raw.at("persistence"),
+            "learn = false and no server has a route: nothing to stick on",
+            'give each server a route = "..." (its jvmRoute), or set learn = true',
+        )
     if not raw_servers and fallback is None:
         issues.add(
             path,
@@ -852,6 +1169,10 @@ def _pool(name: str, value: object, pool_names: Sequence[str], issues: _Issues) 
         idle_timeout=idle_timeout,
         fallback_pool=fallback_pool,
         fallback_response=fallback_response,
+        redispatch=redispatch,
+        queue_timeout=queue_timeout,
+        persistence=persistence,
+        health=health or HealthSettings(),
     )
 
 
@@ -906,10 +1227,18 @@ def _listen_conflicts(listens: list[tuple[str, Address]], issues: _Issues) -> No
                 break
 
 
-def _build(doc: dict[str, Any], source: str, issues: _Issues) -> Config:
+def _build(doc: dict[str, Any], source: str, issues: _Issues, base_dir: str = "") -> Config:
     top = _Table(doc, "", TOP_KEYS, issues)
     workers = top.integer("workers", 0, 0)
     admin_socket = top.string("admin_socket", "")
+    persistence_secret = top.string("persistence_secret", "").encode("utf-8")
+    if top.has("persistence_secret") and len(persistence_secret) < MIN_SECRET_BYTES:
+        top.error(
+            "persistence_secret",
+            f"is {len(persistence_secret)} bytes, shorter than {MIN_SECRET_BYTES}",
+            'use a long random string, e.g. the output of "openssl rand -base64 32"',
+        )
+        persistence_secret = b""
     sections: dict[str, _Table] = {}
     for key, keys in (("timeouts", TIMEOUT_KEYS), ("http", HTTP_KEYS), ("log", LOG_KEYS)):
         sections[key] = _Table(top.table(key) or {}, key, keys, issues)
@@ -939,10 +1268,11 @@ def _build(doc: dict[str, Any], source: str, issues: _Issues) -> Config:
 
     def build_pools() -> None:
         for name, raw_pool in raw_pools.items():
-            pool = _pool(name, raw_pool, pool_names, issues)
+            pool = _pool(name, raw_pool, pool_names, issues, persistence_secret, base_dir)
             if pool is not None:
                 pools[name] = pool
         _fallback_loops(pools, issues)
+        _shared_tables(pools, issues)
 
     def build_vips() -> None:
         if not raw_vips:
@@ -981,6 +1311,7 @@ def _build(doc: dict[str, Any], source: str, issues: _Issues) -> Config:
         http=http,
         log=log,
         admin_socket=admin_socket,
+        persistence_secret=persistence_secret,
         source=source,
     )
 
@@ -1003,7 +1334,9 @@ def parse_config(text: str, origin: str = "<string>") -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([_toml_issue(exc)], origin) from None
     issues = _Issues()
-    config = _build(doc, text, issues)
+    # relative secret_file paths are read next to the configuration file
+    base_dir = os.path.dirname(origin) if origin != "<string>" else ""
+    config = _build(doc, text, issues, base_dir)
     if issues.errors:
         raise ConfigError(issues.errors, origin)
     return config

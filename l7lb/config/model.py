@@ -43,6 +43,8 @@ class Server:
     weight: int = 1  # 0..256; 0 takes no new traffic
     max_conn: int = 0  # 0 = unlimited
     backup: bool = False
+    # jsessionid route suffix this server owns (Tomcat jvmRoute); "" = none
+    route: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,79 @@ class StaticResponse:
     body: bytes = b""
     content_type: str = "text/plain; charset=utf-8"
     headers: tuple[tuple[str, str], ...] = ()
+
+
+class PersistenceMode(enum.Enum):
+    NONE = "none"
+    COOKIE = "cookie"  # l7lb inserts its own signed cookie
+    PREFIX = "prefix"  # l7lb prefixes the application's cookie with a server id
+    JSESSIONID = "jsessionid"  # application session id: route suffix and/or learned
+    SOURCE = "source"  # client address under a netmask, in a stick table
+
+
+@dataclass(frozen=True, slots=True)
+class Persistence:
+    """``[pool.NAME.persistence]``, with every default resolved by the loader
+    (the cookie name, the table name and timeout depend on the mode)."""
+
+    mode: PersistenceMode = PersistenceMode.NONE
+    name: str = ""  # cookie name: "L7LB" (cookie) or "JSESSIONID" (prefix, jsessionid)
+    # cookie mode
+    indirect: bool = True
+    nocache: bool = True
+    path: str = "/"
+    domain: str = ""
+    httponly: bool = True
+    samesite: str = ""  # "" | "Lax" | "Strict" | "None"
+    max_age: float = 0.0  # 0 = session cookie
+    max_idle: float = 0.0  # 0 = no idle limit enforced by l7lb
+    max_life: float = 0.0  # 0 = no life limit enforced by l7lb
+    # cookie and prefix modes: key of the server ids and cookie tags (>= 16 bytes)
+    secret: bytes = field(default=b"", repr=False)
+    # jsessionid mode
+    path_param: str = "jsessionid"  # lower case; "" = not read from the path
+    query_param: str = ""  # "" = not read from the query
+    learn: bool = True
+    # jsessionid (learned) and source modes: the stick table
+    timeout: float = 0.0  # idle expiry: 30 min (jsessionid), 360 s (source)
+    max_entries: int = 100_000
+    table: str = ""  # table name, shared by pools that give the same one
+    # source mode
+    mask: int = 32
+    mask6: int = 128
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode is not PersistenceMode.NONE
+
+    @property
+    def uses_table(self) -> bool:
+        """Whether this mode keeps a stick table (entries learned at run time)."""
+        return self.mode is PersistenceMode.SOURCE or (
+            self.mode is PersistenceMode.JSESSIONID and self.learn
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class HealthSettings:
+    """``[pool.NAME.health]``: active checks (run by the supervisor) and
+    passive failure tracking (in each worker)."""
+
+    check: str = "none"  # "none" | "tcp" | "http"
+    method: str = "GET"
+    path: str = "/"
+    host: str = ""  # Host header; "" = the server's address
+    expect: str = "200-399"  # status ranges, e.g. "200,204,300-302"
+    body: str = ""  # required substring of the response body; "" = any
+    tls: bool = False
+    port: int = 0  # 0 = the server's port
+    interval: float = 2.0
+    timeout: float = 1.0
+    rise: int = 2
+    fall: int = 3
+    log: bool = True  # log transitions (never individual checks)
+    passive_failures: int = 3  # consecutive connect failures/resets; 0 = off
+    passive_backoff: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +140,11 @@ class Pool:
     # answers when no server can take the request: a pool name or a response
     fallback_pool: str | None = None
     fallback_response: StaticResponse | None = None
+    # the stuck server is down or in maintenance: pick another (True) or 503
+    redispatch: bool = True
+    queue_timeout: float = 0.0  # wait for a free slot when all are full; 0 = 503 at once
+    persistence: Persistence = field(default_factory=Persistence)
+    health: HealthSettings = field(default_factory=HealthSettings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,4 +226,6 @@ class Config:
     http: HttpSettings = field(default_factory=HttpSettings)
     log: LogSettings = field(default_factory=LogSettings)
     admin_socket: str = ""  # Unix socket path for `l7lb admin`; "" = off
+    # default cookie/prefix secret for pools that give none (same on every director)
+    persistence_secret: bytes = field(default=b"", repr=False)
     source: str = ""  # the TOML text this was built from (for reload/workers)

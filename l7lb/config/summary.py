@@ -7,7 +7,16 @@ defaults filled in, server names assigned, routes in the order they are tried.
 from __future__ import annotations
 
 from l7lb.config.durations import format_duration
-from l7lb.config.model import Config, HeaderMatch, Match, Pool, Route, Scheduler, StaticResponse
+from l7lb.config.model import (
+    Config,
+    HeaderMatch,
+    Match,
+    PersistenceMode,
+    Pool,
+    Route,
+    Scheduler,
+    StaticResponse,
+)
 
 
 def summarize(cfg: Config) -> str:
@@ -104,6 +113,20 @@ def _pool(pool: Pool) -> list[str]:
     elif pool.fallback_response is not None:
         head += "; fallback " + _response(pool.fallback_response)
     lines = [head]
+    extra = _persistence(pool)
+    if pool.health.check != "none":
+        h = pool.health
+        check = h.check + (f" {h.method} {h.path} expect {h.expect}" if h.check == "http" else "")
+        extra.append(
+            f"check {check}{' over TLS' if h.tls else ''} every {format_duration(h.interval)}"
+            f" (rise {h.rise}, fall {h.fall})"
+        )
+    if not pool.redispatch:
+        extra.append("no redispatch (503 while the stuck server is down)")
+    if pool.queue_timeout:
+        extra.append(f"queue up to {format_duration(pool.queue_timeout)} when full")
+    if extra:
+        lines.append("  " + "; ".join(extra))
     width = max((len(server.name) for server in pool.servers), default=0)
     for server in pool.servers:
         flags: list[str] = []
@@ -113,6 +136,34 @@ def _pool(pool: Pool) -> list[str]:
             flags.append("backup")
         if server.max_conn:
             flags.append(f"max_conn {server.max_conn}")
+        if server.route:
+            flags.append(f"route {server.route}")
         text = f"  {server.name:<{width}}  {server.address!s:<22} weight {server.weight:<3}"
         lines.append((text + " " + " ".join(flags)).rstrip())
     return lines
+
+
+def _persistence(pool: Pool) -> list[str]:
+    p = pool.persistence
+    mode = p.mode
+    if mode is PersistenceMode.NONE:
+        return []
+    if mode is PersistenceMode.COOKIE:
+        flags = [f for f, on in (("indirect", p.indirect), ("nocache", p.nocache)) if on]
+        text = f"persistence: insert cookie {p.name}" + "".join(f", {f}" for f in flags)
+        for label, value in (("max_idle", p.max_idle), ("max_life", p.max_life)):
+            if value:
+                text += f", {label} {format_duration(value)}"
+        return [text]
+    if mode is PersistenceMode.PREFIX:
+        return [f"persistence: prefix cookie {p.name}"]
+    table = f'table "{p.table}" idle {format_duration(p.timeout)}'
+    if mode is PersistenceMode.SOURCE:
+        return [f"persistence: source /{p.mask} (IPv6 /{p.mask6}), {table}"]
+    where = [f"cookie {p.name}"]
+    if p.path_param:
+        where.append(f";{p.path_param}=")
+    if p.query_param:
+        where.append(f"?{p.query_param}=")
+    how = "route suffix" + (f" + learned, {table}" if p.learn else "")
+    return [f"persistence: jsessionid ({', '.join(where)}) by {how}"]

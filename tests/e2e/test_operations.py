@@ -10,7 +10,7 @@ import threading
 import time
 from collections import Counter
 
-from harness import basic_config, free_port, start_backend, start_proxy
+from procs import basic_config, free_port, start_backend, start_proxy
 
 
 def rss_kib(pid: int) -> int:

@@ -11,7 +11,7 @@ import time
 from collections import Counter
 
 import pytest
-from harness import Backend, basic_config, free_port, start_backend, start_proxy
+from procs import Backend, basic_config, free_port, start_backend, start_proxy
 
 
 def request(port: int, path: str = "/", method: str = "GET", headers: dict[str, str] | None = None,

@@ -4,7 +4,7 @@ static and fallback actions; both parser back ends."""
 from __future__ import annotations
 
 import pytest
-from harness import free_port, start_backend, start_proxy
+from procs import free_port, start_backend, start_proxy
 from test_proxy_http import raw_exchange, request
 
 

@@ -13,7 +13,7 @@ import threading
 import time
 
 import pytest
-from harness import free_port, start_backend, start_proxy
+from procs import free_port, start_backend, start_proxy
 
 from l7lb.tls.certtool import certs_main
 

@@ -1,0 +1,426 @@
+"""The persistence policy of one pool in one worker: which server a request
+is stuck to, what the backend and the client see, and what other workers
+must learn.
+
+The data path calls it in this order for each request routed to a pool::
+
+    sticky = st.lookup(target, headers, peer, now)        # before scheduling
+    state = st.usable(sticky.server, loop_now)            # if sticky.server
+        # "ok": use it (even when draining or weight 0)
+        # "down" / "maint": pool.redispatch ? schedule normally : 503
+        # "full": queue up to pool.queue_timeout, then 503
+    headers = st.request_headers(headers, sticky)         # toward the backend
+    updates = st.dispatched(sticky, server, now)          # once a server is chosen
+    headers, more = st.response_headers(resp_headers, server, sticky, secure, now)
+    # broadcast updates + more to the other workers; they call st.apply(update, now)
+
+``now`` is wall-clock seconds (``time.time()``): cookie values carry dates
+that every director must read alike. ``usable`` compares passive back-off
+deadlines, which are on the event loop's clock, so it takes ``loop.time()``.
+Nothing here does I/O. Headers are lists of (lower-case name, value) pairs.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from l7lb.balancing.pool_state import PoolState
+from l7lb.balancing.server_state import ServerState
+from l7lb.config.model import PersistenceMode, Pool
+from l7lb.persistence.cookie import CookieCodec, CookieInfo, refresh_due
+from l7lb.persistence.jsessionid import SessionIdFinder, route_of
+from l7lb.persistence.prefix import prefix_response, unprefix_request
+from l7lb.persistence.setcookie import (
+    Headers,
+    SameSite,
+    SetCookie,
+    get_cookie,
+    make_private,
+    remove_cookie,
+)
+from l7lb.persistence.table import StickTable, source_key
+
+# Longer application session ids are not learned: the table's memory is
+# bounded by max_entries times this, whatever clients send.
+MAX_SESSION_ID = 256
+# A worker re-announces an entry it keeps using once this fraction of the idle
+# timeout has passed, so the copies in other workers do not expire while the
+# client is busy on this one (cf. cookie ``refresh_due``).
+ANNOUNCE_FRACTION = 4
+
+
+@dataclass(frozen=True, slots=True)
+class StickUpdate:
+    """A stick-table entry learned by one worker, for all the others."""
+
+    table: str
+    key: bytes
+    server: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "table": self.table,
+            "key": base64.b64encode(self.key).decode("ascii"),
+            "server": self.server,
+        }
+
+    @classmethod
+    def from_dict(cls, obj: object) -> StickUpdate:
+        """The inverse of ``to_dict``; ValueError for anything malformed."""
+        if not isinstance(obj, dict):
+            raise ValueError("stick update: expected an object")
+        table, key, server = obj.get("table"), obj.get("key"), obj.get("server")
+        if not (isinstance(table, str) and isinstance(key, str) and isinstance(server, str)):
+            raise ValueError("stick update: table, key and server must be strings")
+        try:
+            raw = base64.b64decode(key, validate=True)
+        except binascii.Error:
+            raise ValueError("stick update: key is not base64") from None
+        return cls(table, raw, server)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> StickUpdate:
+        try:
+            obj = json.loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise ValueError("stick update: not JSON") from None
+        return cls.from_dict(obj)
+
+
+@dataclass(frozen=True, slots=True)
+class Sticky:
+    """What ``lookup`` found: the server the request is stuck to, or None."""
+
+    server: ServerState | None = None
+    # the table key (session id, masked address) or prefix id that was read
+    key: bytes | None = None
+    # "cookie" | "prefix" | "route" | "learned" | "source" | "" (not stuck)
+    source: str = ""
+    cookie: CookieInfo | None = None  # the verified insert cookie, for refreshes
+
+
+NOT_STUCK = Sticky()
+
+
+class StickTables:
+    """One worker's stick tables by name. Pools (and so VIPs) giving the same
+    ``table`` share one, e.g. the http and https pools of one site. Keep one
+    instance for the worker's life and pass it to each new runtime on reload,
+    so persistence survives a reload."""
+
+    __slots__ = ("_announced", "_tables")
+
+    def __init__(self) -> None:
+        self._tables: dict[str, StickTable] = {}
+        # key -> server of entries this worker announced (or heard) recently
+        self._announced: dict[str, StickTable] = {}
+
+    def table(self, name: str, max_entries: int, idle_timeout: float) -> StickTable:
+        """The table ``name``, created or resized (entries are kept)."""
+        table = self._tables.get(name)
+        if table is None:
+            table = self._tables[name] = StickTable(max_entries, idle_timeout)
+            self._announced[name] = StickTable(
+                max_entries, max(idle_timeout / ANNOUNCE_FRACTION, 1e-3)
+            )
+        else:
+            table.max_entries = max_entries
+            table.idle_timeout = idle_timeout
+            shadow = self._announced[name]
+            shadow.max_entries = max_entries
+            shadow.idle_timeout = max(idle_timeout / ANNOUNCE_FRACTION, 1e-3)
+        return table
+
+    def get(self, name: str) -> StickTable | None:
+        return self._tables.get(name)
+
+    def names(self) -> list[str]:
+        return list(self._tables)
+
+    def record(self, name: str, key: bytes, server: str, now: float) -> list[StickUpdate]:
+        """Stick ``key`` to ``server`` here; the update to broadcast when the
+        other workers do not know it yet (or have not heard of it lately)."""
+        table = self._tables[name]
+        shadow = self._announced[name]
+        if table.peek(key, now) == server and shadow.peek(key, now) == server:
+            table.get(key, now)  # refresh the idle timer only
+            return []
+        table.put(key, server, now)
+        shadow.put(key, server, now)
+        return [StickUpdate(name, key, server)]
+
+    def apply(self, update: StickUpdate, now: float) -> bool:
+        """An entry another worker learned; False for a table this worker
+        does not have (a reload in between)."""
+        table = self._tables.get(update.table)
+        if table is None:
+            return False
+        table.put(update.key, update.server, now)
+        # heard just now: no need to announce it back
+        self._announced[update.table].put(update.key, update.server, now)
+        return True
+
+    def retain(self, names: Iterable[str]) -> None:
+        """After a reload: drop the tables no pool uses any more."""
+        keep = set(names)
+        for name in list(self._tables):
+            if name not in keep:
+                del self._tables[name]
+                del self._announced[name]
+
+    def expire(self, now: float) -> int:
+        """Drop idle entries everywhere (call it from a periodic sweep)."""
+        dropped = 0
+        for name, table in self._tables.items():
+            dropped += table.expire(now)
+            self._announced[name].expire(now)
+        return dropped
+
+
+class Stickiness:
+    """The persistence policy of one pool (see the module docstring)."""
+
+    __slots__ = (
+        "_codec",
+        "_finder",
+        "_name",
+        "_plain_cookie",
+        "_routes",
+        "_secure_cookie",
+        "_table",
+        "_table_name",
+        "_tables",
+        "enabled",
+        "mode",
+        "pool",
+        "settings",
+        "state",
+    )
+
+    def __init__(self, pool: Pool, state: PoolState, tables: StickTables) -> None:
+        p = pool.persistence
+        self.pool = pool
+        self.state = state
+        self.settings = p
+        self.mode = p.mode
+        self.enabled = p.mode is not PersistenceMode.NONE
+        self._tables = tables
+        self._name = p.name.encode("ascii")
+        self._codec: CookieCodec | None = None
+        if p.mode in (PersistenceMode.COOKIE, PersistenceMode.PREFIX):
+            # ValueError without a secret: the loader always resolves one.
+            self._codec = CookieCodec(p.secret, {pool.name: [s.name for s in pool.servers]})
+        self._plain_cookie: SetCookie | None = None
+        self._secure_cookie: SetCookie | None = None
+        if p.mode is PersistenceMode.COOKIE:
+            samesite = SameSite(p.samesite) if p.samesite else None
+            # Browsers drop SameSite=None without Secure: on a plain VIP the
+            # attribute is left out (the browser's default, Lax, applies).
+            plain_samesite = None if samesite is SameSite.NONE else samesite
+            for secure, site in ((True, samesite), (False, plain_samesite)):
+                cookie = SetCookie(
+                    p.name,
+                    path=p.path or None,
+                    domain=p.domain or None,
+                    max_age=int(p.max_age) or None,
+                    secure=secure,
+                    httponly=p.httponly,
+                    samesite=site,
+                )
+                if secure:
+                    self._secure_cookie = cookie
+                else:
+                    self._plain_cookie = cookie
+        self._finder: SessionIdFinder | None = None
+        self._routes: dict[bytes, ServerState] = {}
+        if p.mode is PersistenceMode.JSESSIONID:
+            self._finder = SessionIdFinder(
+                cookie=self._name,
+                path_param=p.path_param.encode("ascii") or None,
+                query_param=p.query_param.encode("ascii") or None,
+            )
+            self._routes = {s.server.route.encode(): s for s in state.servers if s.server.route}
+        self._table: StickTable | None = None
+        self._table_name = p.table or pool.name
+        if p.uses_table:
+            self._table = tables.table(self._table_name, p.max_entries, p.timeout)
+
+    # ---- the request ---------------------------------------------------------
+
+    def lookup(self, target: bytes, headers: Headers, peer: str, now: float) -> Sticky:
+        """The server this request is stuck to. Anything forged, expired,
+        unknown or naming a server the pool does not have is NOT_STUCK: the
+        request is then scheduled normally, never refused."""
+        mode = self.mode
+        if mode is PersistenceMode.NONE:
+            return NOT_STUCK
+        if mode is PersistenceMode.COOKIE:
+            return self._lookup_cookie(headers, now)
+        if mode is PersistenceMode.PREFIX:
+            return self._lookup_prefix(headers)
+        if mode is PersistenceMode.JSESSIONID:
+            return self._lookup_session(target, headers, now)
+        return self._lookup_source(peer, now)
+
+    def _lookup_cookie(self, headers: Headers, now: float) -> Sticky:
+        raw = get_cookie(headers, self._name)
+        if not raw:
+            return NOT_STUCK
+        assert self._codec is not None
+        p = self.settings
+        # latin-1 never fails; the codec refuses anything but base64url
+        info = self._codec.read(
+            raw.decode("latin-1"),
+            self.pool.name,
+            int(now),
+            int(p.max_idle) or None,
+            int(p.max_life) or None,
+        )
+        if info is None:
+            return NOT_STUCK
+        server = self.state.by_name.get(info.server)
+        if server is None:
+            return NOT_STUCK
+        return Sticky(server, None, "cookie", info)
+
+    def _lookup_prefix(self, headers: Headers) -> Sticky:
+        server_id, _ = unprefix_request(headers, self._name)
+        if server_id is None:
+            return NOT_STUCK
+        assert self._codec is not None
+        name = self._codec.server_for_id(self.pool.name, server_id)
+        server = self.state.by_name.get(name) if name is not None else None
+        if server is None:
+            return NOT_STUCK
+        return Sticky(server, server_id.encode("ascii"), "prefix")
+
+    def _lookup_session(self, target: bytes, headers: Headers, now: float) -> Sticky:
+        assert self._finder is not None
+        sid = self._finder.in_request(target, headers)
+        if not sid or len(sid) > MAX_SESSION_ID:
+            return NOT_STUCK
+        route = route_of(sid)
+        if route is not None:
+            server = self._routes.get(route)
+            if server is not None:
+                return Sticky(server, sid, "route")
+        if self._table is not None:
+            name = self._table.get(sid, now)
+            server = self.state.by_name.get(name) if name is not None else None
+            if server is not None:
+                return Sticky(server, sid, "learned")
+        # keep the id: a redispatched or first request may learn it
+        return Sticky(None, sid, "")
+
+    def _lookup_source(self, peer: str, now: float) -> Sticky:
+        p = self.settings
+        try:
+            key = source_key(peer, p.mask, p.mask6)
+        except ValueError:
+            return NOT_STUCK  # a Unix socket peer or "-": nothing to stick on
+        assert self._table is not None
+        name = self._table.get(key, now)
+        server = self.state.by_name.get(name) if name is not None else None
+        return Sticky(server, key, "source" if server is not None else "")
+
+    def usable(self, s: ServerState, loop_now: float) -> str:
+        """Can the stuck server take the request? "ok" (draining counts as
+        ok), "down" or "maint" (redispatch or 503), "full" (queue)."""
+        return self.state.sticky_state(s, loop_now)
+
+    def request_headers(self, headers: Headers, sticky: Sticky) -> Headers:
+        """The headers the backend should see: without l7lb's cookie in
+        ``indirect`` cookie mode, with the server-id prefix removed in prefix
+        mode. Returns ``headers`` itself when nothing changes."""
+        mode = self.mode
+        if mode is PersistenceMode.COOKIE and self.settings.indirect:
+            return remove_cookie(headers, self._name)
+        if mode is PersistenceMode.PREFIX:
+            return unprefix_request(headers, self._name)[1]
+        return headers
+
+    def dispatched(self, sticky: Sticky, server: ServerState, now: float) -> list[StickUpdate]:
+        """A server was chosen for the request: stick the client's address
+        (source mode) or its known session id (after a redispatch) to it.
+        Returns the updates to broadcast."""
+        if self._table is None or sticky.key is None:
+            return []
+        if self.mode is PersistenceMode.SOURCE:
+            return self._tables.record(self._table_name, sticky.key, server.name, now)
+        if sticky.source == "learned":
+            # refreshes the entry, or re-sticks the id after a redispatch. An
+            # id the table does not know is left alone: another worker may
+            # know it, and the backend will set a new one if it must.
+            return self._tables.record(self._table_name, sticky.key, server.name, now)
+        return []
+
+    # ---- the response -----------------------------------------------------------
+
+    def response_headers(
+        self, headers: Headers, server: ServerState, sticky: Sticky, secure: bool, now: float
+    ) -> tuple[Headers, list[StickUpdate]]:
+        """The response headers toward the client, and table updates to
+        broadcast. ``secure``: the client connection is TLS."""
+        mode = self.mode
+        if mode is PersistenceMode.COOKIE:
+            return self._insert_cookie(headers, server, sticky, secure, now), []
+        if mode is PersistenceMode.PREFIX:
+            if not any(name == b"set-cookie" for name, _ in headers):
+                return headers, []
+            assert self._codec is not None
+            server_id = self._codec.server_id(self.pool.name, server.name)
+            return prefix_response(headers, self._name, server_id), []
+        if mode is PersistenceMode.JSESSIONID and self._table is not None:
+            return headers, self._learn(headers, server, now)
+        return headers, []
+
+    def _insert_cookie(
+        self, headers: Headers, server: ServerState, sticky: Sticky, secure: bool, now: float
+    ) -> Headers:
+        p = self.settings
+        info = sticky.cookie if sticky.server is server else None
+        seconds = int(now)
+        if (
+            info is not None
+            and p.indirect
+            and not refresh_due(info, seconds, int(p.max_idle) or None)
+        ):
+            return headers  # the client's value is valid: never re-sent with indirect
+        assert self._codec is not None
+        issued = info.issued if info is not None else seconds
+        value = self._codec.encode(self.pool.name, server.name, issued, max(issued, seconds))
+        cookie = self._secure_cookie if secure else self._plain_cookie
+        assert cookie is not None
+        out = [*headers, (b"set-cookie", cookie.render(value))]
+        return make_private(out) if p.nocache else out
+
+    def _learn(self, headers: Headers, server: ServerState, now: float) -> list[StickUpdate]:
+        assert self._finder is not None
+        sid = self._finder.in_response(headers)
+        if not sid or len(sid) > MAX_SESSION_ID:
+            return []
+        route = route_of(sid)
+        if route is not None and route in self._routes:
+            return []  # the route suffix already says where it goes
+        return self._tables.record(self._table_name, sid, server.name, now)
+
+    # ---- across workers and for the admin ------------------------------------------
+
+    def apply(self, update: StickUpdate, now: float) -> bool:
+        """An entry learned by another worker (any table of this worker)."""
+        return self._tables.apply(update, now)
+
+    def entries(self, now: float) -> dict[str, int]:
+        """Live persistence entries per server of this pool (``show
+        servers``); empty for the stateless modes."""
+        if self._table is None:
+            return {}
+        counts = self._table.count_by_server(now)
+        return {name: n for name, n in counts.items() if name in self.state.by_name}
