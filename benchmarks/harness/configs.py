@@ -1,0 +1,211 @@
+"""Configuration files for the backend and for each proxy under test, as text.
+
+Every proxy gets the same job: one listener on 127.0.0.1, one pool of nginx realservers, keep-alive
+toward the backend with connection reuse, no access log, the same X-Forwarded-For work. Pure
+functions: the runner writes their output to a temporary directory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SMALL_BODY = "hello world\n"
+ONE_MIB = 1024 * 1024
+COOKIE_NAME = "SRV"
+# Persistence secret for the benchmark only (issue 4: at least 16 bytes).
+COOKIE_SECRET = "benchmark-only-secret-0123456789"
+
+
+@dataclass(frozen=True)
+class Cert:
+    """A PEM certificate and its key as separate files, plus both concatenated (HAProxy)."""
+
+    cert: str
+    key: str
+    combined: str
+
+
+def nginx_backend(ports: list[int], root: str, tmp: str) -> str:
+    """The realservers: one nginx worker answering on every port in ``ports``.
+
+    ``keepalive_requests`` is raised because nginx otherwise closes a kept-alive connection
+    after 1,000 requests, which would make every proxy reconnect constantly.
+    """
+    listens = "\n".join(f"        listen 127.0.0.1:{p} reuseport backlog=4096;" for p in ports)
+    return f"""\
+daemon off;
+master_process on;
+worker_processes 1;
+worker_rlimit_nofile 16384;
+pid {tmp}/backend-nginx.pid;
+error_log {tmp}/backend-nginx.error.log warn;
+events {{
+    worker_connections 8192;
+}}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/client_body;
+    proxy_temp_path {tmp}/proxy_temp;
+    fastcgi_temp_path {tmp}/fastcgi_temp;
+    uwsgi_temp_path {tmp}/uwsgi_temp;
+    scgi_temp_path {tmp}/scgi_temp;
+    keepalive_requests 1000000;
+    keepalive_timeout 75s;
+    sendfile on;
+    tcp_nopush on;
+    server {{
+{listens}
+        root {root};
+        add_header X-Backend $server_port always;
+        location = / {{
+            default_type text/plain;
+            return 200 "{SMALL_BODY.strip()}\\n";
+        }}
+        location = /1mib {{
+            default_type application/octet-stream;
+        }}
+    }}
+}}
+"""
+
+
+def nginx_proxy(listen: int, backends: list[int], tmp: str, cert: Cert | None) -> str:
+    """nginx as a reverse proxy: one worker, upstream keep-alive, no access log."""
+    servers = "\n".join(f"        server 127.0.0.1:{p};" for p in backends)
+    tls = ""
+    ssl = ""
+    proto = "http"
+    if cert is not None:
+        ssl = " ssl"
+        proto = "https"
+        tls = f"""
+        ssl_certificate {cert.cert};
+        ssl_certificate_key {cert.key};
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_cache shared:BENCH:10m;
+        ssl_session_tickets on;"""
+    return f"""\
+daemon off;
+master_process on;
+worker_processes 1;
+worker_rlimit_nofile 16384;
+pid {tmp}/proxy-nginx.pid;
+error_log {tmp}/proxy-nginx.error.log warn;
+events {{
+    worker_connections 8192;
+}}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/pclient_body;
+    proxy_temp_path {tmp}/pproxy_temp;
+    fastcgi_temp_path {tmp}/pfastcgi_temp;
+    uwsgi_temp_path {tmp}/puwsgi_temp;
+    scgi_temp_path {tmp}/pscgi_temp;
+    keepalive_requests 1000000;
+    upstream realservers {{
+{servers}
+        keepalive 256;
+        keepalive_requests 1000000;
+    }}
+    server {{
+        listen 127.0.0.1:{listen}{ssl} backlog=4096;{tls}
+        location / {{
+            proxy_pass http://realservers;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto {proto};
+            proxy_buffering on;
+        }}
+    }}
+}}
+"""
+
+
+def haproxy(listen: int, backends: list[int], cert: Cert | None, cookie: bool) -> str:
+    """HAProxy 2.6 with one thread. ``maxconn 4000``: 10000 needs more file descriptors than
+    this machine's limit allows and HAProxy refuses to start."""
+    bind = f"bind 127.0.0.1:{listen}"
+    proto = "http"
+    if cert is not None:
+        bind += f" ssl crt {cert.combined} alpn http/1.1"
+        proto = "https"
+    cookie_line = f"    cookie {COOKIE_NAME} insert indirect nocache\n" if cookie else ""
+    servers = "".join(
+        f"    server s{i} 127.0.0.1:{p}" + (f" cookie s{i}" if cookie else "") + "\n"
+        for i, p in enumerate(backends, 1)
+    )
+    return f"""\
+global
+    nbthread 1
+    maxconn 4000
+    ssl-default-bind-options ssl-min-ver TLSv1.2
+
+defaults
+    mode http
+    timeout connect 3s
+    timeout client 30s
+    timeout server 60s
+    timeout http-keep-alive 2s
+    option http-keep-alive
+    option forwardfor
+    http-reuse always
+
+frontend bench
+    {bind}
+    http-request set-header X-Forwarded-Proto {proto}
+    default_backend realservers
+
+backend realservers
+    balance roundrobin
+{cookie_line}{servers}"""
+
+
+def l7lb(listen: int, backends: list[int], parser: str, cert: Cert | None, cookie: bool) -> str:
+    """l7lb with one VIP and one pool. The ``[vip.tls]`` and ``[pool.*.persistence]`` tables
+    follow issues 3 and 4; a version of l7lb that does not accept them yet exits with status 2
+    and the scenario is reported as skipped with l7lb's own message."""
+    lines = [
+        "workers = 1",
+        "",
+        "[http]",
+        f'parser = "{parser}"',
+        "",
+        "[log]",
+        'access = "off"',
+        'level = "warning"',
+        "",
+        "[[vip]]",
+        'name = "bench"',
+        f'listen = ["127.0.0.1:{listen}"]',
+    ]
+    if cert is not None:
+        lines += [
+            "",
+            "  [vip.tls]",
+            f'  certificates = [{{cert = "{cert.cert}", key = "{cert.key}"}}]',
+        ]
+    lines += [
+        "",
+        "  [[vip.route]]",
+        '  pool = "bench"',
+        "",
+        "[pool.bench]",
+        'scheduler = "rr"',
+        "max_idle = 256",
+        'idle_timeout = "30s"',
+    ]
+    if cookie:
+        lines += [
+            "",
+            "  [pool.bench.persistence]",
+            '  mode = "cookie"',  # insertion, like HAProxy's "cookie SRV insert"
+            f'  name = "{COOKIE_NAME}"',
+            f'  secret = "{COOKIE_SECRET}"',
+            "  indirect = true",
+            "  nocache = true",
+        ]
+    for i, p in enumerate(backends, 1):
+        lines += ["", "  [[pool.bench.server]]", f'  name = "s{i}"', f'  address = "127.0.0.1:{p}"']
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,91 @@
+"""The machine and tool versions a run used, for the report header."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Machine:
+    nproc: int
+    cpu_model: str
+    kernel: str
+    loadavg: str  # at the start: other work on a shared machine makes figures noisy
+    versions: dict[str, str]
+    commit: str
+
+
+def cpu_model(cpuinfo: str) -> str:
+    """The first "model name" of /proc/cpuinfo (x86), else "Hardware"/"Processor" (arm)."""
+    for key in ("model name", "Hardware", "Processor"):
+        for line in cpuinfo.splitlines():
+            name, sep, value = line.partition(":")
+            if sep and name.strip() == key and value.strip():
+                return value.strip()
+    return "unknown"
+
+
+def _first_line(argv: list[str]) -> str:
+    try:
+        done = subprocess.run(argv, capture_output=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"unavailable ({exc})"
+    text = (done.stdout + done.stderr).decode(errors="replace").strip()
+    return text.splitlines()[0] if text else "unknown"
+
+
+def _dist(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def git_commit(repo: Path) -> str:
+    """Short commit, plus a note when the working tree differs from it (read-only git calls)."""
+    head = _first_line(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"])
+    try:
+        dirty = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            timeout=10,
+            check=False,
+        ).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        dirty = b""
+    return f"{head} (with uncommitted changes)" if dirty else head
+
+
+def collect(repo: Path) -> Machine:
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        info = ""
+    try:
+        load = Path("/proc/loadavg").read_text().split()[:3]
+    except OSError:
+        load = ["?"]
+    versions = {
+        "haproxy": _first_line(["/usr/sbin/haproxy", "-v"]),
+        "nginx": _first_line(["/usr/sbin/nginx", "-v"]),
+        "wrk": _first_line(["/usr/bin/wrk", "-v"]),
+        "openssl": _first_line(["openssl", "version"]),
+        "python": sys.version.split()[0],
+        "uvloop": _dist("uvloop"),
+        "httptools": _dist("httptools"),
+        "h11": _dist("h11"),
+    }
+    return Machine(
+        nproc=os.cpu_count() or 0,
+        cpu_model=cpu_model(info),
+        kernel=f"{platform.system()} {platform.release()}",
+        loadavg=" ".join(load),
+        versions=versions,
+        commit=git_commit(repo),
+    )

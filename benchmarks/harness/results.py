@@ -1,0 +1,35 @@
+"""What a scenario run produced: measurements per proxy, failures, skip reason, commands."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from harness.scenarios import Scenario
+from harness.stats import Measurement, Summary, Verdict, evaluate, summarise
+
+
+@dataclass
+class VariantRun:
+    """What one started proxy looks like, for the report."""
+
+    command: str = ""
+    config: str = ""
+    load_command: str = ""
+
+
+@dataclass
+class ScenarioResult:
+    scenario: Scenario
+    skipped: str | None = None  # why the whole scenario did not run
+    runs: dict[str, list[Measurement]] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)  # variant label -> why
+    seen: dict[str, VariantRun] = field(default_factory=dict)
+
+    @property
+    def summaries(self) -> dict[str, Summary]:
+        return {label: summarise(label, ms) for label, ms in self.runs.items() if ms}
+
+    @property
+    def verdicts(self) -> list[Verdict]:
+        summaries = self.summaries
+        return [evaluate(c, summaries) for c in self.scenario.checks]

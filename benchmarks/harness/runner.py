@@ -1,0 +1,337 @@
+"""Runs scenarios: backend once, then each proxy variant in turn, pinned, measured, stopped."""
+
+from __future__ import annotations
+
+import http.client
+import shlex
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness import configs
+from harness.loadtools import ParseError, parse_s_time, parse_wrk, s_time_command, wrk_command
+from harness.processes import Managed, StartError, free_port, pinned, run_bounded, run_parallel
+from harness.procstat import cpu_seconds, descendants
+from harness.results import ScenarioResult, VariantRun
+from harness.scenarios import VARIANTS, Scenario, Variant
+from harness.stats import Measurement
+
+NGINX = "/usr/sbin/nginx"
+HAPROXY = "/usr/sbin/haproxy"
+LOAD_CPU = "0"  # wrk / s_time and the nginx backend
+PROXY_CPU = "1"  # the proxy under test, alone
+CONNECTIONS = 50
+S_TIME_CLIENTS = 4  # s_time is one connection at a time; several keep the proxy busy
+WARMUP_SECONDS = 1.0
+
+
+@dataclass
+class Settings:
+    runs: int = 3
+    duration: float = 5.0
+    repo: Path = Path(".")
+    log: Callable[[str], None] = print
+
+
+class Skip(Exception):
+    """The scenario needs something this l7lb does not have yet."""
+
+
+class Unsupported(StartError):
+    """The proxy started but does not do what the scenario measures (e.g. the persistence
+    table is accepted but no cookie is set): the whole scenario is skipped."""
+
+
+class Bench:
+    """Owns the temporary directory, the backend and the certificates for a whole session."""
+
+    def __init__(self, tmp: Path, settings: Settings):
+        self.tmp = tmp
+        self.s = settings
+        self.backend: Managed | None = None
+        self.backend_ports: list[int] = []
+        self._certs: dict[str, configs.Cert] = {}
+
+    # -- backend and certificates -------------------------------------------------------------
+
+    def start_backend(self, servers: int) -> None:
+        www = self.tmp / "www"
+        www.mkdir()
+        (www / "1mib").write_bytes(bytes(range(256)) * (configs.ONE_MIB // 256))
+        # nginx workers run as "nobody" when started by root: they must be able to read it.
+        for p in (self.tmp, www, www / "1mib"):
+            p.chmod(0o755)
+        self.backend_ports = [free_port() for _ in range(servers)]
+        conf = self.tmp / "backend-nginx.conf"
+        conf.write_text(configs.nginx_backend(self.backend_ports, str(www), str(self.tmp)))
+        self.backend = Managed(
+            "nginx backend",
+            pinned(LOAD_CPU, [NGINX, "-c", str(conf), "-p", str(self.tmp)]),
+            self.tmp / "backend-nginx.out",
+        )
+        self.backend.start()
+        for port in self.backend_ports:
+            self.backend.wait_listening(port)
+
+    def stop(self) -> None:
+        if self.backend is not None:
+            self.backend.stop()
+
+    def cert(self, kind: str) -> configs.Cert:
+        if kind not in self._certs:
+            self._certs[kind] = make_cert(self.tmp, kind)
+        return self._certs[kind]
+
+    # -- one scenario ---------------------------------------------------------------------------
+
+    def run_scenario(self, sc: Scenario, only: tuple[str, ...] | None = None) -> ScenarioResult:
+        result = ScenarioResult(sc)
+        labels = [v for v in sc.variants if only is None or v in only]
+        try:
+            self._probe_l7lb(sc, labels)
+        except Skip as exc:
+            result.skipped = str(exc)
+            self.s.log(f"  {sc.name}: skipped: {exc}")
+            return result
+        for run in range(self.s.runs):
+            for label in labels:  # A B A B: every round visits the proxies in the same order
+                if label in result.failures:
+                    continue
+                self.s.log(f"  {sc.name} run {run + 1}/{self.s.runs}: {label}")
+                try:
+                    m = self._measure(sc, VARIANTS[label], result)
+                except Unsupported as exc:
+                    result.skipped = str(exc)
+                    result.runs.clear()
+                    self.s.log(f"  {sc.name}: skipped: {exc}")
+                    return result
+                except (
+                    StartError,
+                    ParseError,
+                    RuntimeError,
+                    OSError,
+                    subprocess.TimeoutExpired,
+                ) as exc:
+                    detail = getattr(exc, "output", "")
+                    result.failures[label] = f"{exc}" + (f": {_tail(detail)}" if detail else "")
+                    self.s.log(f"    FAILED: {result.failures[label]}")
+                    continue
+                result.runs.setdefault(label, []).append(m)
+                self.s.log(
+                    f"    {m.rps:,.0f} {sc.unit}/s, {m.mbps:,.1f} MB/s, "
+                    f"{m.cpu_us_per_request:.1f} us CPU each, proxy CPU {m.cpu_utilisation:.0%}, "
+                    f"errors {m.errors}"
+                    + (f", resumed {m.resumed_share:.0%}" if m.resumed >= 0 else "")
+                )
+        return result
+
+    def _probe_l7lb(self, sc: Scenario, labels: list[str]) -> None:
+        """``l7lb check`` the scenario's l7lb configs: a table this version rejects (exit 2)
+        skips the scenario with l7lb's own words."""
+        for label in labels:
+            v = VARIANTS[label]
+            if v.proxy != "l7lb":
+                continue
+            conf = self.tmp / f"probe-{label}.toml"
+            conf.write_text(self._l7lb_config(sc, v, free_port()))
+            rc, out = run_bounded(
+                [sys.executable, "-m", "l7lb", "check", "-c", str(conf)], timeout=30
+            )
+            if rc == 2:
+                raise Skip(f"l7lb rejects the {label} configuration: {_tail(out, 3)}")
+            if rc != 0:
+                raise Skip(f"`l7lb check` failed with status {rc}: {_tail(out, 3)}")
+
+    def _l7lb_config(self, sc: Scenario, v: Variant, port: int) -> str:
+        cert = self.cert(sc.tls) if sc.tls else None
+        ports = self.backend_ports[: sc.servers]
+        return configs.l7lb(port, ports, v.parser, cert, v.cookie)
+
+    def _start_proxy(self, sc: Scenario, v: Variant, port: int) -> tuple[Managed, VariantRun]:
+        cert = self.cert(sc.tls) if sc.tls else None
+        ports = self.backend_ports[: sc.servers]
+        out = self.tmp / f"{v.label}.out"
+        if v.proxy == "l7lb":
+            text = configs.l7lb(port, ports, v.parser, cert, v.cookie)
+            conf = self.tmp / f"{v.label}.toml"
+            argv = [sys.executable, "-m", "l7lb", "run", "-c", str(conf), "--workers", "1"]
+        elif v.proxy == "haproxy":
+            text = configs.haproxy(port, ports, cert, v.cookie)
+            conf = self.tmp / f"{v.label}.cfg"
+            argv = [HAPROXY, "-db", "-f", str(conf)]
+        elif v.proxy == "nginx":
+            if v.cookie:
+                raise StartError("nginx has no cookie-insertion persistence")
+            text = configs.nginx_proxy(port, ports, str(self.tmp), cert)
+            conf = self.tmp / f"{v.label}.conf"
+            argv = [NGINX, "-c", str(conf), "-p", str(self.tmp)]
+        else:
+            raise StartError(f"unknown proxy {v.proxy!r}")
+        conf.write_text(text)
+        argv = pinned(PROXY_CPU, argv)
+        proc = Managed(v.label, argv, out, cwd=str(self.s.repo))
+        return proc, VariantRun(command=shlex.join(argv), config=text)
+
+    def _measure(self, sc: Scenario, v: Variant, result: ScenarioResult) -> Measurement:
+        port = free_port()
+        proc, seen = self._start_proxy(sc, v, port)
+        try:
+            proc.start()
+            proc.wait_listening(port)
+            cookie = self._ready(sc, port, proc)
+            if v.cookie and cookie is None:
+                # Otherwise the "cookie" figures would silently measure no persistence at all.
+                raise Unsupported(
+                    f"{v.label} accepted the persistence table but set no cookie on its "
+                    "first response (persistence not active in the data path yet?)"
+                )
+            pids = self._cpu_pids(v, proc)
+            load = self._load_argvs(sc, port, cookie)
+            seen.load_command = "\n".join(shlex.join(a) for a in load)
+            result.seen[v.label] = seen
+            if sc.client == "wrk":
+                run_bounded(
+                    self._load_argvs(sc, port, cookie, WARMUP_SECONDS)[0],
+                    timeout=WARMUP_SECONDS + 30,
+                )
+            return self._load(sc, load, pids)
+        finally:
+            proc.stop()
+
+    def _cpu_pids(self, v: Variant, proc: Managed) -> list[int]:
+        """l7lb: the worker, i.e. the supervisor's child (the supervisor idles). HAProxy: its
+        one process. nginx: master and worker (the master idles)."""
+        if v.proxy != "l7lb":
+            return [proc.pid, *descendants(proc.pid)]
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            kids = descendants(proc.pid)
+            if kids:
+                return kids
+            time.sleep(0.05)
+        raise StartError("l7lb started no worker within 10 s", proc.output())
+
+    def _ready(self, sc: Scenario, port: int, proc: Managed) -> str | None:
+        """One real request through the proxy: right status and body, and the persistence
+        cookie if one was set. Retried briefly: l7lb's supervisor listens before its worker
+        accepts."""
+        deadline = time.monotonic() + 15
+        last = ""
+        while time.monotonic() < deadline:
+            if proc.proc is not None and proc.proc.poll() is not None:
+                raise StartError(f"{proc.name} exited", proc.output())
+            try:
+                return check_response(port, sc.path, sc.tls is not None)
+            except (OSError, http.client.HTTPException, ValueError) as exc:
+                last = str(exc)
+                time.sleep(0.1)
+        raise StartError(f"{proc.name} never answered a good response: {last}", proc.output())
+
+    def _load_argvs(
+        self, sc: Scenario, port: int, cookie: str | None, duration: float | None = None
+    ) -> list[list[str]]:
+        d = self.s.duration if duration is None else duration
+        if sc.client == "s_time":
+            argv = s_time_command(f"127.0.0.1:{port}", d, sc.reuse, sc.path)
+            return [pinned(LOAD_CPU, argv)] * S_TIME_CLIENTS
+        scheme = "https" if sc.tls else "http"
+        headers: list[str] = []
+        if sc.close:
+            headers.append("Connection: close")
+        if sc.send_cookie and cookie:
+            headers.append(f"Cookie: {cookie}")
+        url = f"{scheme}://127.0.0.1:{port}{sc.path}"
+        return [pinned(LOAD_CPU, wrk_command(url, d, CONNECTIONS, 1, tuple(headers)))]
+
+    def _load(self, sc: Scenario, argvs: list[list[str]], pids: list[int]) -> Measurement:
+        cpu0 = cpu_seconds(pids)
+        t0 = time.monotonic()
+        if sc.client == "wrk":
+            rc, out = run_bounded(argvs[0], timeout=self.s.duration + 30)
+            wall = time.monotonic() - t0
+            cpu = cpu_seconds(pids) - cpu0
+            if rc != 0:
+                raise RuntimeError(f"wrk exited with status {rc}: {_tail(out)}")
+            w = parse_wrk(out)
+            return Measurement(w.requests, w.seconds or wall, w.bytes_read, cpu, w.errors)
+        outs = run_parallel(argvs, timeout=self.s.duration + 30)
+        wall = time.monotonic() - t0
+        cpu = cpu_seconds(pids) - cpu0
+        total = resumed = errors = 0
+        for rc, out in outs:
+            if rc != 0:
+                errors += 1
+            st = parse_s_time(out)
+            total += st.connections
+            resumed += st.resumed
+        return Measurement(total, wall, 0, cpu, errors, resumed)
+
+
+def check_response(port: int, path: str, tls: bool) -> str | None:
+    """GET ``path``; ValueError unless it is the expected 200. Returns ``name=value`` of a
+    ``Set-Cookie``, if any, for wrk to replay."""
+    conn: http.client.HTTPConnection
+    if tls:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE  # our own throwaway self-signed certificate
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=5, context=ctx)
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        body = resp.read()
+        if resp.status != 200:
+            raise ValueError(f"status {resp.status}")
+        want = configs.ONE_MIB if path == "/1mib" else len(configs.SMALL_BODY)
+        if len(body) != want:
+            raise ValueError(f"body of {len(body)} bytes, expected {want}")
+        set_cookie = resp.getheader("Set-Cookie")
+        return set_cookie.split(";", 1)[0].strip() if set_cookie else None
+    finally:
+        conn.close()
+
+
+def make_cert(tmp: Path, kind: str) -> configs.Cert:
+    """A throwaway self-signed certificate for 127.0.0.1/localhost, made with the openssl CLI."""
+    if kind == "rsa2048":
+        key_args = ["-newkey", "rsa:2048"]
+    elif kind == "ecdsa-p256":
+        key_args = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
+    else:
+        raise ValueError(f"unknown certificate kind {kind!r}")
+    cert, key, combined = (tmp / f"{kind}.{ext}" for ext in ("crt", "key", "pem"))
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            *key_args,
+            "-nodes",
+            "-days",
+            "7",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    combined.write_text(cert.read_text() + key.read_text())
+    return configs.Cert(str(cert), str(key), str(combined))
+
+
+def _tail(text: str, lines: int = 5) -> str:
+    kept = [ln for ln in text.strip().splitlines() if ln.strip()][-lines:]
+    return " | ".join(kept)

@@ -1,0 +1,131 @@
+"""Per-run measurements, their medians, ratios between proxies and target checks."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One load run against one proxy."""
+
+    requests: int  # completed requests (or TLS connections for s_time)
+    seconds: float  # wall time of the load run
+    bytes_read: int  # response bytes the client read (0 when the tool does not say)
+    cpu_seconds: float  # proxy user + system CPU over the run
+    errors: int  # socket errors + non-2xx/3xx responses
+    resumed: int = -1  # TLS connections that resumed a session; -1 when the tool cannot tell
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def mbps(self) -> float:
+        """Decimal megabytes (10**6 bytes) per second read by the client."""
+        return self.bytes_read / 1e6 / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        return self.cpu_seconds * 1e6 / self.requests if self.requests else float("nan")
+
+    @property
+    def resumed_share(self) -> float:
+        if self.resumed < 0 or not self.requests:
+            return float("nan")
+        return self.resumed / self.requests
+
+    @property
+    def cpu_utilisation(self) -> float:
+        """Fraction of one core the proxy used: near 1.0 means the proxy was the bottleneck."""
+        return self.cpu_seconds / self.seconds if self.seconds > 0 else 0.0
+
+
+METRICS = ("rps", "mbps", "cpu_us", "cpu_util")
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Medians over the runs of one proxy in one scenario."""
+
+    label: str
+    runs: int
+    rps: float
+    mbps: float
+    cpu_us: float
+    cpu_util: float
+    errors: int  # summed over runs: any error is worth seeing
+    resumed_share: float = float("nan")  # median share of resumed TLS connections
+
+    def metric(self, name: str) -> float:
+        if name not in METRICS:
+            raise KeyError(name)
+        value: float = getattr(self, name)
+        return value
+
+
+def median(values: Sequence[float]) -> float:
+    if not values:
+        raise ValueError("median of no values")
+    return float(statistics.median(values))
+
+
+def summarise(label: str, runs: Sequence[Measurement]) -> Summary:
+    return Summary(
+        label=label,
+        runs=len(runs),
+        rps=median([m.rps for m in runs]),
+        mbps=median([m.mbps for m in runs]),
+        cpu_us=median([m.cpu_us_per_request for m in runs]),
+        cpu_util=median([m.cpu_utilisation for m in runs]),
+        errors=sum(m.errors for m in runs),
+        resumed_share=median([m.resumed_share for m in runs]),
+    )
+
+
+def ratio(subject: float, reference: float) -> float:
+    """``subject / reference``; NaN when there is no reference to divide by."""
+    if reference == 0 or reference != reference:
+        return float("nan")
+    return subject / reference
+
+
+@dataclass(frozen=True)
+class Check:
+    """A target from an issue: ``subject.metric / reference.metric OP threshold``."""
+
+    text: str  # what the issue asks, e.g. "req/s >= 40 % of HAProxy"
+    metric: str  # one of METRICS
+    subject: str  # proxy label
+    reference: str  # proxy label
+    op: str  # ">=" or "<="
+    threshold: float
+
+    def __post_init__(self) -> None:
+        if self.metric not in METRICS:
+            raise ValueError(f"unknown metric {self.metric!r}")
+        if self.op not in (">=", "<="):
+            raise ValueError(f"unknown operator {self.op!r}")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    check: Check
+    value: float  # the ratio measured; NaN when a side is missing
+    status: str  # "PASS", "MISS" or "N/A"
+
+
+def evaluate(check: Check, summaries: dict[str, Summary]) -> Verdict:
+    """PASS or MISS; N/A only when a side was not measured (skipped or failed), never to hide
+    a miss."""
+    subject = summaries.get(check.subject)
+    reference = summaries.get(check.reference)
+    if subject is None or reference is None:
+        return Verdict(check, float("nan"), "N/A")
+    value = ratio(subject.metric(check.metric), reference.metric(check.metric))
+    if value != value:
+        return Verdict(check, value, "N/A")
+    ok = value >= check.threshold if check.op == ">=" else value <= check.threshold
+    return Verdict(check, value, "PASS" if ok else "MISS")

@@ -1,0 +1,117 @@
+from harness import report
+from harness.machine import Machine
+from harness.results import ScenarioResult
+from harness.scenarios import SCENARIOS
+from harness.stats import Measurement
+
+MACHINE = Machine(
+    nproc=2,
+    cpu_model="Test CPU",
+    kernel="Linux 6.0",
+    loadavg="0.10 0.20 0.30",
+    versions={"haproxy": "HAProxy version 2.6.12", "python": "3.11.7"},
+    commit="abc1234",
+)
+
+
+def result(name: str, figures: dict[str, list[tuple[int, float]]]) -> ScenarioResult:
+    """figures: label -> [(requests in 5 s, cpu seconds), ...]."""
+    r = ScenarioResult(SCENARIOS[name])
+    for label, runs in figures.items():
+        r.runs[label] = [Measurement(req, 5.0, req * 200, cpu, 0) for req, cpu in runs]
+    return r
+
+
+def keepalive() -> ScenarioResult:
+    return result(
+        "keepalive-small",
+        {
+            "l7lb-httptools": [(100_000, 4.0), (110_000, 4.2), (90_000, 3.9)],
+            "haproxy": [(300_000, 3.0), (310_000, 3.1), (290_000, 2.9)],
+        },
+    )
+
+
+def test_table_shows_medians_ratios_and_verdicts() -> None:
+    text = report.scenario_table(keepalive(), "2026-11-26 10:00 UTC", "abc1234", 3, 5)
+    assert text.startswith("### keepalive-small")
+    assert (
+        "| `l7lb-httptools` | 20,000 | 40.0 | 80% | 0 | 0.33 | 4.00 | 20,000 / 22,000 / 18,000 |"
+        in text
+    )
+    assert "| `haproxy` | 60,000 | 10.0 | 60% | 0 | 1.00 | 1.00 |" in text
+    # A miss is printed as such, never hidden.
+    assert "- **MISS** `l7lb-httptools` req/s >= 40% of HAProxy: measured 0.33" in text
+    assert "- **MISS** `l7lb-httptools` CPU/request <= 2.5x HAProxy: measured 4.00" in text
+    assert "MB/s" not in text.split("| proxy |")[1].split("\n")[0]  # no MB/s column here
+
+
+def test_throughput_table_has_mb_per_s() -> None:
+    r = result("keepalive-1mib", {"haproxy": [(5_000, 4.0)]})
+    text = report.scenario_table(r, "t", "c", 1, 5)
+    assert "| proxy | req/s | MB/s |" in text
+    assert "| `haproxy` | 1,000 | 0.2 |" in text  # 5000 * 200 bytes / 5 s = 0.2 MB/s
+    assert "**N/A**" in text  # l7lb not measured: no verdict either way
+
+
+def test_skipped_scenario_says_why() -> None:
+    r = ScenarioResult(
+        SCENARIOS["tls-keepalive-small"], skipped="TLS settings are not supported yet"
+    )
+    text = report.scenario_table(r, "t", "c", 3, 5)
+    assert "**Skipped:** TLS settings are not supported yet" in text
+    assert "| proxy |" not in text
+
+
+def test_failures_are_listed() -> None:
+    r = keepalive()
+    r.failures["nginx"] = "nginx exited with status 1"
+    assert "- `nginx`: nginx exited with status 1" in report.scenario_table(r, "t", "c", 3, 5)
+
+
+def test_speedup_table_needs_both_scenarios() -> None:
+    full = result("tls-full-rsa2048", {"haproxy": [(5_000, 3.5)]})
+    resumed = result("tls-resumed", {"haproxy": [(10_000, 3.0)]})
+    assert report.speedup_tables([full]) == {}
+    tables = report.speedup_tables([full, resumed])
+    assert list(tables) == ["tls-resumed-speedup"]
+    assert "| `haproxy` | 1,000 | 2,000 | 2.00 | 700.0 | 300.0 |" in tables["tls-resumed-speedup"]
+
+
+def section(date: str, blocks: dict[str, str]) -> report.RunSection:
+    return report.RunSection(date, report.run_header(date, MACHINE, "cmd", "pins"), blocks)
+
+
+ORDER = list(SCENARIOS)
+
+
+def test_merge_into_empty_file_and_round_trip() -> None:
+    text = report.merge("", section("2026-11-26", {"keepalive-small": "### k\nA\n"}), ORDER)
+    assert text.startswith(report.TITLE)
+    assert "- machine: 2 CPUs, Test CPU, Linux 6.0" in text
+    parsed = report.parse(text)
+    assert [s.date for s in parsed] == ["2026-11-26"]
+    assert parsed[0].scenarios["keepalive-small"].strip() == "### k\nA"
+    assert report.render(parsed) == text
+
+
+def test_same_date_replaces_rerun_scenarios_and_keeps_the_others() -> None:
+    first = report.merge(
+        "",
+        section("2026-11-26", {"keepalive-small": "### k\nold\n", "close-small": "### c\nold\n"}),
+        ORDER,
+    )
+    second = report.merge(first, section("2026-11-26", {"keepalive-small": "### k\nnew\n"}), ORDER)
+    (sec,) = report.parse(second)
+    assert sec.scenarios["keepalive-small"].strip() == "### k\nnew"
+    assert sec.scenarios["close-small"].strip() == "### c\nold"
+    assert list(sec.scenarios) == ["keepalive-small", "close-small"]  # display order kept
+
+
+def test_new_date_goes_on_top_and_history_stays() -> None:
+    old = report.merge("", section("2026-11-20", {"keepalive-small": "### k\nweek ago\n"}), ORDER)
+    new = report.merge(old, section("2026-11-26", {"close-small": "### c\ntoday\n"}), ORDER)
+    parsed = report.parse(new)
+    assert [s.date for s in parsed] == ["2026-11-26", "2026-11-20"]
+    assert parsed[1].scenarios["keepalive-small"].strip() == "### k\nweek ago"
+    assert new.index("## 2026-11-26") < new.index("## 2026-11-20")
