@@ -15,6 +15,7 @@ commands:
   demo [--workers N]          demo realservers + the proxy on policies/demo.toml
   bench URL [options]         load-test an HTTP(S) server (l7lb bench --help)
   certs new|show ...          make keys, CSRs and self-signed certificates
+  admin [-s SOCK|-c FILE] CMD  show servers, set-weight, drain, maint, ready
 """
 
 
@@ -83,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
         from l7lb.tls.certtool import certs_main
 
         return certs_main(rest)
+    if cmd == "admin":
+        from l7lb.admin.client import admin_main
+
+        return admin_main(rest)
     if cmd == "version":
         from importlib.metadata import version
 

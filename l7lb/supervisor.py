@@ -19,12 +19,17 @@ import socket
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from l7lb.admin.commands import AdminError, ServerRow
+from l7lb.admin.server import AdminServer
+from l7lb.config.health_targets import check_targets
 from l7lb.config.load import ConfigError, load_config
 from l7lb.config.model import Address, Config
 from l7lb.control import LineDecoder, encode
+from l7lb.health.checker import HealthChecker
+from l7lb.proxy.stickiness import StickTables, StickUpdate
 from l7lb.tls.certinfo import CertificateError
 from l7lb.tls.context import TlsConfigError, build_vip_tls
 from l7lb.tls.session_server import SessionServer
@@ -96,6 +101,9 @@ class Supervisor:
         self.health: dict[tuple[str, str], bool] = {}
         self.admin: dict[tuple[str, str], dict[str, Any]] = {}
         self.stats_waiters: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self.tables = StickTables()
+        self.checker: HealthChecker | None = None
+        self.admin_server: AdminServer | None = None
         self.session_server: SessionServer | None = None
         self.session_path = ""
         self._tmpdir = ""
@@ -128,6 +136,7 @@ class Supervisor:
                 log.error("%s", e)
             return 2
         await self._ensure_session_server(self.config)
+        self._configure_tables(self.config)
         ok = await self._start_generation(self.config)
         if not ok:
             log.error("workers did not start; exiting")
@@ -137,11 +146,19 @@ class Supervisor:
         log.info(
             "serving %s with %d workers (pid %d)", listen, self.worker_count(self.config), os.getpid()
         )
+        # checks run here, once per director, whatever the number of workers
+        self.checker = HealthChecker(check_targets(self.config), self.on_health)
+        await self.checker.start()
+        await self._start_admin(self.config)
         self.started.set()
         await stop.wait()
         self.stopping = True
         log.info("stopping: draining workers (up to %.0fs)", self.config.timeouts.drain)
         await self._stop_all(self.procs)
+        if self.checker is not None:
+            await self.checker.stop()
+        if self.admin_server is not None:
+            await self.admin_server.close()
         for s in self.sockets.values():
             s.close()
         if self.session_server is not None:
@@ -150,6 +167,21 @@ class Supervisor:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
         log.info("stopped")
         return self.exit_code
+
+    async def _start_admin(self, config: Config) -> None:
+        path = config.admin_socket
+        if self.admin_server is not None and self.admin_server.path == path:
+            return
+        if self.admin_server is not None:
+            await self.admin_server.close()
+            self.admin_server = None
+        if path:
+            self.admin_server = AdminServer(path, self)
+            try:
+                await self.admin_server.start()
+            except OSError as exc:
+                log.error("admin socket %s: %s", path, exc)
+                self.admin_server = None
 
     async def _ensure_session_server(self, config: Config) -> None:
         """TLS VIPs share sessions and ticket keys across workers through a
@@ -209,11 +241,106 @@ class Supervisor:
             msgs.append({"t": "health", "pool": pool, "server": server, "up": up})
         for (pool, server), st in self.admin.items():
             msgs.append({"t": "admin", "pool": pool, "server": server, **st})
+        now = time.time()
+        batch: list[dict[str, str]] = []
+        for name in self.tables.names():
+            table = self.tables.get(name)
+            assert table is not None
+            for key, server in table.items(now):
+                batch.append(StickUpdate(name, key, server).to_dict())
+                if len(batch) >= 1000:
+                    msgs.append({"t": "stick", "u": batch})
+                    batch = []
+        if batch:
+            msgs.append({"t": "stick", "u": batch})
         return msgs
+
+    def _configure_tables(self, config: Config) -> None:
+        names = []
+        for pool in config.pools.values():
+            p = pool.persistence
+            if p.uses_table:
+                self.tables.table(p.table, p.max_entries, p.timeout)
+                names.append(p.table)
+        self.tables.retain(names)
+
+    def on_health(self, pool: str, server: str, up: bool, reason: str) -> None:
+        self.health[(pool, server)] = up
+        self.broadcast({"t": "health", "pool": pool, "server": server, "up": up})
+
+    # ---- the admin socket (l7lb admin ...) -------------------------------------
+
+    def _find(self, pool: str, server: str) -> None:
+        p = self.config.pools.get(pool)
+        if p is None:
+            raise AdminError(f"no pool {pool!r} (pools: {', '.join(self.config.pools)})")
+        if all(s.name != server for s in p.servers):
+            names = ", ".join(s.name for s in p.servers)
+            raise AdminError(f"pool {pool!r} has no server {server!r} (servers: {names})")
+
+    async def set_weight(self, pool: str, server: str, weight: int) -> str:
+        self._find(pool, server)
+        self.admin.setdefault((pool, server), {})["weight"] = weight
+        self.broadcast({"t": "admin", "pool": pool, "server": server, "weight": weight})
+        log.info("admin: pool %s server %s weight %d", pool, server, weight)
+        return f"pool {pool} server {server}: weight {weight}"
+
+    async def set_state(self, pool: str, server: str, state: str) -> str:
+        self._find(pool, server)
+        self.admin.setdefault((pool, server), {})["state"] = state
+        self.broadcast({"t": "admin", "pool": pool, "server": server, "state": state})
+        log.info("admin: pool %s server %s state %s", pool, server, state)
+        return f"pool {pool} server {server}: {state}"
+
+    async def servers(self) -> list[ServerRow]:
+        """Rows summed over the workers of the current generation."""
+        loop = asyncio.get_running_loop()
+        self._stats_id += 1
+        sid = self._stats_id
+        workers = [w for w in self.procs if not w.retiring and w.ready.done()]
+        futures = []
+        for i, w in enumerate(workers):
+            fut: asyncio.Future[dict[str, Any]] = loop.create_future()
+            self.stats_waiters[sid * 1000 + i] = fut
+            self.send(w, {"t": "stats?", "id": sid * 1000 + i})
+            futures.append(fut)
+        try:
+            done, _ = await asyncio.wait(futures, timeout=2.0) if futures else (set(), set())
+        finally:
+            for i in range(len(workers)):
+                self.stats_waiters.pop(sid * 1000 + i, None)
+        rows: dict[tuple[str, str], ServerRow] = {}
+        for fut in done:
+            for r in fut.result().get("servers", []):
+                row = ServerRow(**r)
+                key = (row.pool, row.server)
+                prev = rows.get(key)
+                if prev is None:
+                    rows[key] = row
+                else:
+                    rows[key] = replace(
+                        prev,
+                        active=prev.active + row.active,
+                        requests=prev.requests + row.requests,
+                        entries=max(prev.entries, row.entries),  # shared tables: same entries
+                        state="down" if "down" in (prev.state, row.state) else prev.state,
+                    )
+        order = [(p.name, s.name) for p in self.config.pools.values() for s in p.servers]
+        return [rows[k] for k in order if k in rows]
 
     def on_worker_message(self, wp: WorkerProc, msg: dict[str, Any]) -> None:
         t = msg["t"]
-        if t == "stats":
+        if t == "stick":
+            # a worker learned persistence entries: every other worker must know them,
+            # and a worker started later (restart, reload) gets them from our copy
+            now = time.time()
+            for item in msg.get("u", []):
+                try:
+                    self.tables.apply(StickUpdate.from_dict(item), now)
+                except ValueError as exc:
+                    log.error("worker %d: bad persistence entry: %s", wp.index, exc)
+            self.broadcast(msg, exclude=wp)
+        elif t == "stats":
             fut = self.stats_waiters.get(msg.get("id", -1))
             if fut is not None and not fut.done():
                 fut.set_result(msg)
@@ -304,9 +431,13 @@ class Supervisor:
                 log.error("reload rejected: %s", exc)
                 return False
             old = [w for w in self.procs]
+            self._configure_tables(config)
             if not await self._start_generation(config):
                 return False
             self.config = config
+            if self.checker is not None:
+                await self.checker.update(check_targets(config))
+            await self._start_admin(config)
             for w in old:
                 w.retiring = True
             await self._stop_all(old)

@@ -88,6 +88,12 @@ class StickTable:
             del self._entries[key]
         return len(doomed)
 
+    def items(self, now: float) -> list[tuple[bytes, str]]:
+        """Live (key, server) entries, least recently used first (snapshots for
+        a new worker)."""
+        limit = now - self.idle_timeout
+        return [(k, server) for k, (server, seen) in self._entries.items() if seen >= limit]
+
     def count_by_server(self, now: float) -> dict[str, int]:
         """Live entries per server (``show servers``)."""
         counts: dict[str, int] = {}

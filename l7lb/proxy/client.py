@@ -43,6 +43,7 @@ from l7lb.http.forwarding import (
 )
 from l7lb.proxy import responses
 from l7lb.proxy.backend import BackendConnection
+from l7lb.proxy.stickiness import NOT_STUCK, Sticky
 from l7lb.routing.redirect import render_redirect
 from l7lb.routing.target import request_host, split_target
 
@@ -114,6 +115,9 @@ class ClientConnection(asyncio.Protocol):
         self.head_sent = False
         self.retried = False
         self.fallback_hops = 0
+        self.sticky: Sticky = NOT_STUCK
+        self.queued_until = 0.0
+        self.waiting_for: PoolRuntime | None = None
         self.resp: ResponseHead | None = None
         self.out_chunked = False
         self.status = 0
@@ -259,6 +263,10 @@ class ClientConnection(asyncio.Protocol):
             self._log_local(408, b"-", b"-")
             self._close()
         elif state == ACTIVE:
+            if self.waiting_for is not None:
+                self.waiting_for = None
+                self._local(503, responses.error(503, "every server of this pool is busy"))
+                return
             t = self.rt.timeouts
             progress = self.backend_progress or self.client_progress
             self.backend_progress = self.client_progress = False
@@ -425,6 +433,24 @@ class ClientConnection(asyncio.Protocol):
         req = self.req
         assert req is not None
         self._hash_value = pool.hash_key.value(path, query, self.host, req.headers)
+        st = pool.stickiness
+        if st is not None:
+            sticky = st.lookup(self.target, req.headers, self.peer, time.time())
+            self.sticky = sticky
+            server = sticky.server
+            if server is not None:
+                state = st.usable(server, self.loop.time())
+                if state == "ok":
+                    # stuck clients follow their server even while it drains
+                    self._use(pool, server)
+                    return
+                if state == "full":
+                    self._wait_for_slot(pool)
+                    return
+                if not pool.pool.redispatch:
+                    self._local(503, responses.error(503, f"the client's server is {state}"))
+                    return
+                # redispatch: schedule normally; the response re-sticks the client
         self._dispatch()
 
     def _dispatch(self) -> None:
@@ -432,16 +458,50 @@ class ClientConnection(asyncio.Protocol):
         assert pool is not None
         server = pool.state.pick(self.peer, self._hash_value, self.excluded or _EMPTY, self.loop.time())
         if server is None:
-            self._no_server(pool)
+            if pool.pool.queue_timeout > 0 and pool.any_full():
+                self._wait_for_slot(pool)
+            else:
+                self._no_server(pool)
             return
+        self._use(pool, server)
+
+    def _use(self, pool: PoolRuntime, server: ServerState) -> None:
         pool.state.acquire(server)
         self.server = server
         self.server_name = server.server.name
+        st = pool.stickiness
+        if st is not None:
+            updates = st.dispatched(self.sticky, server, time.time())
+            if updates:
+                self.rt.announce(updates)
         conn = pool.take_idle(server)
         if conn is not None:
             self._attach(conn)
         else:
             self.loop.create_task(self._connect(pool, server))
+
+    def _wait_for_slot(self, pool: PoolRuntime) -> None:
+        """Every usable server is at max_conn: wait for a release, up to the
+        pool's queue_timeout, then 503."""
+        if self.queued_until == 0.0:
+            self.queued_until = self.loop.time() + pool.pool.queue_timeout
+        elif self.loop.time() >= self.queued_until:
+            self._local(503, responses.error(503, "every server of this pool is busy"))
+            return
+        self.waiting_for = pool
+        pool.waiters.append(self)
+        self._arm(self.queued_until - self.loop.time())
+
+    def retry_dispatch(self) -> None:
+        """A server slot was released while this client waited."""
+        if self.state != ACTIVE or self.pool is None or self.server is not None:
+            return
+        st = self.pool.stickiness
+        stuck = self.sticky.server
+        if st is not None and stuck is not None and st.usable(stuck, self.loop.time()) == "ok":
+            self._use(self.pool, stuck)
+        else:
+            self._dispatch()
 
     def _no_server(self, pool: PoolRuntime) -> None:
         p = pool.pool
@@ -449,6 +509,7 @@ class ClientConnection(asyncio.Protocol):
             # the loader refuses fallback loops; the hop bound is a second guard
             self.fallback_hops += 1
             self.excluded = None
+            self.sticky = NOT_STUCK
             self.pool = self.rt.pools[p.fallback_pool]
             self._dispatch()
             return
@@ -483,20 +544,22 @@ class ClientConnection(asyncio.Protocol):
             log.warning(
                 "pool %s server %s (%s): connect failed: %s", pool.name, server.server.name, addr, reason
             )
-            pool.state.release(server)
+            pool.connect_failed(server, self.loop.time())
             if self.state != ACTIVE or self.server is not server:
-                return
+                return  # the client left; its abort released the server already
             self.server = None
+            pool.release(server)
             if self.excluded is None:
                 self.excluded = set()
             self.excluded.add(server.server.name)
             self._dispatch()
             return
         if self.state != ACTIVE or self.server is not server or self.backend is not None:
-            # the client went away while we connected: keep the connection for someone else
-            pool.state.release(server)
+            # the client went away while we connected (its abort released the
+            # server): keep the connection for someone else
             pool.put_idle(conn, self.loop.time())
             return
+        pool.connect_ok(server)
         self._attach(conn)
 
     def _attach(self, conn: BackendConnection) -> None:
@@ -507,8 +570,9 @@ class ClientConnection(asyncio.Protocol):
         conn.client = self
         conn.uses += 1
         conn.parser.expect(req.method)
+        st = pool.stickiness
         headers = backend_request_headers(
-            req.headers,
+            req.headers if st is None else st.request_headers(req.headers, self.sticky),
             client_ip=self.peer,
             scheme=self.vip.scheme,
             host=self.host,
@@ -592,6 +656,13 @@ class ClientConnection(asyncio.Protocol):
         if pool is not None:
             rewriter = LocationRewriter(pool.authorities, self.vip.scheme, self.host)
         hs = client_response_headers(head.headers, via=self.rt.via, rewrite=rewriter)
+        st = pool.stickiness if pool is not None else None
+        if st is not None and self.server is not None:
+            hs, updates = st.response_headers(
+                hs, self.server, self.sticky, self.vip.scheme == b"https", time.time()
+            )
+            if updates:
+                self.rt.announce(updates)
         self.out_chunked = False
         if framing is Framing.LENGTH:
             hs.append((b"content-length", b"%d" % head.content_length))
@@ -633,9 +704,9 @@ class ClientConnection(asyncio.Protocol):
 
     def _release_server(self) -> None:
         s = self.server
-        if s is not None and self.pool is not None:
-            self.pool.state.release(s)
         self.server = None
+        if s is not None and self.pool is not None:
+            self.pool.release(s)
 
     # ---- failures ---------------------------------------------------------------
 

@@ -8,17 +8,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+import time
+from collections import deque
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
 from dataclasses import dataclass
 
 from l7lb.accesslog import AccessLog
+from l7lb.admin.commands import ServerRow
 from l7lb.balancing import HashKey, PoolState, ServerState
 from l7lb.config.model import Config, Pool, Vip
 from l7lb.http.codec import make_request_parser, make_response_parser, resolve_parser_kind
 from l7lb.http.events import RequestParser, ResponseParser
 from l7lb.http.forwarding import server_authorities
+from l7lb.health.passive import PassiveTracker
 from l7lb.proxy.backend import BackendConnection
+from l7lb.proxy.stickiness import Stickiness, StickTables, StickUpdate
 from l7lb.routing.router import Router
+
+if TYPE_CHECKING:
+    from l7lb.proxy.client import ClientConnection
 
 log = logging.getLogger("l7lb.worker")
 
@@ -32,6 +41,53 @@ class PoolRuntime:
         self.idle: dict[str, list[BackendConnection]] = {s.name: [] for s in pool.servers}
         self.authorities = server_authorities(s.address for s in pool.servers)
         self.hash_key = HashKey(pool.hash_key)
+        self.stickiness: Stickiness | None = None
+        if pool.persistence.enabled:
+            self.stickiness = Stickiness(pool, self.state, runtime.tables)
+        h = pool.health
+        self.passive: dict[str, PassiveTracker] = {}
+        if h.passive_failures > 0:
+            self.passive = {
+                s.name: PassiveTracker(h.passive_failures, h.passive_backoff)
+                for s in pool.servers
+            }
+        # clients waiting for a slot when every server is at max_conn
+        self.waiters: deque[ClientConnection] = deque()
+
+    def any_full(self) -> bool:
+        """Is some otherwise usable server only refusing because of max_conn?"""
+        return any(
+            s.max_conn and s.active >= s.max_conn and s.up and s.admin == "ready" and s.weight
+            for s in self.state.servers
+        )
+
+    def release(self, server: ServerState) -> None:
+        self.state.release(server)
+        waiters = self.waiters
+        while waiters:
+            c = waiters.popleft()
+            if c.waiting_for is self:
+                c.waiting_for = None
+                self.runtime.loop.call_soon(c.retry_dispatch)
+                break
+
+    def connect_failed(self, server: ServerState, now: float) -> None:
+        """Passive health: consecutive failures put the server in back-off."""
+        tracker = self.passive.get(server.name)
+        if tracker is not None and tracker.record_failure(now):
+            self.state.mark_down(server.name, tracker.down_until)
+            log.warning(
+                "pool %s server %s: %d consecutive failures, in back-off for %.0fs",
+                self.name,
+                server.name,
+                tracker.threshold,
+                tracker.backoff,
+            )
+
+    def connect_ok(self, server: ServerState) -> None:
+        tracker = self.passive.get(server.name)
+        if tracker is not None:
+            tracker.record_success()
 
     def take_idle(self, server: ServerState) -> BackendConnection | None:
         stock = self.idle.get(server.server.name)
@@ -94,6 +150,8 @@ class WorkerRuntime:
         self.forwarded = config.http.forwarded
         self.draining = False
         self.connections: set[object] = set()
+        self.tables = StickTables()
+        self._stick_out: list[dict[str, str]] = []
         self.pools: dict[str, PoolRuntime] = {}
         for name, pool in config.pools.items():
             self.pools[name] = PoolRuntime(pool, self)
@@ -131,14 +189,20 @@ class WorkerRuntime:
             if msg.get("weight") is not None:
                 pool.state.set_weight(server.name, int(msg["weight"]))
             if msg.get("state"):
-                server.admin = str(msg["state"])
+                pool.state.set_admin(server.name, str(msg["state"]))
+        elif t == "stick":
+            now = time.time()
+            for item in msg["u"]:
+                self.tables.apply(StickUpdate.from_dict(item), now)
         elif t == "stats?":
-            rows = [
-                [p.name, s.name, s.active, s.requests]
-                for p in self.pools.values()
-                for s in p.state.servers
-            ]
-            self.control_send({"t": "stats", "id": msg["id"], "servers": rows, "tables": {}})
+            now, wall = self.loop.time(), time.time()
+            rows = []
+            for p in self.pools.values():
+                entries = p.stickiness.entries(wall) if p.stickiness is not None else {}
+                for s in p.state.servers:
+                    rows.append(asdict(ServerRow.from_state(p.name, s, entries.get(s.name, 0), now)))
+            tls = {name: vt.counters.snapshot() for name, vt in self.tls.items()}
+            self.control_send({"t": "stats", "id": msg["id"], "servers": rows, "tls": tls})
         else:
             log.warning("unknown control message type %r", t)
 
@@ -148,10 +212,23 @@ class WorkerRuntime:
     def response_parser(self) -> ResponseParser:
         return make_response_parser(self.parser_kind, self.limits)
 
+    def announce(self, updates: list[StickUpdate]) -> None:
+        """Persistence entries this worker learned: to the supervisor, which tells
+        the other workers. Batched: one message per loop iteration."""
+        if not self._stick_out:
+            self.loop.call_soon(self._flush_announcements)
+        self._stick_out.extend(u.to_dict() for u in updates)
+
+    def _flush_announcements(self) -> None:
+        out, self._stick_out = self._stick_out, []
+        if out:
+            self.control_send({"t": "stick", "u": out})
+
     def _sweep(self) -> None:
         now = self.loop.time()
         for p in self.pools.values():
             p.sweep(now)
+        self.tables.expire(time.time())
         self._sweeper = self.loop.call_later(1.0, self._sweep)
 
     def close(self) -> None:
