@@ -255,6 +255,24 @@ class Supervisor:
             msgs.append({"t": "stick", "u": batch})
         return msgs
 
+    def _claim(self, wp: WorkerProc, msg: dict[str, Any]) -> None:
+        """A worker met a key its table lacks. Answer the entry we know; if none,
+        the worker's proposal (if any) becomes the entry, for every worker: the
+        first claim wins, so two workers never stick one client to two servers."""
+        try:
+            u = StickUpdate.from_dict(msg["u"])
+        except (KeyError, ValueError) as exc:
+            log.error("worker %d: bad persistence claim: %s", wp.index, exc)
+            return
+        now = time.time()
+        table = self.tables.get(u.table)
+        known = table.get(u.key, now) if table is not None else None
+        if known is None and u.server and table is not None:
+            table.put(u.key, u.server, now)
+            known = u.server
+            self.broadcast({"t": "stick", "u": [u.to_dict()]}, exclude=wp)
+        self.send(wp, {"t": "claimed", "id": msg.get("id"), "server": known})
+
     def _configure_tables(self, config: Config) -> None:
         names = []
         for pool in config.pools.values():
@@ -340,6 +358,8 @@ class Supervisor:
                 except ValueError as exc:
                     log.error("worker %d: bad persistence entry: %s", wp.index, exc)
             self.broadcast(msg, exclude=wp)
+        elif t == "claim":
+            self._claim(wp, msg)
         elif t == "stats":
             fut = self.stats_waiters.get(msg.get("id", -1))
             if fut is not None and not fut.done():

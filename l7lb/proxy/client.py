@@ -43,7 +43,7 @@ from l7lb.http.forwarding import (
 )
 from l7lb.proxy import responses
 from l7lb.proxy.backend import BackendConnection
-from l7lb.proxy.stickiness import NOT_STUCK, Sticky
+from l7lb.proxy.stickiness import NOT_STUCK, Stickiness, Sticky
 from l7lb.routing.redirect import render_redirect
 from l7lb.routing.target import request_host, split_target
 
@@ -451,7 +451,35 @@ class ClientConnection(asyncio.Protocol):
                     self._local(503, responses.error(503, f"the client's server is {state}"))
                     return
                 # redispatch: schedule normally; the response re-sticks the client
+            elif st.claim_needed(sticky):
+                self._claim(pool, st, sticky)
+                return
         self._dispatch()
+
+    def _claim(self, pool: PoolRuntime, st: Stickiness, sticky: Sticky) -> None:
+        """First contact for a table key on this worker: ask the supervisor."""
+        assert sticky.key is not None
+        proposal = None
+        if st.proposes:
+            proposal = pool.state.pick(
+                self.peer, self._hash_value, self.excluded or _EMPTY, self.loop.time()
+            )
+            if proposal is None:
+                self._dispatch()  # nothing to propose: fallback, queue or 503
+                return
+        token = self.req
+
+        def answer(name: str | None) -> None:
+            if self.req is not token or self.state != ACTIVE or self.server is not None:
+                return  # the client left or the exchange moved on
+            server = pool.state.by_name.get(name) if name else None
+            if server is not None and st.usable(server, self.loop.time()) == "ok":
+                self.sticky = Sticky(server, sticky.key, "source" if st.proposes else "learned", None)
+                self._use(pool, server)
+            else:
+                self._dispatch()
+
+        self.rt.claim(st.table_name, sticky.key, proposal.name if proposal else None, answer)
 
     def _dispatch(self) -> None:
         pool = self.pool

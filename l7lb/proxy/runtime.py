@@ -10,6 +10,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from l7lb.proxy.client import ClientConnection
 
 log = logging.getLogger("l7lb.worker")
+
+CLAIM_TIMEOUT = 0.05  # seconds a first-contact request waits for the supervisor
 
 
 class PoolRuntime:
@@ -151,7 +154,8 @@ class WorkerRuntime:
         self.draining = False
         self.connections: set[object] = set()
         self.tables = StickTables()
-        self._stick_out: list[dict[str, str]] = []
+        self._claims: dict[int, tuple[Callable[[str | None], None], asyncio.TimerHandle]] = {}
+        self._claim_id = 0
         self.pools: dict[str, PoolRuntime] = {}
         for name, pool in config.pools.items():
             self.pools[name] = PoolRuntime(pool, self)
@@ -190,6 +194,11 @@ class WorkerRuntime:
                 pool.state.set_weight(server.name, int(msg["weight"]))
             if msg.get("state"):
                 pool.state.set_admin(server.name, str(msg["state"]))
+        elif t == "claimed":
+            entry = self._claims.pop(int(msg["id"]), None)
+            if entry is not None:
+                entry[1].cancel()
+                entry[0](msg.get("server") or None)
         elif t == "stick":
             now = time.time()
             for item in msg["u"]:
@@ -214,15 +223,29 @@ class WorkerRuntime:
 
     def announce(self, updates: list[StickUpdate]) -> None:
         """Persistence entries this worker learned: to the supervisor, which tells
-        the other workers. Batched: one message per loop iteration."""
-        if not self._stick_out:
-            self.loop.call_soon(self._flush_announcements)
-        self._stick_out.extend(u.to_dict() for u in updates)
+        the other workers. Sent at once, before the response that reveals the
+        entry to the client, so the client's next request (perhaps on another
+        worker) finds the supervisor knowing it."""
+        self.control_send({"t": "stick", "u": [u.to_dict() for u in updates]})
 
-    def _flush_announcements(self) -> None:
-        out, self._stick_out = self._stick_out, []
-        if out:
-            self.control_send({"t": "stick", "u": out})
+    def claim(
+        self, table: str, key: bytes, server: str | None, reply: Callable[[str | None], None]
+    ) -> None:
+        """Ask the supervisor which server ``key`` sticks to, proposing ``server``
+        (first claim wins). ``reply`` gets the answer, or None after CLAIM_TIMEOUT:
+        a slow supervisor costs a scheduling decision, never a stall."""
+        self._claim_id += 1
+        cid = self._claim_id
+        handle = self.loop.call_later(CLAIM_TIMEOUT, self._claim_expired, cid)
+        self._claims[cid] = (reply, handle)
+        item = StickUpdate(table, key, server or "").to_dict()
+        self.control_send({"t": "claim", "id": cid, "u": item})
+
+    def _claim_expired(self, cid: int) -> None:
+        entry = self._claims.pop(cid, None)
+        if entry is not None:
+            log.warning("persistence claim %d: no answer from the supervisor in time", cid)
+            entry[0](None)
 
     def _sweep(self) -> None:
         now = self.loop.time()

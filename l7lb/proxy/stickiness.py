@@ -413,6 +413,23 @@ class Stickiness:
 
     # ---- across workers and for the admin ------------------------------------------
 
+    def claim_needed(self, sticky: Sticky) -> bool:
+        """A table mode found no entry for the request's key: another worker
+        may have learned it a moment ago, so the caller asks the supervisor
+        (whose copy is first-writer-wins) before scheduling."""
+        return self._table is not None and sticky.server is None and sticky.key is not None
+
+    @property
+    def table_name(self) -> str:
+        return self._table_name
+
+    @property
+    def proposes(self) -> bool:
+        """Source mode sticks the client to whatever server it is sent to, so a
+        claim carries the server this worker would pick; a learned-session miss
+        only asks (the backend's response decides)."""
+        return self.mode is PersistenceMode.SOURCE
+
     def apply(self, update: StickUpdate, now: float) -> bool:
         """An entry learned by another worker (any table of this worker)."""
         return self._tables.apply(update, now)

@@ -17,18 +17,24 @@ Routes (the query string carries parameters):
   /garbage          answers bytes that are not HTTP
   /reset            closes the connection without answering
   /ws               101 Switching Protocols, then echoes raw bytes
+  /login            sets JSESSIONID=<random> (with ?suffix=1: <random>.NAME, a Tomcat jvmRoute)
+  /stats            JSON: requests per path and the cookies of the last request
+  anything else     like /
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from urllib.parse import parse_qs, urlsplit
 
 import h11
 
 CONNECTIONS = 0
+PATHS: dict[str, int] = {}
+LAST_COOKIE = [""]
 
 
 async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, name: str, port: int):
@@ -64,6 +70,8 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, nam
             url = urlsplit(req.target.decode())
             q = {k: v[0] for k, v in parse_qs(url.query).items()}
             path = url.path
+            PATHS[path] = PATHS.get(path, 0) + 1
+            LAST_COOKIE[0] = ", ".join(v.decode() for k, v in req.headers if k == b"cookie")
             hdrs = [(b"x-backend", name.encode())]
             if path == "/ws":
                 writer.write(
@@ -135,6 +143,15 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, nam
                     await writer.drain()
                     writer.close()
                     return
+                elif path in ("/login", "/stats"):
+                    if path == "/login":
+                        sid = os.urandom(8).hex() + ("." + name if q.get("suffix") else "")
+                        hdrs.append((b"set-cookie", f"JSESSIONID={sid}; Path=/".encode()))
+                        body = f"{name}\n".encode()
+                    else:
+                        body = json.dumps({"paths": PATHS, "cookie": LAST_COOKIE[0]}).encode()
+                    await send(h11.Response(status_code=200, headers=hdrs + [(b"content-length", b"%d" % len(body))]))
+                    await send(h11.Data(data=body))
                 elif path == "/redirect":
                     loc = f"http://127.0.0.1:{port}/target".encode()
                     await send(h11.Response(status_code=302, headers=hdrs + [(b"location", loc), (b"content-length", b"0")]))
