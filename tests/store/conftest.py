@@ -1,0 +1,185 @@
+"""Real redis-server and memcached processes on 127.0.0.1 for the store tests.
+
+Each server gets a free port and a temporary directory, and is killed by its
+PID when the test (or the session, for the shared ones) ends. Tests that kill
+and restart a server get their own (``redis_proc`` / ``memcached_proc``);
+the others share one per engine and isolate themselves with a fresh
+namespace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from l7lb.store.settings import StoreSettings
+
+SESSION_KEY = bytes(range(32))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_listening(port: int, deadline: float = 5.0) -> None:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        with socket.socket() as s, contextlib.suppress(OSError):
+            s.settimeout(0.2)
+            s.connect(("127.0.0.1", port))
+            return
+        time.sleep(0.02)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {deadline}s")
+
+
+class ServerProc:
+    """One engine process; ``stop`` and ``start`` keep the same port."""
+
+    def __init__(self, engine: str, workdir: Path) -> None:
+        self.engine = engine
+        self.workdir = workdir
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"{self.engine}://127.0.0.1:{self.port}" + ("/0" if self.engine == "redis" else "")
+
+    def argv(self) -> list[str]:
+        if self.engine == "redis":
+            return [
+                "redis-server",
+                "--port", str(self.port),
+                "--bind", "127.0.0.1",
+                "--save", "",
+                "--appendonly", "no",
+                "--dir", str(self.workdir),
+                "--protected-mode", "no",
+            ]  # fmt: skip
+        argv = ["memcached", "-l", "127.0.0.1", "-p", str(self.port), "-U", "0", "-m", "16"]
+        if os.geteuid() == 0:
+            argv += ["-u", "root"]  # memcached refuses to run as root without -u
+        return argv
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            self.argv(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.workdir
+        )
+        wait_listening(self.port)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+        self.proc = None
+
+    def settings(self, namespace: str = "", **overrides: object) -> StoreSettings:
+        kw: dict[str, object] = {
+            "url": self.url,
+            "engine": self.engine,
+            "host": "127.0.0.1",
+            "port": self.port,
+            "namespace": namespace or "t" + uuid.uuid4().hex[:12],
+            "session_keys": (SESSION_KEY,),
+            "timeout": 0.2,  # generous: a loaded CI machine must not turn hits into misses
+            "write_timeout": 0.5,
+        }
+        kw.update(overrides)
+        return StoreSettings(**kw)  # type: ignore[arg-type]
+
+
+def _require(binary: str) -> None:
+    if shutil.which(binary) is None:
+        pytest.skip(f"{binary} is not installed (CI installs it with apt)")
+
+
+@contextlib.contextmanager
+def _server(engine: str, tmp: Path) -> Iterator[ServerProc]:
+    _require("redis-server" if engine == "redis" else "memcached")
+    server = ServerProc(engine, tmp)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc]:
+    with _server("redis", tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def shared_memcached(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc]:
+    with _server("memcached", tmp_path_factory.mktemp("memcached")) as server:
+        yield server
+
+
+@pytest.fixture(params=["redis", "memcached"])
+def engine_server(
+    request: pytest.FixtureRequest, shared_redis: ServerProc, shared_memcached: ServerProc
+) -> ServerProc:
+    """The shared server of each engine in turn."""
+    return shared_redis if request.param == "redis" else shared_memcached
+
+
+@pytest.fixture(params=["redis", "memcached"])
+def own_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerProc]:
+    """A server of each engine in turn that the test may kill and restart."""
+    with _server(request.param, tmp_path) as server:
+        yield server
+
+
+@contextlib.asynccontextmanager
+async def delay_proxy(target_port: int, delay: float) -> AsyncIterator[int]:
+    """A TCP proxy on 127.0.0.1 that holds every reply chunk ``delay`` seconds,
+    so each request/reply round trip takes ``delay`` longer."""
+
+    async def pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, hold: float) -> None:
+        try:
+            while data := await reader.read(65536):
+                await asyncio.sleep(hold)
+                writer.write(data)
+                await writer.drain()
+        except (OSError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_r, up_w = await asyncio.open_connection("127.0.0.1", target_port)
+        for coro in (pump(reader, up_w, 0.0), pump(up_r, writer, delay)):
+            task = asyncio.ensure_future(coro)
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        for task in list(tasks):
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@pytest.fixture
+def slow_proxy() -> Callable[[int, float], contextlib.AbstractAsyncContextManager[int]]:
+    """``async with slow_proxy(port, delay) as proxy_port``: see ``delay_proxy``."""
+    return delay_proxy

@@ -1,0 +1,182 @@
+"""The cluster-wide ticket key ring in real Redis and memcached, and key files."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from l7lb.store.backend import open_store
+from l7lb.store.ticketkeys import (
+    TicketKeyFileError,
+    fetch_or_rotate,
+    load_ticket_key_file,
+    ring_key,
+)
+from l7lb.tls.ticketkeys import TicketKeyRing
+
+pytestmark = pytest.mark.timeout(30)
+
+HOUR = 3600.0
+DAY = 86400.0
+T0 = 1_800_000_000.0  # a period boundary for HOUR: 500000 * 3600
+
+
+def test_rotation_keeps_previous_tickets(engine_server) -> None:  # type: ignore[no-untyped-def]
+    async def main() -> None:
+        store = open_store(engine_server.settings())
+        try:
+            first = await fetch_or_rotate(store, "c", T0 + 10, HOUR, DAY)
+            again = await fetch_or_rotate(store, "c", T0 + HOUR - 1, HOUR, DAY)
+            assert again.to_bytes() == first.to_bytes()  # same period: unchanged
+            assert first.rotated_at == T0 and first.previous is None
+
+            second = await fetch_or_rotate(store, "c", T0 + HOUR + 5, HOUR, DAY)
+            assert second.rotated_at == T0 + HOUR
+            # next became current, current became previous: a ticket issued just
+            # before the rotation still decrypts, and the key published a period
+            # ahead was already accepted by directors still on the first ring
+            assert second.current.secret == first.next.secret
+            assert second.previous is not None
+            assert second.previous.secret == first.current.secret
+            assert first.current.secret in {k.secret for k in second.accepted()}
+            assert second.current.secret in {k.secret for k in first.accepted()}
+            assert second.next.secret not in {k.secret for k in first.accepted()}
+
+            third = await fetch_or_rotate(store, "c", T0 + 2 * HOUR + 5, HOUR, DAY)
+            assert first.current.secret not in {k.secret for k in third.accepted()}
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
+def test_racing_directors_agree(engine_server) -> None:  # type: ignore[no-untyped-def]
+    ns = engine_server.settings().namespace
+
+    async def main() -> None:
+        stores = [open_store(engine_server.settings(ns)) for _ in range(4)]
+        try:
+            base = await fetch_or_rotate(stores[0], "c", T0 - 5, HOUR, DAY)
+            for boundary in (T0, T0 + HOUR, T0 + 2 * HOUR):
+                rings = await asyncio.gather(
+                    *(fetch_or_rotate(s, "c", boundary + 0.001, HOUR, DAY) for s in stores)
+                )
+                assert len({r.to_bytes() for r in rings}) == 1
+            assert rings[0].rotated_at == T0 + 2 * HOUR
+            assert base.next.secret != rings[0].next.secret
+        finally:
+            for s in stores:
+                await s.close()
+
+    asyncio.run(main())
+
+
+def test_racing_processes_agree(engine_server) -> None:  # type: ignore[no-untyped-def]
+    settings = engine_server.settings()
+    script = textwrap.dedent(
+        f"""
+        import asyncio, sys, time
+        from l7lb.store.backend import open_store
+        from l7lb.store.settings import StoreSettings
+        from l7lb.store.ticketkeys import fetch_or_rotate
+
+        async def main():
+            store = open_store(StoreSettings(url={settings.url!r}, engine={settings.engine!r},
+                host="127.0.0.1", port={settings.port}, namespace={settings.namespace!r},
+                write_timeout=2.0))
+            go = float(sys.argv[1])
+            await asyncio.sleep(max(0.0, go - time.time()))
+            ring = await fetch_or_rotate(store, "c", {T0 + 1}, {HOUR}, {DAY})
+            print(ring.to_bytes().hex())
+            await store.close()
+
+        asyncio.run(main())
+        """
+    )
+    import time
+
+    go = str(time.time() + 1.5)  # both processes start their request together
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, go], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for _ in range(2)
+    ]
+    outputs = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=20)
+        assert proc.returncode == 0, err.decode()
+        outputs.append(out.strip())
+    assert outputs[0] and outputs[0] == outputs[1]
+
+
+def test_old_keys_are_dropped_and_store_down_rotates_locally(own_server) -> None:  # type: ignore[no-untyped-def]
+    async def main() -> None:
+        store = open_store(own_server.settings(write_timeout=0.2), retry_interval=0.05)
+        try:
+            # a ring stored with a previous key older than max_age loses it
+            old = TicketKeyRing.generate(T0 - 5 * HOUR)
+            stale = TicketKeyRing(
+                current=TicketKeyRing.generate(T0).current,
+                next=TicketKeyRing.generate(T0).next,
+                previous=old.current,
+                rotated_at=T0,
+            )
+            assert await store.set(ring_key("c", HOUR, int(T0 // HOUR)), stale.to_bytes(), 60)
+            ring = await fetch_or_rotate(store, "c", T0 + 1, HOUR, 3 * HOUR)
+            assert ring.previous is None and ring.current.secret == stale.current.secret
+
+            own_server.stop()
+            later = T0 + HOUR + 1
+            local = await fetch_or_rotate(store, "c", later, HOUR, 3 * HOUR, local=ring)
+            assert local.current.secret == ring.next.secret  # rotated on time, alone
+            assert local.rotated_at == T0 + HOUR
+            same = await fetch_or_rotate(store, "c", later + 60, HOUR, 3 * HOUR, local=local)
+            assert same is local
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+def test_ticket_key_file(tmp_path: Path) -> None:
+    keys = [os.urandom(32) for _ in range(4)]
+    path = tmp_path / "tickets.keys"
+    path.write_text("# oldest first\n\n" + "\n".join(_b64(k) for k in keys) + "\n")
+    ring = load_ticket_key_file(str(path))
+    assert ring.previous is not None
+    assert (ring.previous.secret, ring.current.secret, ring.next.secret) == tuple(keys[1:])
+
+    path.write_text(_b64(keys[0]) + "\n" + _b64(keys[1]))
+    ring = load_ticket_key_file(str(path))
+    assert (ring.current.secret, ring.next.secret, ring.previous) == (keys[0], keys[1], None)
+
+    path.write_text(_b64(keys[0]).replace("+", "-").replace("/", "_"))  # URL-safe base64
+    ring = load_ticket_key_file(str(path))
+    assert ring.current.secret == ring.next.secret == keys[0]
+
+    path.write_text(_b64(os.urandom(80)))  # a HAProxy-style key
+    assert len(load_ticket_key_file(str(path)).current.secret) == 32
+
+    for bad, message in (
+        ("", "no key"),
+        ("not base64!\n", "line 1 is not base64"),
+        ("# c\n" + _b64(b"x" * 16), "line 2 decodes to 16 bytes"),
+        (_b64(keys[0]) + "\n" + _b64(keys[0]), "same key twice"),
+    ):
+        path.write_text(bad)
+        with pytest.raises(TicketKeyFileError, match=message):
+            load_ticket_key_file(str(path))
+    with pytest.raises(OSError):
+        load_ticket_key_file(str(tmp_path / "missing"))
