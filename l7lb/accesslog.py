@@ -38,7 +38,9 @@ class AccessRecord:
 class AccessLog:
     FLUSH_BYTES = 65536
 
-    def __init__(self, settings: LogSettings, schedule: Callable[[float, Callable[[], None]], object]):
+    def __init__(
+        self, settings: LogSettings, schedule: Callable[[float, Callable[[], None]], object]
+    ):
         self._fd = -1
         if settings.access == "-":
             self._fd = 1
@@ -99,21 +101,25 @@ class AccessLog:
                 + b"\n"
             )
         else:
-            line = b'%s - - [%s] "%s %s HTTP/%s" %d %d "%s" "%s" vip=%s pool=%s server=%s backend_ms=%.3f total_ms=%.3f\n' % (  # noqa: E501
-                r.client.encode(),
-                self._timestamp(),
-                r.method,
-                _safe(r.target),
-                r.version,
-                r.status,
-                r.bytes_sent,
-                _safe(r.referer) or b"-",
-                _safe(r.user_agent) or b"-",
-                r.vip.encode(),
-                (r.pool or "-").encode(),
-                (r.server or "-").encode(),
-                r.backend_ms,
-                r.total_ms,
+            line = (
+                b'%s - - [%s] "%s %s HTTP/%s" %d %d "%s" "%s" '
+                b"vip=%s pool=%s server=%s backend_ms=%.3f total_ms=%.3f\n"
+                % (
+                    r.client.encode(),
+                    self._timestamp(),
+                    r.method,
+                    _safe(r.target),
+                    r.version,
+                    r.status,
+                    r.bytes_sent,
+                    _safe(r.referer) or b"-",
+                    _safe(r.user_agent) or b"-",
+                    r.vip.encode(),
+                    (r.pool or "-").encode(),
+                    (r.server or "-").encode(),
+                    r.backend_ms,
+                    r.total_ms,
+                )
             )
         self._buf.append(line)
         self._size += len(line)

@@ -11,6 +11,7 @@ then asks the old generation to drain and exit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import shutil
@@ -30,6 +31,9 @@ from l7lb.config.model import Address, Config
 from l7lb.control import LineDecoder, encode
 from l7lb.health.checker import HealthChecker
 from l7lb.proxy.stickiness import StickTables, StickUpdate
+from l7lb.store.backend import SharedStore, open_store
+from l7lb.store.stick import StickStore
+from l7lb.store.ticketkeys import fetch_or_rotate, load_ticket_key_file
 from l7lb.tls.certinfo import CertificateError
 from l7lb.tls.context import TlsConfigError, build_vip_tls
 from l7lb.tls.session_server import SessionServer
@@ -102,6 +106,9 @@ class Supervisor:
         self.admin: dict[tuple[str, str], dict[str, Any]] = {}
         self.stats_waiters: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self.tables = StickTables()
+        self.store: SharedStore | None = None
+        self.store_url = ""
+        self.stick_store: StickStore | None = None
         self.checker: HealthChecker | None = None
         self.admin_server: AdminServer | None = None
         self.session_server: SessionServer | None = None
@@ -136,6 +143,8 @@ class Supervisor:
                 log.error("%s", e)
             return 2
         await self._ensure_session_server(self.config)
+        await self._open_store(self.config)
+        await self._refresh_ring(self.config)
         self._configure_tables(self.config)
         ok = await self._start_generation(self.config)
         if not ok:
@@ -144,9 +153,13 @@ class Supervisor:
             return 1
         listen = ", ".join(sorted(self.sockets))
         log.info(
-            "serving %s with %d workers (pid %d)", listen, self.worker_count(self.config), os.getpid()
+            "serving %s with %d workers (pid %d)",
+            listen,
+            self.worker_count(self.config),
+            os.getpid(),
         )
         # checks run here, once per director, whatever the number of workers
+        ring_task = loop.create_task(self._ring_loop())
         self.checker = HealthChecker(check_targets(self.config), self.on_health)
         await self.checker.start()
         await self._start_admin(self.config)
@@ -155,8 +168,12 @@ class Supervisor:
         self.stopping = True
         log.info("stopping: draining workers (up to %.0fs)", self.config.timeouts.drain)
         await self._stop_all(self.procs)
+        ring_task.cancel()
         if self.checker is not None:
             await self.checker.stop()
+        if self.store is not None:
+            await self.store.drain()
+            await self.store.close()
         if self.admin_server is not None:
             await self.admin_server.close()
         for s in self.sockets.values():
@@ -183,6 +200,56 @@ class Supervisor:
                 log.error("admin socket %s: %s", path, exc)
                 self.admin_server = None
 
+    async def _open_store(self, config: Config) -> None:
+        """The shared store ([store]): persistence entries and the cluster's ticket
+        keys go there; workers open their own connection for TLS sessions."""
+        st = config.store
+        if st is None or not st.shared:
+            return
+        if self.store is None or self.store_url != st.url:
+            if self.store is not None:
+                await self.store.close()
+            self.store = open_store(st)
+            self.store_url = st.url
+            self.stick_store = StickStore(self.store)
+            log.info("shared store %s (namespace %s)", st.display_url, st.namespace)
+
+    async def _refresh_ring(self, config: Config) -> None:
+        """The cluster ring: from the operator's key file, or from the store,
+        where whichever director finds it due rotates it (create-if-absent)."""
+        st = config.store
+        if self.session_server is None or st is None or not st.shared:
+            return
+        if st.ticket_key_file:
+            try:
+                ring = load_ticket_key_file(st.ticket_key_file)
+            except (OSError, ValueError) as exc:
+                log.error(
+                    "ticket key file %s: %s (keeping the keys in use)", st.ticket_key_file, exc
+                )
+                return
+        else:
+            assert self.store is not None
+            ring = await fetch_or_rotate(
+                self.store,
+                st.namespace,
+                time.time(),
+                st.ticket_rotation,
+                st.ticket_max_age,
+                local=self.session_server.ring(),
+            )
+        self.session_server.set_ring(ring)
+
+    async def _ring_loop(self) -> None:
+        while True:
+            st = self.config.store
+            rotation = st.ticket_rotation if st is not None else 3600.0
+            await asyncio.sleep(min(30.0, rotation / 4))
+            try:
+                await self._refresh_ring(self.config)
+            except Exception:  # a bad ring must not end the refreshes
+                log.exception("ticket key refresh failed")
+
     async def _ensure_session_server(self, config: Config) -> None:
         """TLS VIPs share sessions and ticket keys across workers through a
         store the supervisor serves on a private Unix socket."""
@@ -204,6 +271,8 @@ class Supervisor:
         fds = [child.fileno()]
         args = [sys.executable, "-m", "l7lb.worker", "--control", str(child.fileno())]
         args += ["--index", str(index), "--log-level", config.log.level]
+        if self.config_path:
+            args += ["--origin", self.config_path]
         if self.session_path:
             args += ["--session-server", self.session_path]
         for vip in config.vips:
@@ -256,9 +325,10 @@ class Supervisor:
         return msgs
 
     def _claim(self, wp: WorkerProc, msg: dict[str, Any]) -> None:
-        """A worker met a key its table lacks. Answer the entry we know; if none,
-        the worker's proposal (if any) becomes the entry, for every worker: the
-        first claim wins, so two workers never stick one client to two servers."""
+        """A worker met a key its table lacks. Answer the entry we know (asking the
+        shared store, if any, with its short deadline); if none, the worker's
+        proposal (if any) becomes the entry, for every worker and every director:
+        the first claim wins, so no client is stuck to two servers."""
         try:
             u = StickUpdate.from_dict(msg["u"])
         except (KeyError, ValueError) as exc:
@@ -267,11 +337,35 @@ class Supervisor:
         now = time.time()
         table = self.tables.get(u.table)
         known = table.get(u.key, now) if table is not None else None
+        if known is not None or self.stick_store is None:
+            self._settle_claim(wp, msg.get("id"), u, known)
+        else:
+            asyncio.get_running_loop().create_task(self._claim_from_store(wp, msg.get("id"), u))
+
+    async def _claim_from_store(self, wp: WorkerProc, cid: object, u: StickUpdate) -> None:
+        assert self.stick_store is not None
+        known = await self.stick_store.get(u.table, u.key)
+        table = self.tables.get(u.table)
+        if known is not None and table is not None:
+            # learned by another director: every worker here should know it now
+            table.put(u.key, known, time.time())
+            self.broadcast({"t": "stick", "u": [StickUpdate(u.table, u.key, known).to_dict()]})
+        self._settle_claim(wp, cid, u, known)
+
+    def _settle_claim(self, wp: WorkerProc, cid: object, u: StickUpdate, known: str | None) -> None:
+        table = self.tables.get(u.table)
         if known is None and u.server and table is not None:
-            table.put(u.key, u.server, now)
+            table.put(u.key, u.server, time.time())
             known = u.server
             self.broadcast({"t": "stick", "u": [u.to_dict()]}, exclude=wp)
-        self.send(wp, {"t": "claimed", "id": msg.get("id"), "server": known})
+            self._store_entry(u)
+        self.send(wp, {"t": "claimed", "id": cid, "server": known})
+
+    def _store_entry(self, u: StickUpdate) -> None:
+        """Write a persistence entry to the shared store (fire and forget)."""
+        table = self.tables.get(u.table)
+        if self.stick_store is not None and table is not None:
+            self.stick_store.set(u.table, u.key, u.server, table.idle_timeout)
 
     def _configure_tables(self, config: Config) -> None:
         names = []
@@ -354,9 +448,12 @@ class Supervisor:
             now = time.time()
             for item in msg.get("u", []):
                 try:
-                    self.tables.apply(StickUpdate.from_dict(item), now)
+                    u = StickUpdate.from_dict(item)
                 except ValueError as exc:
                     log.error("worker %d: bad persistence entry: %s", wp.index, exc)
+                    continue
+                self.tables.apply(u, now)
+                self._store_entry(u)
             self.broadcast(msg, exclude=wp)
         elif t == "claim":
             self._claim(wp, msg)
@@ -408,10 +505,8 @@ class Supervisor:
         new = [await self._spawn(config, i, gen) for i in range(self.worker_count(config))]
         self.procs.extend(new)
         try:
-            results = await asyncio.wait_for(
-                asyncio.gather(*(w.ready for w in new)), READY_TIMEOUT
-            )
-        except asyncio.TimeoutError:
+            results = await asyncio.wait_for(asyncio.gather(*(w.ready for w in new)), READY_TIMEOUT)
+        except TimeoutError:
             results = [False]
         if all(results):
             return True
@@ -445,6 +540,8 @@ class Supervisor:
                 log.error("reload rejected: keeping the running configuration")
                 return False
             await self._ensure_session_server(config)
+            await self._open_store(config)
+            await self._refresh_ring(config)
             try:
                 self._bind_all(config)
             except OSError as exc:
@@ -472,14 +569,12 @@ class Supervisor:
         for w in procs:
             w.retiring = True
             if w.proc.returncode is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     w.proc.send_signal(signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
         grace = self.config.timeouts.drain + 5.0
         waits = [w.proc.wait() for w in procs if w.proc.returncode is None]
         if waits:
-            done, pending = await asyncio.wait(
+            _done, pending = await asyncio.wait(
                 [asyncio.ensure_future(x) for x in waits], timeout=grace
             )
             if pending:

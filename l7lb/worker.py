@@ -27,6 +27,8 @@ from l7lb.control import LineDecoder, encode
 from l7lb.logsetup import setup_logging
 from l7lb.proxy.client import ClientConnection
 from l7lb.proxy.runtime import VipRuntime, WorkerRuntime
+from l7lb.store.backend import SharedStore, open_store
+from l7lb.store.sessions import SealedSessionStore
 from l7lb.tls.context import Resumption, build_vip_tls
 from l7lb.tls.listener import TlsServer, serve_tls
 from l7lb.tls.session_server import SessionServerClient, follow_ticket_ring
@@ -52,6 +54,7 @@ class Worker:
         self.servers: list[asyncio.AbstractServer | TlsServer] = []
         self.tasks: list[asyncio.Task[None]] = []
         self.session_server = session_server
+        self.shared_store: SharedStore | None = None
         self.stopping: asyncio.Event | None = None
 
     async def run(self) -> int:
@@ -77,15 +80,14 @@ class Worker:
                 if vip_tls is not None:
                     self.servers.append(await serve_tls(loop, sock, vip_tls, factory))
                 else:
-                    self.servers.append(
-                        await loop.create_server(factory, sock=sock, backlog=1024)
-                    )
+                    self.servers.append(await loop.create_server(factory, sock=sock, backlog=1024))
         loop.add_signal_handler(signal.SIGTERM, self.stopping.set)
         loop.add_signal_handler(signal.SIGHUP, lambda: None)  # reloads are the supervisor's job
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the supervisor, which stops us
+        # Ctrl-C reaches the supervisor, which stops us
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         control = socket.socket(fileno=self.control_fd)
         reader, writer = await asyncio.open_unix_connection(sock=control)
-        rt.control_send = lambda msg: writer.write(encode(msg))
+        rt.control_sender = lambda msg: writer.write(encode(msg))
         writer.write(encode({"t": "ready", "pid": os.getpid()}))
         watch = loop.create_task(self._watch_control(reader, rt))
         await self.stopping.wait()
@@ -119,6 +121,15 @@ class Worker:
             self.tasks.append(
                 loop.create_task(follow_ticket_ring(client, apply, min(30.0, rotation / 4)))
             )
+        st = self.config.store
+        if st is not None and st.shared:
+            # several directors: sessions go to the shared store, sealed; the
+            # supervisor's session server still hands out the cluster's ticket keys
+            self.shared_store = open_store(st)
+            sealed = SealedSessionStore(self.shared_store, st.session_keys)
+            res = Resumption(store=sealed, ticket_ring=holder, prefetch_deadline=st.timeout)
+            res.cache.publish = sealed.publish
+            return res
         res = Resumption(store=client, ticket_ring=holder)
         res.cache.publish = client.publish
         return res
@@ -167,9 +178,12 @@ class Worker:
                 "worker %d: drain timeout: closing %d connections", self.index, len(rt.connections)
             )
             for c in list(rt.connections):
-                t = getattr(c, "transport", None)
-                if t is not None:
-                    t.abort()
+                transport = getattr(c, "transport", None)
+                if transport is not None:
+                    transport.abort()
+        if self.shared_store is not None:
+            await self.shared_store.drain()
+            await self.shared_store.close()
         rt.close()
 
 
@@ -180,10 +194,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--index", type=int, default=0)
     ap.add_argument("--log-level", default="info")
     ap.add_argument("--session-server", default="", help="Unix socket of the TLS session server")
+    ap.add_argument("--origin", default="<supervisor>", help="the configuration file's path")
     args = ap.parse_args(argv)
     setup_logging(args.log_level, f"worker {args.index}")
     text = sys.stdin.read()
-    config = parse_config(text, "<supervisor>")
+    config = parse_config(text, args.origin)
     listeners = {}
     for item in args.listen:
         addr, _, fd = item.rpartition("=")

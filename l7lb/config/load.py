@@ -44,6 +44,7 @@ from l7lb.http.events import Limits
 from l7lb.persistence.cookie import MIN_SECRET_BYTES
 from l7lb.persistence.setcookie import SameSite, SetCookie
 from l7lb.routing.redirect import compile_redirect
+from l7lb.store.settings import StoreSettings, parse_store_table
 from l7lb.tls.settings import parse_tls_table
 
 T = TypeVar("T")
@@ -80,6 +81,7 @@ TOP_KEYS = (
     "workers",
     "admin_socket",
     "persistence_secret",
+    "store",
     "timeouts",
     "http",
     "log",
@@ -1303,9 +1305,16 @@ def _build(doc: dict[str, Any], source: str, issues: _Issues, base_dir: str = ""
         steps.reverse()
     for step in steps:
         step()
+    store = StoreSettings()
+    if "store" in doc:
+        parsed, store_issues = parse_store_table(doc["store"], "store", base_dir)
+        for where, message, hint in store_issues:
+            issues.add(where, message, hint)
+        store = parsed or store
     return Config(
         vips=tuple(vips),
         pools=pools,
+        store=store,
         workers=workers,
         timeouts=timeouts,
         http=http,

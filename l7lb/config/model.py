@@ -12,6 +12,7 @@ import enum
 import ipaddress
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from l7lb.http.events import Limits
 
@@ -226,6 +227,8 @@ class Config:
     http: HttpSettings = field(default_factory=HttpSettings)
     log: LogSettings = field(default_factory=LogSettings)
     admin_socket: str = ""  # Unix socket path for `l7lb admin`; "" = off
+    # the shared store ([store]): an ``l7lb.store.settings.StoreSettings``; None = memory
+    store: Any = None
     # default cookie/prefix secret for pools that give none (same on every director)
     persistence_secret: bytes = field(default=b"", repr=False)
     source: str = ""  # the TOML text this was built from (for reload/workers)

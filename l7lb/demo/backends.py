@@ -8,6 +8,8 @@ a few times and watch the names rotate. ``python -m l7lb.demo.backends
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import sys
 
 import uvloop
@@ -31,7 +33,9 @@ class DemoServer(asyncio.Protocol):
         try:
             events = self.parser.feed(data)
         except ProtocolError as exc:
-            self.transport.write(b"HTTP/1.1 %d Bad Request\r\ncontent-length: 0\r\n\r\n" % exc.status)
+            self.transport.write(
+                b"HTTP/1.1 %d Bad Request\r\ncontent-length: 0\r\n\r\n" % exc.status
+            )
             self.transport.close()
             return
         for ev in events:
@@ -60,17 +64,15 @@ async def serve(ports: list[int]) -> None:
     loop = asyncio.get_running_loop()
     for i, port in enumerate(ports, 1):
         name = f"realserver_{i}"
-        await loop.create_server(lambda name=name: DemoServer(name), "127.0.0.1", port)
+        await loop.create_server(functools.partial(DemoServer, name), "127.0.0.1", port)
     await asyncio.Event().wait()
 
 
 def main(argv: list[str]) -> int:
     ports = [int(p) for p in argv] or [9001, 9002, 9003]
     uvloop.install()
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(ports))
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

@@ -17,6 +17,7 @@ States::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -164,10 +165,8 @@ class ClientConnection(asyncio.Protocol):
         self._pump()
 
     def eof_received(self) -> bool | None:
-        try:
+        with contextlib.suppress(ProtocolError):
             self.parser.feed_eof()
-        except ProtocolError:
-            pass
         if self.state == ACTIVE and not self.req_done:
             # the client gave up mid-request
             self._abort_exchange(499)
@@ -295,7 +294,7 @@ class ClientConnection(asyncio.Protocol):
                 if type(ev) is Upgrade:
                     pending.popleft()
                     self._client_upgrade(ev.tail)
-                elif state == HEAD or state == IDLE:
+                elif state in (HEAD, IDLE):
                     pending.popleft()
                     assert type(ev) is RequestHead
                     self._begin(ev)
@@ -474,7 +473,9 @@ class ClientConnection(asyncio.Protocol):
                 return  # the client left or the exchange moved on
             server = pool.state.by_name.get(name) if name else None
             if server is not None and st.usable(server, self.loop.time()) == "ok":
-                self.sticky = Sticky(server, sticky.key, "source" if st.proposes else "learned", None)
+                self.sticky = Sticky(
+                    server, sticky.key, "source" if st.proposes else "learned", None
+                )
                 self._use(pool, server)
             else:
                 self._dispatch()
@@ -484,7 +485,9 @@ class ClientConnection(asyncio.Protocol):
     def _dispatch(self) -> None:
         pool = self.pool
         assert pool is not None
-        server = pool.state.pick(self.peer, self._hash_value, self.excluded or _EMPTY, self.loop.time())
+        server = pool.state.pick(
+            self.peer, self._hash_value, self.excluded or _EMPTY, self.loop.time()
+        )
         if server is None:
             if pool.pool.queue_timeout > 0 and pool.any_full():
                 self._wait_for_slot(pool)
@@ -567,10 +570,14 @@ class ClientConnection(asyncio.Protocol):
                 ),
                 self.rt.timeouts.backend_connect,
             )
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             reason = "timeout" if isinstance(exc, asyncio.TimeoutError) else str(exc)
             log.warning(
-                "pool %s server %s (%s): connect failed: %s", pool.name, server.server.name, addr, reason
+                "pool %s server %s (%s): connect failed: %s",
+                pool.name,
+                server.server.name,
+                addr,
+                reason,
             )
             pool.connect_failed(server, self.loop.time())
             if self.state != ACTIVE or self.server is not server:
@@ -944,4 +951,3 @@ class ClientConnection(asyncio.Protocol):
         self.state = CLOSED
         if self.transport is not None:
             self.transport.close()
-

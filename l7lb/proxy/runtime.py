@@ -11,18 +11,17 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
-from dataclasses import dataclass
 
 from l7lb.accesslog import AccessLog
 from l7lb.admin.commands import ServerRow
 from l7lb.balancing import HashKey, PoolState, ServerState
 from l7lb.config.model import Config, Pool, Vip
+from l7lb.health.passive import PassiveTracker
 from l7lb.http.codec import make_request_parser, make_response_parser, resolve_parser_kind
 from l7lb.http.events import RequestParser, ResponseParser
 from l7lb.http.forwarding import server_authorities
-from l7lb.health.passive import PassiveTracker
 from l7lb.proxy.backend import BackendConnection
 from l7lb.proxy.stickiness import Stickiness, StickTables, StickUpdate
 from l7lb.routing.router import Router
@@ -51,8 +50,7 @@ class PoolRuntime:
         self.passive: dict[str, PassiveTracker] = {}
         if h.passive_failures > 0:
             self.passive = {
-                s.name: PassiveTracker(h.passive_failures, h.passive_backoff)
-                for s in pool.servers
+                s.name: PassiveTracker(h.passive_failures, h.passive_backoff) for s in pool.servers
             }
         # clients waiting for a slot when every server is at max_conn
         self.waiters: deque[ClientConnection] = deque()
@@ -154,6 +152,7 @@ class WorkerRuntime:
         self.draining = False
         self.connections: set[object] = set()
         self.tables = StickTables()
+        self.control_sender: Callable[[dict[str, Any]], None] | None = None
         self._claims: dict[int, tuple[Callable[[str | None], None], asyncio.TimerHandle]] = {}
         self._claim_id = 0
         self.pools: dict[str, PoolRuntime] = {}
@@ -170,7 +169,9 @@ class WorkerRuntime:
     # ---- the control channel (see l7lb/control.py) ----------------------------
 
     def control_send(self, msg: dict[str, Any]) -> None:
-        """Replaced by the worker with a writer to the supervisor."""
+        """To the supervisor, through the writer the worker installs."""
+        if self.control_sender is not None:
+            self.control_sender(msg)
 
     def _server(self, pool: str, server: str) -> tuple[PoolRuntime, ServerState] | None:
         p = self.pools.get(pool)
@@ -209,7 +210,9 @@ class WorkerRuntime:
             for p in self.pools.values():
                 entries = p.stickiness.entries(wall) if p.stickiness is not None else {}
                 for s in p.state.servers:
-                    rows.append(asdict(ServerRow.from_state(p.name, s, entries.get(s.name, 0), now)))
+                    rows.append(
+                        asdict(ServerRow.from_state(p.name, s, entries.get(s.name, 0), now))
+                    )
             tls = {name: vt.counters.snapshot() for name, vt in self.tls.items()}
             self.control_send({"t": "stats", "id": msg["id"], "servers": rows, "tls": tls})
         else:

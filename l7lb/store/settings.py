@@ -136,8 +136,8 @@ def parse_store_table(
     limits = {
         "timeout": (0.001, 1.0, "20ms"),
         "write_timeout": (0.001, 10.0, "200ms"),
-        "ticket_rotation": (60.0, 7 * 86400.0, "1h"),
-        "ticket_max_age": (180.0, 30 * 86400.0, "24h"),
+        "ticket_rotation": (1.0, 7 * 86400.0, "1h"),  # short periods: tests, drills
+        "ticket_max_age": (3.0, 30 * 86400.0, "24h"),
     }
     for key, (low, high, example) in limits.items():
         if key not in table:

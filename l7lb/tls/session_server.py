@@ -216,9 +216,18 @@ class SessionServer:
         self.rotation = rotation
         self.clock = clock
         self._server: asyncio.AbstractServer | None = None
+        self.external = False
+
+    def set_ring(self, ring: TicketKeyRing) -> None:
+        """A ring managed elsewhere (the cluster's, from the shared store, or an
+        operator's key file): serve it as it is and stop rotating locally."""
+        self._ring = ring
+        self.external = True
 
     def ring(self) -> TicketKeyRing | None:
         """The current ring, rotated first if its period is over."""
+        if self.external:
+            return self._ring
         if self._ring is not None and self._ring.due(self.clock(), self.rotation):
             self._ring = self._ring.rotated(self.clock())
         return self._ring

@@ -136,7 +136,12 @@ def test_check_main_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[s
 def test_check_reports_tls_certificates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from l7lb.tls.certtool import certs_main
 
-    assert certs_main(["new", "--cn", "www.example.com", "--self-signed", "--out", str(tmp_path / "www")]) == 0
+    assert (
+        certs_main(
+            ["new", "--cn", "www.example.com", "--self-signed", "--out", str(tmp_path / "www")]
+        )
+        == 0
+    )
     capsys.readouterr()
     cfg = tmp_path / "l7lb.toml"
     body = f"""

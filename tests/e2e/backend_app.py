@@ -25,6 +25,7 @@ Routes (the query string carries parameters):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -100,7 +101,11 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, nam
                 await asyncio.sleep(float(q.get("delay", "1")))
             if path in ("/echo", "/upload"):
                 if path == "/echo":
-                    await send(h11.Response(status_code=200, headers=hdrs + [(b"transfer-encoding", b"chunked")]))
+                    await send(
+                        h11.Response(
+                            status_code=200, headers=[*hdrs, (b"transfer-encoding", b"chunked")]
+                        )
+                    )
                 total = 0
                 while True:
                     ev = await next_event()
@@ -112,22 +117,42 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, nam
                         break
                 if path == "/upload":
                     body = b"%d\n" % total
-                    await send(h11.Response(status_code=200, headers=hdrs + [(b"content-length", b"%d" % len(body))]))
+                    await send(
+                        h11.Response(
+                            status_code=200, headers=[*hdrs, (b"content-length", b"%d" % len(body))]
+                        )
+                    )
                     await send(h11.Data(data=body))
                 await send(h11.EndOfMessage())
             else:
                 while not isinstance(await next_event(), h11.EndOfMessage):
                     pass
                 if path == "/headers":
-                    body = json.dumps({
-                        "method": req.method.decode(), "target": req.target.decode(),
-                        "headers": [[k.decode(), v.decode()] for k, v in req.headers],
-                    }).encode()
-                    await send(h11.Response(status_code=200, headers=hdrs + [(b"content-length", b"%d" % len(body)), (b"content-type", b"application/json")]))
+                    body = json.dumps(
+                        {
+                            "method": req.method.decode(),
+                            "target": req.target.decode(),
+                            "headers": [[k.decode(), v.decode()] for k, v in req.headers],
+                        }
+                    ).encode()
+                    await send(
+                        h11.Response(
+                            status_code=200,
+                            headers=[
+                                *hdrs,
+                                (b"content-length", b"%d" % len(body)),
+                                (b"content-type", b"application/json"),
+                            ],
+                        )
+                    )
                     await send(h11.Data(data=body))
                 elif path == "/big":
                     size = int(q.get("size", "1048576"))
-                    await send(h11.Response(status_code=200, headers=hdrs + [(b"content-length", b"%d" % size)]))
+                    await send(
+                        h11.Response(
+                            status_code=200, headers=[*hdrs, (b"content-length", b"%d" % size)]
+                        )
+                    )
                     piece = b"x" * 65536
                     left = size
                     while left > 0:
@@ -135,11 +160,19 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, nam
                         await send(h11.Data(data=piece[:n]))
                         left -= n
                 elif path == "/chunked":
-                    await send(h11.Response(status_code=200, headers=hdrs + [(b"transfer-encoding", b"chunked")]))
+                    await send(
+                        h11.Response(
+                            status_code=200, headers=[*hdrs, (b"transfer-encoding", b"chunked")]
+                        )
+                    )
                     for i in range(int(q.get("n", "3"))):
                         await send(h11.Data(data=b"chunk %d\n" % i))
                 elif path == "/close":
-                    writer.write(b"HTTP/1.0 200 OK\r\nx-backend: " + name.encode() + b"\r\n\r\nclose-delimited body\n")
+                    writer.write(
+                        b"HTTP/1.0 200 OK\r\nx-backend: "
+                        + name.encode()
+                        + b"\r\n\r\nclose-delimited body\n"
+                    )
                     await writer.drain()
                     writer.close()
                     return
@@ -150,11 +183,20 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, nam
                         body = f"{name}\n".encode()
                     else:
                         body = json.dumps({"paths": PATHS, "cookie": LAST_COOKIE[0]}).encode()
-                    await send(h11.Response(status_code=200, headers=hdrs + [(b"content-length", b"%d" % len(body))]))
+                    await send(
+                        h11.Response(
+                            status_code=200, headers=[*hdrs, (b"content-length", b"%d" % len(body))]
+                        )
+                    )
                     await send(h11.Data(data=body))
                 elif path == "/redirect":
                     loc = f"http://127.0.0.1:{port}/target".encode()
-                    await send(h11.Response(status_code=302, headers=hdrs + [(b"location", loc), (b"content-length", b"0")]))
+                    await send(
+                        h11.Response(
+                            status_code=302,
+                            headers=[*hdrs, (b"location", loc), (b"content-length", b"0")],
+                        )
+                    )
                 elif path == "/status":
                     code = int(q.get("code", "200"))
                     body = b"" if code in (204, 304) else b"status\n"
@@ -166,10 +208,20 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, nam
                     body = (name + "\n").encode() if path != "/conn" else b"%d\n" % CONNECTIONS
                     if req.method == b"HEAD":
                         body_len = len(body)
-                        await send(h11.Response(status_code=200, headers=hdrs + [(b"content-length", b"%d" % body_len)]))
+                        await send(
+                            h11.Response(
+                                status_code=200,
+                                headers=[*hdrs, (b"content-length", b"%d" % body_len)],
+                            )
+                        )
                         body = b""
                     else:
-                        await send(h11.Response(status_code=200, headers=hdrs + [(b"content-length", b"%d" % len(body))]))
+                        await send(
+                            h11.Response(
+                                status_code=200,
+                                headers=[*hdrs, (b"content-length", b"%d" % len(body))],
+                            )
+                        )
                     if body:
                         await send(h11.Data(data=body))
                 await send(h11.EndOfMessage())
@@ -179,10 +231,8 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, nam
     except (h11.RemoteProtocolError, ConnectionError, h11.LocalProtocolError):
         pass
     finally:
-        try:
+        with contextlib.suppress(Exception):
             writer.close()
-        except Exception:
-            pass
 
 
 async def main() -> None:

@@ -88,7 +88,11 @@ def test_five_reloads_under_load_drop_nothing(tmp_path, backends):
             for i in range(5):
                 before = p.worker_pids()
                 # alternate the scheduler so each reload really changes the configuration
-                p.reload(cfg.replace('scheduler = "rr"', f'scheduler = "{"wrr" if i % 2 == 0 else "rr"}"'))
+                p.reload(
+                    cfg.replace(
+                        'scheduler = "rr"', f'scheduler = "{"wrr" if i % 2 == 0 else "rr"}"'
+                    )
+                )
                 deadline = time.monotonic() + 20
                 while time.monotonic() < deadline:
                     now = p.worker_pids()
@@ -208,13 +212,26 @@ def test_one_gib_upload_and_download_keep_rss_bounded(tmp_path):
 def test_wrr_distribution_within_two_percent(tmp_path):
     bs = [start_backend(f"w{i}") for i in (1, 2, 3)]
     port = free_port()
-    lines = ["[[vip]]", 'name = "t"', f'listen = ["127.0.0.1:{port}"]', "[[vip.route]]",
-             'pool = "p"', "[pool.p]", 'scheduler = "wrr"', "[log]", 'access = "off"']
+    lines = [
+        "[[vip]]",
+        'name = "t"',
+        f'listen = ["127.0.0.1:{port}"]',
+        "[[vip.route]]",
+        'pool = "p"',
+        "[pool.p]",
+        'scheduler = "wrr"',
+        "[log]",
+        'access = "off"',
+    ]
     # move [log] to the top: TOML tables after [pool.p] would nest otherwise
-    lines = ["[log]", 'access = "off"'] + lines[:-2]
-    for b, w in zip(bs, (5, 3, 2)):
-        lines += ["[[pool.p.server]]", f'name = "{b.name}"', f'address = "{b.address}"',
-                  f"weight = {w}"]
+    lines = ["[log]", 'access = "off"', *lines[:-2]]
+    for b, w in zip(bs, (5, 3, 2), strict=False):
+        lines += [
+            "[[pool.p.server]]",
+            f'name = "{b.name}"',
+            f'address = "{b.address}"',
+            f"weight = {w}",
+        ]
     p = start_proxy(tmp_path, "\n".join(lines) + "\n", port, workers=1)
     try:
         counts: Counter[str] = Counter()
@@ -235,13 +252,17 @@ def test_wrr_distribution_within_two_percent(tmp_path):
 def test_check_command(tmp_path, backends):
     good = tmp_path / "good.toml"
     good.write_text(basic_config(free_port(), backends))
-    r = subprocess.run([sys.executable, "-m", "l7lb", "check", "-c", str(good)],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "l7lb", "check", "-c", str(good)], capture_output=True, text=True
+    )
     assert r.returncode == 0, r.stderr
     assert "web" in r.stdout and "b1" in r.stdout
     bad = tmp_path / "bad.toml"
-    bad.write_text(basic_config(free_port(), backends).replace('scheduler = "rr"', 'schedular = "rr"'))
-    r = subprocess.run([sys.executable, "-m", "l7lb", "check", "-c", str(bad)],
-                       capture_output=True, text=True)
+    bad.write_text(
+        basic_config(free_port(), backends).replace('scheduler = "rr"', 'schedular = "rr"')
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "l7lb", "check", "-c", str(bad)], capture_output=True, text=True
+    )
     assert r.returncode == 2
     assert "schedular" in r.stderr and "scheduler" in r.stderr

@@ -27,8 +27,9 @@ class VClient:
         self.set_cookies: list[str] = []
 
     def get(self, path: str = "/", headers: dict[str, str] | None = None) -> tuple[int, str]:
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10,
-                                       source_address=(self.source, 0))
+        c = http.client.HTTPConnection(
+            "127.0.0.1", self.port, timeout=10, source_address=(self.source, 0)
+        )
         h = {"Connection": "close", **(headers or {})}
         if self.jar:
             h["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.jar.items())
@@ -45,10 +46,18 @@ class VClient:
             c.close()
 
 
-def config(port: int, backends: list[Backend], persistence: str, *, health: str = "",
-           extra_pool: str = "", top: str = "") -> str:
+def config(
+    port: int,
+    backends: list[Backend],
+    persistence: str,
+    *,
+    health: str = "",
+    extra_pool: str = "",
+    top: str = "",
+) -> str:
     servers = "".join(
-        f'  [[pool.web.server]]\n  name = "{b.name}"\n  address = "{b.address}"\n  route = "{b.name}"\n'
+        f'  [[pool.web.server]]\n  name = "{b.name}"\n  address = "{b.address}"\n'
+        f'  route = "{b.name}"\n'
         for b in backends
     )
     return f"""{top}
@@ -69,8 +78,16 @@ scheduler = "rr"
 {servers}"""
 
 
-def run_clients(clients: list[VClient], requests: int, first_path: str = "/",
-                path_for=None) -> list[list[str]]:
+def health_table(interval: str, fall: int = 3, rise: int = 2) -> str:
+    return (
+        f'  [pool.web.health]\n  check = "http"\n  path = "/health"\n'
+        f'  interval = "{interval}"\n  fall = {fall}\n  rise = {rise}'
+    )
+
+
+def run_clients(
+    clients: list[VClient], requests: int, first_path: str = "/", path_for=None
+) -> list[list[str]]:
     def one(c: VClient) -> list[str]:
         seen = []
         for i in range(requests):
@@ -111,10 +128,7 @@ def test_cookie_insertion_200_clients_stay_on_one_server(tmp_path, three):
 @pytest.mark.parametrize("mode", ["route-suffix-url", "route-suffix-cookie", "learned", "source"])
 def test_other_modes_stay_on_one_server_across_workers(tmp_path, three, mode):
     port = free_port()
-    if mode == "source":
-        persistence = '  mode = "source"'
-    else:
-        persistence = '  mode = "jsessionid"'
+    persistence = '  mode = "source"' if mode == "source" else '  mode = "jsessionid"'
     p = start_proxy(tmp_path, config(port, three, persistence), port, workers=2)
     try:
         if mode == "source":
@@ -129,6 +143,7 @@ def test_other_modes_stay_on_one_server_across_workers(tmp_path, three, mode):
                     sid = c.jar.pop("JSESSIONID", None) or c.sid  # type: ignore[attr-defined]
                     c.sid = sid  # type: ignore[attr-defined]
                     return f"/page;jsessionid={sid}"
+
                 results = run_clients(clients, 10, login, path_for)
             else:
                 results = run_clients(clients, 10, login)
@@ -148,8 +163,15 @@ def test_bad_cookies_are_scheduled_normally(tmp_path, three):
         c.get()
         good = c.jar["L7LB"]
         forged = [
-            "", "x", good[:-1], good[:10], good + "A", "A" * len(good),
-            good[:5] + ("B" if good[5] != "B" else "C") + good[6:], "../../etc/passwd", "%00" * 20,
+            "",
+            "x",
+            good[:-1],
+            good[:10],
+            good + "A",
+            "A" * len(good),
+            good[:5] + ("B" if good[5] != "B" else "C") + good[6:],
+            "../../etc/passwd",
+            "%00" * 20,
         ]
         for value in forged:
             status, _ = VClient(port).get(headers={"Cookie": f"L7LB={value}"})
@@ -157,7 +179,7 @@ def test_bad_cookies_are_scheduled_normally(tmp_path, three):
         # a cookie from another pool (same secret, other pool name) is not honoured either
         time.sleep(1.2)  # past max_life: the old value is replayed after expiry
         for _ in range(6):
-            status, who = VClient(port).get(headers={"Cookie": f"L7LB={good}"})
+            status, _who = VClient(port).get(headers={"Cookie": f"L7LB={good}"})
             assert status == 200
         assert "Traceback" not in p.error_log()
     finally:
@@ -177,7 +199,9 @@ tls = {{ certificates = [{{ cert = "{cert}", key = "{key}" }}] }}
   [[vip.route]]
   pool = "web"
 """
-    persistence = '  mode = "cookie"\n  samesite = "Lax"\n  max_age = "1h"\n  domain = "example.com"'
+    persistence = (
+        '  mode = "cookie"\n  samesite = "Lax"\n  max_age = "1h"\n  domain = "example.com"'
+    )
     cfg = config(port, three, persistence).replace("[pool.web]", tls_vip + "[pool.web]", 1)
     p = start_proxy(tmp_path, cfg, port, workers=1)
     try:
@@ -206,8 +230,12 @@ tls = {{ certificates = [{{ cert = "{cert}", key = "{key}" }}] }}
 
 
 def admin(sock: str, *args: str) -> str:
-    r = subprocess.run([sys.executable, "-m", "l7lb", "admin", "-s", sock, *args],
-                       capture_output=True, text=True, timeout=10)
+    r = subprocess.run(
+        [sys.executable, "-m", "l7lb", "admin", "-s", sock, *args],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
     assert r.returncode == 0, r.stderr + r.stdout
     return r.stdout
 
@@ -215,8 +243,12 @@ def admin(sock: str, *args: str) -> str:
 def test_drain_keeps_sticky_clients_and_takes_no_new_ones(tmp_path, three):
     port = free_port()
     sock = str(tmp_path / "admin.sock")
-    p = start_proxy(tmp_path, config(port, three, '  mode = "cookie"',
-                                     top=f'admin_socket = "{sock}"'), port, workers=2)
+    p = start_proxy(
+        tmp_path,
+        config(port, three, '  mode = "cookie"', top=f'admin_socket = "{sock}"'),
+        port,
+        workers=2,
+    )
     try:
         clients = [VClient(port) for _ in range(30)]
         first = {id(c): c.get()[1] for c in clients}
@@ -240,9 +272,10 @@ def test_drain_keeps_sticky_clients_and_takes_no_new_ones(tmp_path, three):
 
 def test_killed_backend_clients_redispatched_without_errors(tmp_path, three):
     port = free_port()
-    health = '  [pool.web.health]\n  check = "http"\n  path = "/health"\n  interval = "0.3s"\n  fall = 2\n  rise = 2'
-    p = start_proxy(tmp_path, config(port, three, '  mode = "cookie"', health=health), port,
-                    workers=2)
+    health = health_table("0.3s", fall=2, rise=2)
+    p = start_proxy(
+        tmp_path, config(port, three, '  mode = "cookie"', health=health), port, workers=2
+    )
     try:
         clients = [VClient(port) for _ in range(30)]
         first = {id(c): c.get()[1] for c in clients}
@@ -268,10 +301,14 @@ def test_all_down_fallback_then_back_after_rise(tmp_path):
     port = free_port()
     bport = free_port()
     dead = Backend("solo", bport, None)  # type: ignore[arg-type]
-    health = '  [pool.web.health]\n  check = "http"\n  path = "/health"\n  interval = "0.2s"\n  rise = 2\n  fall = 1'
+    health = health_table("0.2s", fall=1, rise=2)
     fb = 'fallback = { status = 503, body = "sorry, back soon\\n" }'
-    p = start_proxy(tmp_path, config(port, [dead], '  mode = "cookie"', health=health,
-                                     extra_pool=fb), port, workers=2)
+    p = start_proxy(
+        tmp_path,
+        config(port, [dead], '  mode = "cookie"', health=health, extra_pool=fb),
+        port,
+        workers=2,
+    )
     b = None
     try:
         time.sleep(0.6)
@@ -294,8 +331,9 @@ def test_one_health_check_per_interval_whatever_the_workers(tmp_path):
     b = start_backend("counted")
     port = free_port()
     health = '  [pool.web.health]\n  check = "http"\n  path = "/health"\n  interval = "0.25s"'
-    p = start_proxy(tmp_path, config(port, [b], '  mode = "cookie"', health=health), port,
-                    workers=2)
+    p = start_proxy(
+        tmp_path, config(port, [b], '  mode = "cookie"', health=health), port, workers=2
+    )
     try:
         c = VClient(port)
         start = json.loads(c.get("/stats")[1] if False else _stats(port))["paths"].get("/health", 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import re
@@ -14,8 +15,14 @@ import pytest
 from procs import Backend, basic_config, free_port, start_backend, start_proxy
 
 
-def request(port: int, path: str = "/", method: str = "GET", headers: dict[str, str] | None = None,
-            body: bytes | None = None, timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
+def request(
+    port: int,
+    path: str = "/",
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
+    timeout: float = 10.0,
+) -> tuple[int, dict[str, str], bytes]:
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         c.request(method, path, body=body, headers=headers or {})
@@ -123,14 +130,19 @@ def test_chunked_both_ways(proxy):
             yield b"piece %d;" % i
 
     c = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=5)
-    c.request("POST", "/echo", body=chunks(), encode_chunked=True,
-              headers={"Transfer-Encoding": "chunked"})
+    c.request(
+        "POST",
+        "/echo",
+        body=chunks(),
+        encode_chunked=True,
+        headers={"Transfer-Encoding": "chunked"},
+    )
     r = c.getresponse()
     assert r.status == 200
     assert r.getheader("transfer-encoding") == "chunked"
     assert r.read() == b"".join(b"piece %d;" % i for i in range(5))
     c.close()
-    status, headers, body = request(proxy.port, "/chunked?n=4")
+    _status, _headers, body = request(proxy.port, "/chunked?n=4")
     assert body == b"".join(b"chunk %d\n" % i for i in range(4))
 
 
@@ -146,9 +158,12 @@ def test_close_delimited_response_becomes_chunked(proxy):
 
 
 def test_pipelined_requests_answered_in_order(proxy):
-    reqs = b"".join(
-        b"GET /status?code=%d HTTP/1.1\r\nHost: x\r\n\r\n" % code for code in (201, 202, 203)
-    ) + b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    reqs = (
+        b"".join(
+            b"GET /status?code=%d HTTP/1.1\r\nHost: x\r\n\r\n" % code for code in (201, 202, 203)
+        )
+        + b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
     out = raw_exchange(proxy.port, reqs)
     statuses = [int(m) for m in re.findall(rb"HTTP/1\.1 (\d{3}) ", out)]
     assert statuses == [201, 202, 203, 200]
@@ -171,8 +186,9 @@ def test_head_204_304_have_no_body(proxy):
 
 def test_expect_100_continue(proxy):
     with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as s:
-        s.sendall(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
-                  b"Expect: 100-continue\r\n\r\n")
+        s.sendall(
+            b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"
+        )
         first = s.recv(4096)
         assert first.startswith(b"HTTP/1.1 100 Continue\r\n")
         s.sendall(b"hello")
@@ -188,8 +204,10 @@ def test_expect_100_continue(proxy):
 
 def test_websocket_echo_through_tunnel(proxy):
     with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as s:
-        s.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
-                  b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        s.sendall(
+            b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
         head = b""
         while b"\r\n\r\n" not in head:
             head += s.recv(4096)
@@ -197,14 +215,15 @@ def test_websocket_echo_through_tunnel(proxy):
         assert b"upgrade: websocket" in head.lower()
         rest = head.split(b"\r\n\r\n", 1)[1]
         # a masked text frame "hi" (RFC 6455 5.2); the test backend echoes raw bytes
-        frame = bytes([0x81, 0x82, 1, 2, 3, 4]) + bytes(c ^ k for c, k in zip(b"hi", b"\x01\x02"))
-        for i in range(3):
+        masked = bytes(c ^ k for c, k in zip(b"hi", b"\x01\x02", strict=True))
+        frame = bytes([0x81, 0x82, 1, 2, 3, 4]) + masked
+        for _i in range(3):
             s.sendall(frame)
             got = rest
             while len(got) < len(frame):
                 got += s.recv(4096)
             assert got[: len(frame)] == frame
-            rest = got[len(frame):]
+            rest = got[len(frame) :]
 
 
 def test_backend_down_is_retried_on_another_server(tmp_path):
@@ -228,7 +247,7 @@ def test_all_backends_down_502(tmp_path):
     dead = [Backend(f"d{i}", free_port(), None) for i in range(2)]  # type: ignore[arg-type]
     p = start_proxy(tmp_path, basic_config(port, dead), port)
     try:
-        status, headers, body = request(port)
+        status, _headers, body = request(port)
         assert status == 502
         assert b"502 Bad Gateway" in body
     finally:
@@ -247,7 +266,7 @@ def test_slow_backend_504(tmp_path, backends):
     p = start_proxy(tmp_path, cfg, port)
     try:
         t0 = time.monotonic()
-        status, headers, body = request(port, "/slow?delay=5")
+        status, headers, _body = request(port, "/slow?delay=5")
         assert status == 504
         assert time.monotonic() - t0 < 4
         assert headers["connection"] == "close"
@@ -272,10 +291,8 @@ def test_slowloris_cut_off_with_408_while_others_served(tmp_path, backends):
             # meanwhile another client is served normally
             assert request(port)[0] == 200
             s.settimeout(0.3)
-            try:
+            with contextlib.suppress(TimeoutError):
                 got += s.recv(4096)
-            except TimeoutError:
-                pass
             if got or time.monotonic() - t0 > 6:
                 break
         assert got.startswith(b"HTTP/1.1 408 ")

@@ -74,8 +74,9 @@ fallback = {{ status = 503, body = "sorry, down for maintenance\\n" }}
 def site(request, tmp_path):
     bs = {n: start_backend(n) for n in ("api", "web", "admin")}
     port = free_port()
-    cfg = _config(port, bs["api"].address, bs["web"].address, bs["admin"].address,
-                  request.param, free_port())
+    cfg = _config(
+        port, bs["api"].address, bs["web"].address, bs["admin"].address, request.param, free_port()
+    )
     p = start_proxy(tmp_path, cfg, port)
     yield port
     p.stop()
@@ -83,8 +84,13 @@ def site(request, tmp_path):
         b.stop()
 
 
-def who(port: int, path: str = "/", host: str = "www.example.com", method: str = "GET",
-        headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+def who(
+    port: int,
+    path: str = "/",
+    host: str = "www.example.com",
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+) -> tuple[int, bytes]:
     h = {"Host": host, **(headers or {})}
     status, _, body = request(port, path, method=method, headers=h)
     return status, body
@@ -115,6 +121,7 @@ def test_redirect_static_and_fallback(site):
 def test_absolute_form_target_routes_on_its_authority(site):
     out = raw_exchange(
         site,
-        b"GET http://www.example.com/api/x HTTP/1.1\r\nHost: ignored.org\r\nConnection: close\r\n\r\n",
+        b"GET http://www.example.com/api/x HTTP/1.1\r\n"
+        b"Host: ignored.org\r\nConnection: close\r\n\r\n",
     )
     assert out.startswith(b"HTTP/1.1 200 ") and out.endswith(b"api\n")

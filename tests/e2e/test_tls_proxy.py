@@ -37,8 +37,13 @@ def client_ctx(tickets: bool = True, version: str = "1.3") -> ssl.SSLContext:
     return ctx
 
 
-def https_get(port: int, name: str, ctx: ssl.SSLContext, path: str = "/",
-              session: ssl.SSLSession | None = None):
+def https_get(
+    port: int,
+    name: str,
+    ctx: ssl.SSLContext,
+    path: str = "/",
+    session: ssl.SSLSession | None = None,
+):
     """One request on a new connection; returns (status, body, ssl_object, worker pid)."""
     raw = socket.create_connection(("127.0.0.1", port), timeout=10)
     s = ctx.wrap_socket(raw, server_hostname=name, session=session)
@@ -62,14 +67,24 @@ def https_get(port: int, name: str, ctx: ssl.SSLContext, path: str = "/",
 
 def socket_owner(client_port: int) -> int | None:
     """The pid of the l7lb worker holding the server end of our connection."""
-    out = subprocess.run(["ss", "-tnpH", "state", "established", f"( dport = :{client_port} )"],
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["ss", "-tnpH", "state", "established", f"( dport = :{client_port} )"],
+        capture_output=True,
+        text=True,
+    ).stdout
     m = re.search(r"pid=(\d+)", out)
     return int(m.group(1)) if m else None
 
 
-def tls_config(port: int, backend: str, certs: list[tuple[str, str]], *, name: str = "tls",
-               extra_vip: str = "", tickets: bool = True) -> str:
+def tls_config(
+    port: int,
+    backend: str,
+    certs: list[tuple[str, str]],
+    *,
+    name: str = "tls",
+    extra_vip: str = "",
+    tickets: bool = True,
+) -> str:
     cert_list = ", ".join(f'{{ cert = "{c}", key = "{k}" }}' for c, k in certs)
     return f"""
 [[vip]]
@@ -109,8 +124,16 @@ def test_https_request_sni_and_forwarded_proto(tmp_path, backend):
                 assert f.read().strip() == cert.strip()
         # curl with --resolve, as an operator would test it
         out = subprocess.run(
-            ["curl", "-sk", "--resolve", f"b.example.com:{port}:127.0.0.1",
-             f"https://b.example.com:{port}/"], capture_output=True, timeout=10)
+            [
+                "curl",
+                "-sk",
+                "--resolve",
+                f"b.example.com:{port}:127.0.0.1",
+                f"https://b.example.com:{port}/",
+            ],
+            capture_output=True,
+            timeout=10,
+        )
         assert out.stdout == b"b1\n"
         # plain HTTP sent to the TLS port gets a readable answer, not garbage
         with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
@@ -125,8 +148,12 @@ def test_resumption_across_workers(tmp_path, backend, mode):
     kind, version = mode.split("-")
     cert = make_cert(tmp_path, "www.example.com")
     port = free_port()
-    p = start_proxy(tmp_path, tls_config(port, backend.address, [cert], tickets=kind == "ticket"),
-                    port, workers=2)
+    p = start_proxy(
+        tmp_path,
+        tls_config(port, backend.address, [cert], tickets=kind == "ticket"),
+        port,
+        workers=2,
+    )
     try:
         ctx = client_ctx(tickets=kind == "ticket", version=version)
         status, _, reused, session, first_pid, _ = https_get(port, "www.example.com", ctx)
@@ -136,7 +163,8 @@ def test_resumption_across_workers(tmp_path, backend, mode):
         for _attempt in range(30):
             attempts += 1
             status, _, reused, new_session, owner, _ = https_get(
-                port, "www.example.com", ctx, session=session)
+                port, "www.example.com", ctx, session=session
+            )
             assert status == 200
             resumed += reused
             owners.add(owner)
@@ -161,8 +189,9 @@ tls = {{ certificates = [{{ cert = "{cert[0]}", key = "{cert[1]}" }}] }}
   [[vip.route]]
   pool = "web"
 """
-    p = start_proxy(tmp_path, tls_config(port, backend.address, [cert], extra_vip=second),
-                    port, workers=1)
+    p = start_proxy(
+        tmp_path, tls_config(port, backend.address, [cert], extra_vip=second), port, workers=1
+    )
     try:
         for version, tickets in (("1.2", False), ("1.2", True), ("1.3", True)):
             ctx = client_ctx(tickets=tickets, version=version)
