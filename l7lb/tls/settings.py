@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from l7lb.config.durations import DurationError, parse_duration
+
 Issue = tuple[str, str, str]  # (key path, what is wrong, how to fix it)
 
 # Mozilla "intermediate" TLS 1.2 list: forward-secret AEAD suites only.
@@ -134,19 +136,27 @@ def parse_tls_table(table: dict[str, Any], where: str) -> tuple[TlsSettings | No
                 )
 
     limits = {
-        "ticket_rotation": (60.0, 7 * 86400.0),
+        "ticket_rotation": (1.0, 7 * 86400.0),
         "session_lifetime": (1.0, 86400.0),
         "handshake_timeout": (0.1, 300.0),
     }
     for key, (lo, hi) in limits.items():
         if key in table:
-            val = table[key]
-            if isinstance(val, bool) or not isinstance(val, int | float) or not lo <= val <= hi:
+            try:
+                val = parse_duration(table[key])
+            except DurationError as exc:
+                issues.append((f"{where}.{key}", exc.message, exc.hint))
+                continue
+            if not lo <= val <= hi:
                 issues.append(
-                    (f"{where}.{key}", f"must be a number of seconds in [{lo:g}, {hi:g}]", "")
+                    (
+                        f"{where}.{key}",
+                        f"{table[key]!r} is out of range",
+                        f'a duration from {lo:g}s to {hi:g}s, e.g. "5s" or "1h"',
+                    )
                 )
             else:
-                kw[key] = float(val)
+                kw[key] = val
 
     if issues or not certs:
         return None, issues
