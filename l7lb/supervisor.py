@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from l7lb.admin.commands import AdminError, ServerRow
+from l7lb.admin.commands import AdminError, ServerRow, merge_tls
 from l7lb.admin.server import AdminServer
 from l7lb.config.health_targets import check_targets
 from l7lb.config.load import ConfigError, load_config
@@ -404,26 +404,14 @@ class Supervisor:
         log.info("admin: pool %s server %s state %s", pool, server, state)
         return f"pool {pool} server {server}: {state}"
 
+    async def tls_counters(self) -> dict[str, dict[str, Any]]:
+        return merge_tls([reply.get("tls", {}) for reply in await self._collect_stats()])
+
     async def servers(self) -> list[ServerRow]:
         """Rows summed over the workers of the current generation."""
-        loop = asyncio.get_running_loop()
-        self._stats_id += 1
-        sid = self._stats_id
-        workers = [w for w in self.procs if not w.retiring and w.ready.done()]
-        futures = []
-        for i, w in enumerate(workers):
-            fut: asyncio.Future[dict[str, Any]] = loop.create_future()
-            self.stats_waiters[sid * 1000 + i] = fut
-            self.send(w, {"t": "stats?", "id": sid * 1000 + i})
-            futures.append(fut)
-        try:
-            done, _ = await asyncio.wait(futures, timeout=2.0) if futures else (set(), set())
-        finally:
-            for i in range(len(workers)):
-                self.stats_waiters.pop(sid * 1000 + i, None)
         rows: dict[tuple[str, str], ServerRow] = {}
-        for fut in done:
-            for r in fut.result().get("servers", []):
+        for reply in await self._collect_stats():
+            for r in reply.get("servers", []):
                 row = ServerRow(**r)
                 key = (row.pool, row.server)
                 prev = rows.get(key)
@@ -439,6 +427,25 @@ class Supervisor:
                     )
         order = [(p.name, s.name) for p in self.config.pools.values() for s in p.servers]
         return [rows[k] for k in order if k in rows]
+
+    async def _collect_stats(self) -> list[dict[str, Any]]:
+        """Ask every ready worker of the current generation for its counters."""
+        loop = asyncio.get_running_loop()
+        self._stats_id += 1
+        sid = self._stats_id
+        workers = [w for w in self.procs if not w.retiring and w.ready.done()]
+        futures = []
+        for i, w in enumerate(workers):
+            fut: asyncio.Future[dict[str, Any]] = loop.create_future()
+            self.stats_waiters[sid * 1000 + i] = fut
+            self.send(w, {"t": "stats?", "id": sid * 1000 + i})
+            futures.append(fut)
+        try:
+            done, _ = await asyncio.wait(futures, timeout=2.0) if futures else (set(), set())
+        finally:
+            for i in range(len(workers)):
+                self.stats_waiters.pop(sid * 1000 + i, None)
+        return [fut.result() for fut in done]
 
     def on_worker_message(self, wp: WorkerProc, msg: dict[str, Any]) -> None:
         t = msg["t"]

@@ -13,8 +13,9 @@ tool (which refuses a malformed command before connecting)::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from l7lb.balancing.pool_state import MAX_WEIGHT
 from l7lb.balancing.server_state import ServerState
@@ -24,6 +25,7 @@ STATE_VERBS = ("drain", "maint", "ready")
 HELP = """\
 commands:
   show servers                 pools and servers: weight, state, connections, persistence
+  show tls                     per TLS VIP: full and resumed handshakes, failures by reason
   set-weight POOL SERVER N     set a server's weight (0-256) on every worker
   drain POOL SERVER            keep sticky clients, send no new ones
   maint POOL SERVER            send nothing (maintenance)
@@ -67,9 +69,11 @@ def parse_command(line: bytes | str) -> Command:
     if verb == "help" and not args:
         return Command("help")
     if verb == "show":
-        if args != ["servers"]:
-            raise AdminError("usage: show servers")
-        return Command("show-servers")
+        if args == ["servers"]:
+            return Command("show-servers")
+        if args == ["tls"]:
+            return Command("show-tls")
+        raise AdminError("usage: show servers | show tls")
     if verb == "set-weight":
         if len(args) != 3:
             raise AdminError("usage: set-weight POOL SERVER N")
@@ -160,3 +164,35 @@ def format_servers(rows: Sequence[ServerRow]) -> str:
             out.append(f"pool {row.pool}")
         out.append(line("  -> ", values))
     return "\n".join(out) + "\n"
+
+
+def format_tls(counters: Mapping[str, Mapping[str, Any]]) -> str:
+    """``show tls``: per VIP, handshakes full and resumed (by kind) and failures
+    (by reason), summed over the workers."""
+    if not counters:
+        return "no TLS VIP\n"
+    lines = []
+    for vip, c in counters.items():
+        full = int(c.get("full", 0))
+        resumed = dict(c.get("resumed", {}))
+        total = full + sum(resumed.values())
+        ratio = f"{100 * sum(resumed.values()) / total:.1f} %" if total else "-"
+        lines.append(f"vip {vip}: {full} full, {sum(resumed.values())} resumed ({ratio})")
+        for kind, n in sorted(resumed.items()):
+            lines.append(f"  resumed {kind}: {n}")
+        for reason, n in sorted(dict(c.get("failures", {})).items()):
+            lines.append(f"  failed {reason}: {n}")
+    return "\n".join(lines) + "\n"
+
+
+def merge_tls(snapshots: Sequence[Mapping[str, Mapping[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Sum per-worker TLS counter snapshots (``TlsCounters.snapshot``) per VIP."""
+    out: dict[str, dict[str, Any]] = {}
+    for snap in snapshots:
+        for vip, c in snap.items():
+            acc = out.setdefault(vip, {"full": 0, "resumed": {}, "failures": {}})
+            acc["full"] += int(c.get("full", 0))
+            for key in ("resumed", "failures"):
+                for name, n in dict(c.get(key, {})).items():
+                    acc[key][name] = acc[key].get(name, 0) + int(n)
+    return out

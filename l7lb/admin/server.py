@@ -15,9 +15,17 @@ import logging
 import os
 import socket
 import stat
-from typing import Protocol
+from typing import Any, Protocol
 
-from l7lb.admin.commands import HELP, MAX_LINE, AdminError, ServerRow, format_servers, parse_command
+from l7lb.admin.commands import (
+    HELP,
+    MAX_LINE,
+    AdminError,
+    ServerRow,
+    format_servers,
+    format_tls,
+    parse_command,
+)
 
 log = logging.getLogger("l7lb.admin")
 
@@ -34,6 +42,10 @@ class AdminHandler(Protocol):
 
     async def set_state(self, pool: str, server: str, state: str) -> str:
         """``state`` is "drain", "maint" or "ready"; as ``set_weight``."""
+        ...
+
+    async def tls_counters(self) -> dict[str, dict[str, Any]]:
+        """Per TLS VIP, the handshake counters summed over the workers."""
         ...
 
 
@@ -97,6 +109,8 @@ class AdminServer:
                 text = HELP
             elif cmd.verb == "show-servers":
                 text = format_servers(await self.handler.servers())
+            elif cmd.verb == "show-tls":
+                text = format_tls(await self.handler.tls_counters())
             elif cmd.verb == "set-weight":
                 text = await self.handler.set_weight(cmd.pool, cmd.server, cmd.weight)
             else:

@@ -281,3 +281,21 @@ def test_parse_command_total(line: bytes) -> None:
         return
     assert cmd.verb in ("help", "show-servers", "set-weight", "drain", "maint", "ready")
     assert 0 <= cmd.weight <= 256
+
+
+def test_show_tls_parses_and_sums_workers() -> None:
+    from l7lb.admin.commands import format_tls, merge_tls
+
+    assert parse_command("show tls").verb == "show-tls"
+    w1 = {"web": {"full": 3, "resumed": {"ticket": 2}, "failures": {"plain_http": 1}}}
+    w2 = {"web": {"full": 1, "resumed": {"ticket": 1, "session_id": 4}, "failures": {}}}
+    merged = merge_tls([w1, w2])
+    assert merged["web"] == {
+        "full": 4,
+        "resumed": {"ticket": 3, "session_id": 4},
+        "failures": {"plain_http": 1},
+    }
+    text = format_tls(merged)
+    assert text.splitlines()[0] == "vip web: 4 full, 7 resumed (63.6 %)"
+    assert "  resumed session_id: 4" in text and "  failed plain_http: 1" in text
+    assert format_tls({}) == "no TLS VIP\n"

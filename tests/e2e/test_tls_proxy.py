@@ -9,6 +9,7 @@ import re
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 import time
 
@@ -84,9 +85,10 @@ def tls_config(
     name: str = "tls",
     extra_vip: str = "",
     tickets: bool = True,
+    top: str = "",
 ) -> str:
     cert_list = ", ".join(f'{{ cert = "{c}", key = "{k}" }}' for c, k in certs)
-    return f"""
+    return f"""{top}
 [[vip]]
 name = "{name}"
 listen = ["127.0.0.1:{port}"]
@@ -150,7 +152,13 @@ def test_resumption_across_workers(tmp_path, backend, mode):
     port = free_port()
     p = start_proxy(
         tmp_path,
-        tls_config(port, backend.address, [cert], tickets=kind == "ticket"),
+        tls_config(
+            port,
+            backend.address,
+            [cert],
+            tickets=kind == "ticket",
+            top=f'admin_socket = "{tmp_path}/admin.sock"',
+        ),
         port,
         workers=2,
     )
@@ -174,6 +182,14 @@ def test_resumption_across_workers(tmp_path, backend, mode):
                 break
         assert len(owners - {None}) >= 2, "never reached a second worker"
         assert resumed >= 10 and resumed == attempts, f"only {resumed} of {attempts} resumed"
+        # the proxy's own counters, summed over both workers, agree with the client
+        out = subprocess.run(
+            [sys.executable, "-m", "l7lb", "admin", "-s", f"{tmp_path}/admin.sock", "show", "tls"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout
+        assert f"vip tls: 1 full, {resumed} resumed" in out, out
     finally:
         p.stop()
 
