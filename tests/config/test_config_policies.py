@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -193,3 +194,13 @@ def test_the_documented_tls_and_store_examples_load() -> None:
     (store_block,) = [b for b in _toml_blocks() if b.startswith("[store]")]
     store = parse_config(store_block).store
     assert store is not None and store.engine == "redis" and store.namespace == "prod-eu"
+
+
+def test_readme_configuration_examples_load() -> None:
+    """The README's examples must run as written."""
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    blocks = re.findall(r"```toml\n(.*?)```", readme, re.S)
+    assert blocks
+    for block in blocks:
+        assert parse_config(block, "README.md").vips
