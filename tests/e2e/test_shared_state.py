@@ -11,12 +11,12 @@ import uuid
 from pathlib import Path
 
 import pytest
-from procs import DelayProxy, free_port, start_backend, start_proxy
+from procs import free_port, start_backend, start_proxy
 from test_persistence_e2e import VClient
 from test_tls_proxy import client_ctx, https_get, make_cert
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "store"))
-from engines import ServerProc
+from engines import DelayProxy, ServerProc
 
 SESSION_KEY = "11" * 32
 

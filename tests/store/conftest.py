@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from engines import ServerProc
+from engines import DelayProxy, ServerProc
 
 
 def _require(binary: str) -> None:
@@ -68,36 +68,13 @@ def own_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Serve
 @contextlib.asynccontextmanager
 async def delay_proxy(target_port: int, delay: float) -> AsyncIterator[int]:
     """A TCP proxy on 127.0.0.1 that holds every reply chunk ``delay`` seconds,
-    so each request/reply round trip takes ``delay`` longer."""
-
-    async def pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, hold: float) -> None:
-        try:
-            while data := await reader.read(65536):
-                await asyncio.sleep(hold)
-                writer.write(data)
-                await writer.drain()
-        except (OSError, asyncio.CancelledError):
-            pass
-        finally:
-            writer.close()
-
-    tasks: set[asyncio.Task[None]] = set()
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_r, up_w = await asyncio.open_connection("127.0.0.1", target_port)
-        for coro in (pump(reader, up_w, 0.0), pump(up_r, writer, delay)):
-            task = asyncio.ensure_future(coro)
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    so each request/reply round trip takes ``delay`` longer (``DelayProxy``
+    runs in its own thread, so it serves this test's event loop too)."""
+    proxy = DelayProxy(target_port, delay)
     try:
-        yield server.sockets[0].getsockname()[1]
+        yield proxy.port
     finally:
-        server.close()
-        for task in list(tasks):
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.get_running_loop().run_in_executor(None, proxy.stop)
 
 
 @pytest.fixture

@@ -88,3 +88,66 @@ class ServerProc:
         }
         kw.update(overrides)
         return StoreSettings(**kw)  # type: ignore[arg-type]
+
+
+class DelayProxy:
+    """A TCP proxy on 127.0.0.1 (in a thread) that holds every reply ``delay``
+    seconds: a store that answers slowly."""
+
+    def __init__(self, target_port: int, delay: float) -> None:
+        import asyncio
+        import threading
+
+        self.port = free_port()
+        self.loop = asyncio.new_event_loop()
+        self.tasks: set[asyncio.Task[None]] = set()
+        ready = threading.Event()
+
+        async def pump(reader, writer, hold: float) -> None:
+            try:
+                while data := await reader.read(65536):
+                    if hold:
+                        await asyncio.sleep(hold)
+                    writer.write(data)
+                    await writer.drain()
+            except (OSError, asyncio.CancelledError):
+                pass
+            finally:
+                writer.close()
+
+        async def handle(reader, writer) -> None:
+            try:
+                up_r, up_w = await asyncio.open_connection("127.0.0.1", target_port)
+            except OSError:
+                writer.close()
+                return
+            for coro in (pump(reader, up_w, 0.0), pump(up_r, writer, delay)):
+                task = asyncio.ensure_future(coro)
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
+
+        async def main() -> None:
+            self.server = await asyncio.start_server(handle, "127.0.0.1", self.port)
+            ready.set()
+
+        def run() -> None:
+            self.loop.run_until_complete(main())
+            self.loop.run_forever()
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+        ready.wait(5)
+
+    def stop(self) -> None:
+        import asyncio
+
+        async def shutdown() -> None:
+            self.server.close()
+            for t in list(self.tasks):
+                t.cancel()
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(5)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
