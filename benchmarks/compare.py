@@ -3,8 +3,9 @@
     python benchmarks/compare.py [--scenario NAME ...] [--runs 3] [--duration 5]
                                  [--out benchmarks/RESULTS.md]
 
-The nginx backend and the load generator (wrk, or openssl s_time for handshakes) share CPU 0;
-each proxy runs alone on CPU 1. See benchmarks/COMPARE.md.
+Runs the scenarios of benchmarks/scenarios/*.toml. The nginx backend and the load client (wrk,
+openssl s_time or l7lb bench, as each scenario's [compare] table says) share CPU 0; each proxy
+runs alone on CPU 1. See benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from harness import machine, report
 from harness.results import ScenarioResult
 from harness.runner import LOAD_CPU, PROXY_CPU, Bench, Settings
-from harness.scenarios import DEFAULT_SCENARIOS, SCENARIOS, SPEEDUPS, VARIANTS
+from harness.scenarios import DEFAULT_SCENARIOS, SCENARIOS, VARIANTS
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -91,10 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         report.run_header(started.strftime("%Y-%m-%d"), info, command, PINNING),
         blocks,
     )
-    order: list[str] = []
-    for name in DEFAULT_SCENARIOS:
-        order.append(name)
-        order += [report.speedup_name(r) for r, _ in SPEEDUPS if r == name]
+    order = report.display_order()
 
     print_summary(results)
     if args.no_write:
@@ -114,8 +112,10 @@ def print_summary(results: list[ScenarioResult]) -> None:
             continue
         for label, s in r.summaries.items():
             print(
-                f"{r.scenario.name:24} {label:24} {s.rps:>10,.0f}/s {s.mbps:>8,.1f} MB/s "
+                f"{r.scenario.name:31} {label:22} {s.rps:>10,.0f}/s {s.mbps:>8,.1f} MB/s "
                 f"{s.cpu_us:>8.1f} us CPU  cpu {s.cpu_util:4.0%}  errors {s.errors}"
+                + ("" if s.resumed_share != s.resumed_share else f"  resumed {s.resumed_share:.0%}")
+                + ("" if s.sticky_violations < 0 else f"  sticky violations {s.sticky_violations}")
             )
         for v in r.verdicts:
             print(f"  {v.status:4} {v.check.subject} {v.check.text}: {report.fmt_ratio(v.value)}")

@@ -209,3 +209,57 @@ def l7lb(listen: int, backends: list[int], parser: str, cert: Cert | None, cooki
     for i, p in enumerate(backends, 1):
         lines += ["", "  [[pool.bench.server]]", f'  name = "s{i}"', f'  address = "127.0.0.1:{p}"']
     return "\n".join(lines) + "\n"
+
+
+def nginx_validation_target(
+    plain: int, limited: int, tls: int, rate: int, cert: Cert, root: str, tmp: str
+) -> str:
+    """The target validate_bench.py aims wrk, s_time and `l7lb bench` at (no proxy): nginx
+    serving the 12-byte file ``/hello`` on three ports.
+
+    ``limited`` delays requests to ``rate`` per second (``limit_req`` without ``nodelay``
+    queues, it does not refuse, within the burst): there the target is the bottleneck and the
+    clients must agree. A static file, not ``return``: ``return`` answers in the rewrite phase,
+    before ``limit_req`` runs. ``tls`` logs ``$ssl_session_reused`` per request ("r" resumed,
+    "." full): the server's own count of handshakes to hold the clients' counts against."""
+    return f"""\
+daemon off;
+master_process on;
+worker_processes 1;
+worker_rlimit_nofile 16384;
+pid {tmp}/validate-nginx.pid;
+error_log {tmp}/validate-nginx.error.log warn;
+events {{
+    worker_connections 8192;
+}}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/vclient_body;
+    proxy_temp_path {tmp}/vproxy_temp;
+    fastcgi_temp_path {tmp}/vfastcgi_temp;
+    uwsgi_temp_path {tmp}/vuwsgi_temp;
+    scgi_temp_path {tmp}/vscgi_temp;
+    keepalive_requests 1000000;
+    keepalive_timeout 75s;
+    default_type text/plain;
+    root {root};
+    limit_req_zone $server_port zone=validate:1m rate={rate}r/s;
+    log_format reused "$ssl_session_reused";
+    server {{
+        listen 127.0.0.1:{plain} reuseport backlog=4096;
+    }}
+    server {{
+        listen 127.0.0.1:{limited} reuseport backlog=4096;
+        limit_req zone=validate burst=100000;
+    }}
+    server {{
+        listen 127.0.0.1:{tls} ssl backlog=4096;
+        ssl_certificate {cert.cert};
+        ssl_certificate_key {cert.key};
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_cache shared:VALIDATE:10m;
+        ssl_session_tickets on;
+        access_log {tmp}/validate-tls.log reused;
+    }}
+}}
+"""

@@ -1,4 +1,5 @@
-"""Command lines for the load generators, and parsers for what they print.
+"""Command lines for the load generators (wrk, openssl s_time, l7lb bench), and parsers for what
+they print.
 
 wrk reports binary units (its "MB" is 1024 * 1024 bytes, see wrk's units.c); we convert to bytes
 and report MB/s in decimal megabytes (10**6 bytes) so figures compare with ``openssl speed`` and
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 WRK = "/usr/bin/wrk"
 OPENSSL = "openssl"
@@ -111,3 +113,55 @@ def s_time_command(host_port: str, duration: float, reuse: bool, path: str = "/"
         "-www",
         path,
     ]
+
+
+BENCH_MODULE = "l7lb.bench"
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """The figures compare.py takes from ``l7lb bench --json``, summed over its runs."""
+
+    requests: int  # every finished attempt, errors included (as bench counts them)
+    seconds: float
+    bytes_read: int  # on the wire: headers and TLS records included, like wrk's
+    errors: int
+    handshakes_full: int
+    handshakes_resumed: int
+    sticky_clients: int
+    sticky_violations: int
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def resumed_ratio(self) -> float:
+        total = self.handshakes_full + self.handshakes_resumed
+        return self.handshakes_resumed / total if total else float("nan")
+
+
+def parse_bench_json(document: dict[str, Any]) -> BenchResult:
+    """``l7lb bench --json`` output (l7lb/bench/report.py ``json_document``)."""
+    try:
+        summaries = [run["summary"] for run in document["runs"]]
+        if not summaries:
+            raise ParseError("l7lb bench wrote no runs")
+        return BenchResult(
+            requests=sum(int(s["requests"]) for s in summaries),
+            seconds=sum(float(s["elapsed_s"]) for s in summaries),
+            bytes_read=sum(int(s["bytes_in"]) for s in summaries),
+            errors=sum(int(s["error_count"]) for s in summaries),
+            handshakes_full=sum(int(s["handshakes"]["full"]) for s in summaries),
+            handshakes_resumed=sum(int(s["handshakes"]["resumed"]) for s in summaries),
+            sticky_clients=max(int(s["stickiness"]["clients"]) for s in summaries),
+            sticky_violations=sum(int(s["stickiness"]["violations"]) for s in summaries),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ParseError(f"unexpected l7lb bench JSON: {exc!r}") from exc
+
+
+def bench_command(python: str, args: list[str], json_file: str) -> list[str]:
+    """``python -m l7lb.bench ARGS --json FILE``: ``args`` from ``Scenario.argv`` (URL first).
+    No ticker: stderr is captured, and the live line would only fill it."""
+    return [python, "-m", BENCH_MODULE, *args, "--json", json_file]

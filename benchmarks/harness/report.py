@@ -15,19 +15,20 @@ from dataclasses import dataclass
 
 from harness.machine import Machine
 from harness.results import ScenarioResult
-from harness.scenarios import HAPROXY, SPEEDUPS, Scenario
+from harness.scenarios import HAPROXY, SCENARIOS, VARIANTS, spec
 from harness.stats import Summary, ratio
+from l7lb.bench.scenario import Scenario
 
 TITLE = "# l7lb side by side with HAProxy and nginx"
 
 PREAMBLE = f"""{TITLE}
 
-Written by `benchmarks/compare.py`; how to run it and how to read these tables:
-[COMPARE.md](COMPARE.md). One section per run date, newest first. Re-running on the same date
-replaces that date's header and the tables of the scenarios re-run; the others keep their earlier
-figures (each table says when and at which commit it was measured). Older dates stay below as
-history. Figures are medians of the runs; the machine is shared, so expect noise of several
-percent, and read the per-run figures before trusting a small difference.
+Written by `benchmarks/compare.py` (and `benchmarks/validate_bench.py --write`); how to run them
+and how to read these tables: [README.md](README.md). One section per run date, newest first.
+Re-running on the same date replaces that date's header and the tables of the scenarios re-run;
+the others keep their earlier figures (each table says when and at which commit it was measured).
+Older dates stay below as history. Figures are medians of the runs; the machine is shared, so
+expect noise of several percent, and read the per-run figures before trusting a small difference.
 """
 
 _RUN_RE = re.compile(r"<!-- run:(\S+) -->\n(.*?)<!-- /run:\1 -->\n?", re.S)
@@ -52,8 +53,8 @@ def scenario_table(
     out = [f"### {sc.name}", ""]
     out.append(f"Measured {when}, l7lb {commit}, {runs} run(s) x {seconds:g} s per proxy.")
     out += ["", sc.description, ""]
-    if sc.notes:
-        out += [sc.notes, ""]
+    if spec(sc).notes:
+        out += [spec(sc).notes, ""]
     if result.skipped is not None:
         out += [f"**Skipped:** {result.skipped}", ""]
         return "\n".join(out)
@@ -63,7 +64,7 @@ def scenario_table(
         out += ["", "Targets:", ""]
         for v in verdicts:
             what = f"`{v.check.subject}` {v.check.text}"
-            if v.check.reference != HAPROXY:
+            if v.check.reference != reference_label(sc):
                 what += f" (`{v.check.reference}`)"
             out.append(f"- **{v.status}** {what}: measured {fmt_ratio(v.value)}")
     if result.failures:
@@ -79,47 +80,56 @@ def scenario_table(
     return "\n".join(out)
 
 
+def reference_label(sc: Scenario) -> str:
+    """What the "÷ HAProxy" columns divide by: plain HAProxy, or the HAProxy set-up the scenario
+    runs (``haproxy-cookie`` where every proxy has persistence)."""
+    variants = spec(sc).variants
+    if HAPROXY in variants:
+        return HAPROXY
+    return next((v for v in variants if VARIANTS[v].proxy == "haproxy"), HAPROXY)
+
+
 def _table(sc: Scenario, summaries: dict[str, Summary], result: ScenarioResult) -> list[str]:
-    unit = "conn" if sc.client == "s_time" else "req"
-    head = [
-        "proxy",
-        f"{unit}/s",
-        "MB/s",
-        f"CPU µs/{unit}",
-        "proxy CPU",
-        "errors",
-        f"{unit}/s ÷ HAProxy",
-        "CPU ÷ HAProxy",
-        f"{unit}/s per run",
-    ]
-    if sc.client == "s_time":
-        head.insert(6, "resumed")
-    if not sc.throughput:
-        head.remove("MB/s")
+    unit = "conn" if spec(sc).client == "s_time" else "req"
+    resumed = spec(sc).client != "wrk" and sc.is_tls  # wrk cannot tell
+    sticky = "check_sticky" in sc.bench and spec(sc).client == "bench"
+    head = ["proxy", f"{unit}/s"]
+    head += ["MB/s"] if sc.throughput else []
+    head += [f"CPU µs/{unit}", "proxy CPU", "errors"]
+    head += ["resumed"] if resumed else []
+    head += ["sticky violations"] if sticky else []
+    head += [f"{unit}/s ÷ HAProxy", "CPU ÷ HAProxy", f"{unit}/s per run"]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    ref = summaries.get(HAPROXY)
-    for label in sc.variants:
+    ref = summaries.get(reference_label(sc))
+    for label in spec(sc).variants:
         s = summaries.get(label)
         if s is None:
             continue
         per_run = " / ".join(fmt(m.rps) for m in result.runs.get(label, []))
-        cells = [
-            f"`{label}`",
-            fmt(s.rps),
-            fmt(s.mbps, 1),
-            fmt(s.cpu_us, 1),
-            f"{s.cpu_util:.0%}",
-            str(s.errors),
+        cells = [f"`{label}`", fmt(s.rps)]
+        cells += [fmt(s.mbps, 1)] if sc.throughput else []
+        cells += [fmt(s.cpu_us, 1), f"{s.cpu_util:.0%}", str(s.errors)]
+        if resumed:
+            cells.append("-" if s.resumed_share != s.resumed_share else f"{s.resumed_share:.0%}")
+        if sticky:
+            cells.append("-" if s.sticky_violations < 0 else str(s.sticky_violations))
+        cells += [
             fmt_ratio(ratio(s.rps, ref.rps)) if ref else "-",
             fmt_ratio(ratio(s.cpu_us, ref.cpu_us)) if ref else "-",
             per_run,
         ]
-        if sc.client == "s_time":
-            cells.insert(6, "-" if s.resumed_share != s.resumed_share else f"{s.resumed_share:.0%}")
-        if not sc.throughput:
-            del cells[2]
         rows.append("| " + " | ".join(cells) + " |")
     return rows
+
+
+def display_order() -> list[str]:
+    """Block order in RESULTS.md: each scenario, then its speed-up table if it has one."""
+    order: list[str] = []
+    for name, sc in SCENARIOS.items():
+        order.append(name)
+        if spec(sc).speedup_of is not None:
+            order.append(speedup_name(name))
+    return order
 
 
 def speedup_name(resumed: str) -> str:
@@ -127,26 +137,31 @@ def speedup_name(resumed: str) -> str:
 
 
 def speedup_tables(results: Iterable[ScenarioResult]) -> dict[str, str]:
-    """Resumed ÷ full handshake rate per proxy, for each pair of SPEEDUPS measured in this run
-    (issue 3). Keyed by block name, so they merge into RESULTS.md like scenarios."""
+    """Full ÷ resumed handshake cost per proxy, for each scenario whose ``[compare]`` names a
+    ``speedup_of`` measured in this run (issue 3). Keyed by block name, so they merge into
+    RESULTS.md like scenarios. The speed-up is taken from the proxy's CPU time per connection:
+    the full-handshake scenarios load with s_time and the resumed ones with l7lb bench, so their
+    connection rates say as much about the clients as about the proxy."""
     by_name = {r.scenario.name: r for r in results if r.skipped is None}
     tables: dict[str, str] = {}
-    for resumed, full in SPEEDUPS:
-        if resumed not in by_name or full not in by_name:
+    for resumed, r in by_name.items():
+        full = spec(r.scenario).speedup_of
+        if full is None or full not in by_name:
             continue
-        rs, fs = by_name[resumed].summaries, by_name[full].summaries
+        rs, fs = r.summaries, by_name[full].summaries
         out = [
-            f"### Resumption speed-up ({resumed} ÷ {full})",
+            f"### Resumption speed-up ({resumed} vs {full})",
             "",
-            "| proxy | full conn/s | resumed conn/s | speed-up | CPU µs full | CPU µs resumed |",
+            "| proxy | full conn/s | resumed conn/s | CPU µs full | CPU µs resumed "
+            "| speed-up (CPU full ÷ resumed) |",
             "|---|---|---|---|---|---|",
         ]
-        for label in by_name[full].scenario.variants:
+        for label in spec(r.scenario).variants:
             if label in rs and label in fs:
                 out.append(
                     f"| `{label}` | {fmt(fs[label].rps)} | {fmt(rs[label].rps)} | "
-                    f"{fmt_ratio(ratio(rs[label].rps, fs[label].rps))} | "
-                    f"{fmt(fs[label].cpu_us, 1)} | {fmt(rs[label].cpu_us, 1)} |"
+                    f"{fmt(fs[label].cpu_us, 1)} | {fmt(rs[label].cpu_us, 1)} | "
+                    f"{fmt_ratio(ratio(fs[label].cpu_us, rs[label].cpu_us))} |"
                 )
         out.append("")
         tables[speedup_name(resumed)] = "\n".join(out)
@@ -200,14 +215,21 @@ def render(sections: Sequence[RunSection]) -> str:
     return "\n".join(out)
 
 
-def merge(existing: str, new: RunSection, order: Sequence[str]) -> str:
-    """``existing`` file text with ``new`` merged in; ``order`` is the scenario display order."""
+def merge(existing: str, new: RunSection, order: Sequence[str], keep_header: bool = False) -> str:
+    """``existing`` file text with ``new`` merged in; ``order`` is the scenario display order.
+    ``keep_header``: a date's existing header and block order stay, the new blocks go last
+    (validate_bench.py adds a block to the day compare.py described; its own header is used only
+    for a date with no section yet)."""
     sections = parse(existing)
     rank = {name: i for i, name in enumerate(order)}
     for sec in sections:
         if sec.date == new.date:
             combined = dict(sec.scenarios)
             combined.update(new.scenarios)
+            if keep_header:
+                # An addition to a day compare.py wrote: its blocks stay as they are.
+                sec.scenarios = combined
+                break
             sec.header = new.header
             sec.scenarios = dict(
                 sorted(combined.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0]))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from harness.scenarios import Scenario
+from harness.scenarios import spec
 from harness.stats import Measurement, Summary, Verdict, evaluate, summarise
+from l7lb.bench.scenario import Scenario
 
 
 @dataclass
@@ -32,4 +33,4 @@ class ScenarioResult:
     @property
     def verdicts(self) -> list[Verdict]:
         summaries = self.summaries
-        return [evaluate(c, summaries) for c in self.scenario.checks]
+        return [evaluate(c, summaries) for c in spec(self.scenario).checks]

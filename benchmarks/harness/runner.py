@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 import shlex
 import ssl
 import subprocess
@@ -13,18 +14,26 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import configs
-from harness.loadtools import ParseError, parse_s_time, parse_wrk, s_time_command, wrk_command
+from harness.loadtools import (
+    ParseError,
+    bench_command,
+    parse_bench_json,
+    parse_s_time,
+    parse_wrk,
+    s_time_command,
+    wrk_command,
+)
 from harness.processes import Managed, StartError, free_port, pinned, run_bounded, run_parallel
 from harness.procstat import cpu_seconds, descendants
 from harness.results import ScenarioResult, VariantRun
-from harness.scenarios import VARIANTS, Scenario, Variant
+from harness.scenarios import VARIANTS, Variant, spec, unit
 from harness.stats import Measurement
+from l7lb.bench.scenario import Scenario
 
 NGINX = "/usr/sbin/nginx"
 HAPROXY = "/usr/sbin/haproxy"
-LOAD_CPU = "0"  # wrk / s_time and the nginx backend
+LOAD_CPU = "0"  # wrk / s_time / l7lb bench and the nginx backend
 PROXY_CPU = "1"  # the proxy under test, alone
-CONNECTIONS = 50
 S_TIME_CLIENTS = 4  # s_time is one connection at a time; several keep the proxy busy
 WARMUP_SECONDS = 1.0
 
@@ -55,6 +64,7 @@ class Bench:
         self.backend: Managed | None = None
         self.backend_ports: list[int] = []
         self._certs: dict[str, configs.Cert] = {}
+        self.bench_json = tmp / "bench.json"
 
     # -- backend and certificates -------------------------------------------------------------
 
@@ -90,7 +100,7 @@ class Bench:
 
     def run_scenario(self, sc: Scenario, only: tuple[str, ...] | None = None) -> ScenarioResult:
         result = ScenarioResult(sc)
-        labels = [v for v in sc.variants if only is None or v in only]
+        labels = [v for v in spec(sc).variants if only is None or v in only]
         try:
             self._probe_l7lb(sc, labels)
         except Skip as exc:
@@ -122,10 +132,15 @@ class Bench:
                     continue
                 result.runs.setdefault(label, []).append(m)
                 self.s.log(
-                    f"    {m.rps:,.0f} {sc.unit}/s, {m.mbps:,.1f} MB/s, "
+                    f"    {m.rps:,.0f} {unit(sc)}/s, {m.mbps:,.1f} MB/s, "
                     f"{m.cpu_us_per_request:.1f} us CPU each, proxy CPU {m.cpu_utilisation:.0%}, "
                     f"errors {m.errors}"
                     + (f", resumed {m.resumed_share:.0%}" if m.resumed >= 0 else "")
+                    + (
+                        f", sticky violations {m.sticky_violations}"
+                        if m.sticky_violations >= 0
+                        else ""
+                    )
                 )
         return result
 
@@ -193,7 +208,7 @@ class Bench:
             load = self._load_argvs(sc, port, cookie)
             seen.load_command = "\n".join(shlex.join(a) for a in load)
             result.seen[v.label] = seen
-            if sc.client == "wrk":
+            if spec(sc).client == "wrk":
                 run_bounded(
                     self._load_argvs(sc, port, cookie, WARMUP_SECONDS)[0],
                     timeout=WARMUP_SECONDS + 30,
@@ -225,7 +240,7 @@ class Bench:
             if proc.proc is not None and proc.proc.poll() is not None:
                 raise StartError(f"{proc.name} exited", proc.output())
             try:
-                return check_response(port, sc.path, sc.tls is not None)
+                return check_response(port, sc.path, sc.is_tls)
             except (OSError, http.client.HTTPException, ValueError) as exc:
                 last = str(exc)
                 time.sleep(0.1)
@@ -235,22 +250,35 @@ class Bench:
         self, sc: Scenario, port: int, cookie: str | None, duration: float | None = None
     ) -> list[list[str]]:
         d = self.s.duration if duration is None else duration
-        if sc.client == "s_time":
-            argv = s_time_command(f"127.0.0.1:{port}", d, sc.reuse, sc.path)
-            return [pinned(LOAD_CPU, argv)] * S_TIME_CLIENTS
-        scheme = "https" if sc.tls else "http"
-        headers: list[str] = []
-        if sc.close:
-            headers.append("Connection: close")
-        if sc.send_cookie and cookie:
-            headers.append(f"Cookie: {cookie}")
-        url = f"{scheme}://127.0.0.1:{port}{sc.path}"
-        return [pinned(LOAD_CPU, wrk_command(url, d, CONNECTIONS, 1, tuple(headers)))]
+        return load_commands(sc, port, d, cookie, self.bench_json)
 
     def _load(self, sc: Scenario, argvs: list[list[str]], pids: list[int]) -> Measurement:
         cpu0 = cpu_seconds(pids)
         t0 = time.monotonic()
-        if sc.client == "wrk":
+        client = spec(sc).client
+        if client == "bench":
+            self.bench_json.unlink(missing_ok=True)
+            # Python start-up and the processes' final merge come on top of the duration.
+            rc, out = run_bounded(argvs[0], timeout=self.s.duration + 60)
+            wall = time.monotonic() - t0
+            cpu = cpu_seconds(pids) - cpu0
+            if rc != 0:
+                raise RuntimeError(f"l7lb bench exited with status {rc}: {_tail(out)}")
+            try:
+                b = parse_bench_json(json.loads(self.bench_json.read_text()))
+            except (OSError, ValueError) as exc:
+                raise ParseError(f"l7lb bench JSON unreadable: {exc}") from exc
+            return Measurement(
+                b.requests,
+                b.seconds or wall,
+                b.bytes_read,
+                cpu,
+                b.errors,
+                resumed=b.handshakes_resumed if sc.is_tls else -1,
+                handshakes=b.handshakes_full + b.handshakes_resumed if sc.is_tls else -1,
+                sticky_violations=b.sticky_violations if "check_sticky" in sc.bench else -1,
+            )
+        if client == "wrk":
             rc, out = run_bounded(argvs[0], timeout=self.s.duration + 30)
             wall = time.monotonic() - t0
             cpu = cpu_seconds(pids) - cpu0
@@ -269,6 +297,29 @@ class Bench:
             total += st.connections
             resumed += st.resumed
         return Measurement(total, wall, 0, cpu, errors, resumed)
+
+
+def load_commands(
+    sc: Scenario, port: int, duration: float, cookie: str | None, bench_json: Path
+) -> list[list[str]]:
+    """The pinned load-client command lines that run ``sc`` against a proxy on ``port`` (several
+    for s_time, run at once). Everything comes from the scenario file: ``[bench]`` connections,
+    new connection per request and TLS resumption; ``[target]`` the scheme and response size."""
+    client = spec(sc).client
+    if client == "s_time":
+        argv = s_time_command(f"127.0.0.1:{port}", duration, sc.resumes, sc.path)
+        return [pinned(LOAD_CPU, argv)] * S_TIME_CLIENTS
+    url = f"{sc.target['scheme']}://127.0.0.1:{port}{sc.path}"
+    if client == "bench":
+        # One client process: it shares CPU 0 with the backend, like wrk -t1.
+        args = sc.argv(url, {"duration": duration, "procs": 1})
+        return [pinned(LOAD_CPU, bench_command(sys.executable, args, str(bench_json)))]
+    headers: list[str] = []
+    if sc.new_conn:
+        headers.append("Connection: close")
+    if spec(sc).send_cookie and cookie:
+        headers.append(f"Cookie: {cookie}")
+    return [pinned(LOAD_CPU, wrk_command(url, duration, sc.connections, 1, tuple(headers)))]
 
 
 def check_response(port: int, path: str, tls: bool) -> str | None:
@@ -299,7 +350,7 @@ def check_response(port: int, path: str, tls: bool) -> str | None:
 
 def make_cert(tmp: Path, kind: str) -> configs.Cert:
     """A throwaway self-signed certificate for 127.0.0.1/localhost, made with the openssl CLI."""
-    if kind == "rsa2048":
+    if kind == "rsa-2048":
         key_args = ["-newkey", "rsa:2048"]
     elif kind == "ecdsa-p256":
         key_args = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]

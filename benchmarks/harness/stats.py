@@ -6,6 +6,11 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from l7lb.bench.scenario import METRICS, Check
+
+__all__ = ["METRICS", "Check", "Measurement", "Summary", "Verdict", "evaluate", "median", "ratio",
+           "summarise"]  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Measurement:
@@ -17,6 +22,8 @@ class Measurement:
     cpu_seconds: float  # proxy user + system CPU over the run
     errors: int  # socket errors + non-2xx/3xx responses
     resumed: int = -1  # TLS connections that resumed a session; -1 when the tool cannot tell
+    handshakes: int = -1  # TLS handshakes made (l7lb bench); -1: one per request (s_time)
+    sticky_violations: int = -1  # clients served by several backends (bench --check-sticky)
 
     @property
     def rps(self) -> float:
@@ -33,17 +40,15 @@ class Measurement:
 
     @property
     def resumed_share(self) -> float:
-        if self.resumed < 0 or not self.requests:
+        total = self.handshakes if self.handshakes >= 0 else self.requests
+        if self.resumed < 0 or not total:
             return float("nan")
-        return self.resumed / self.requests
+        return self.resumed / total
 
     @property
     def cpu_utilisation(self) -> float:
         """Fraction of one core the proxy used: near 1.0 means the proxy was the bottleneck."""
         return self.cpu_seconds / self.seconds if self.seconds > 0 else 0.0
-
-
-METRICS = ("rps", "mbps", "cpu_us", "cpu_util")
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,7 @@ class Summary:
     cpu_util: float
     errors: int  # summed over runs: any error is worth seeing
     resumed_share: float = float("nan")  # median share of resumed TLS connections
+    sticky_violations: int = -1  # summed over runs; -1 when not checked
 
     def metric(self, name: str) -> float:
         if name not in METRICS:
@@ -82,6 +88,9 @@ def summarise(label: str, runs: Sequence[Measurement]) -> Summary:
         cpu_util=median([m.cpu_utilisation for m in runs]),
         errors=sum(m.errors for m in runs),
         resumed_share=median([m.resumed_share for m in runs]),
+        sticky_violations=-1
+        if all(m.sticky_violations < 0 for m in runs)
+        else sum(max(0, m.sticky_violations) for m in runs),
     )
 
 
@@ -90,24 +99,6 @@ def ratio(subject: float, reference: float) -> float:
     if reference == 0 or reference != reference:
         return float("nan")
     return subject / reference
-
-
-@dataclass(frozen=True)
-class Check:
-    """A target from an issue: ``subject.metric / reference.metric OP threshold``."""
-
-    text: str  # what the issue asks, e.g. "req/s >= 40 % of HAProxy"
-    metric: str  # one of METRICS
-    subject: str  # proxy label
-    reference: str  # proxy label
-    op: str  # ">=" or "<="
-    threshold: float
-
-    def __post_init__(self) -> None:
-        if self.metric not in METRICS:
-            raise ValueError(f"unknown metric {self.metric!r}")
-        if self.op not in (">=", "<="):
-            raise ValueError(f"unknown operator {self.op!r}")
 
 
 @dataclass(frozen=True)

@@ -54,11 +54,14 @@ def test_haproxy_accepts_the_config(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not Path("/usr/sbin/nginx").exists(), reason="nginx not installed")
 def test_nginx_accepts_both_configs(tmp_path: Path) -> None:
-    cert = make_cert(tmp_path, "rsa2048")
+    cert = make_cert(tmp_path, "rsa-2048")
     texts = [
         configs.nginx_backend([19001, 19002], str(tmp_path), str(tmp_path)),
         configs.nginx_proxy(18080, [19001], str(tmp_path), None),
         configs.nginx_proxy(18443, [19001], str(tmp_path), cert),
+        configs.nginx_validation_target(
+            18081, 18082, 18444, 500, cert, str(tmp_path), str(tmp_path)
+        ),
     ]
     for i, text in enumerate(texts):
         conf = tmp_path / f"n{i}.conf"

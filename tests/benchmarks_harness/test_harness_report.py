@@ -41,13 +41,13 @@ def test_table_shows_medians_ratios_and_verdicts() -> None:
     )
     assert "| `haproxy` | 60,000 | 10.0 | 60% | 0 | 1.00 | 1.00 |" in text
     # A miss is printed as such, never hidden.
-    assert "- **MISS** `l7lb-httptools` req/s >= 40% of HAProxy: measured 0.33" in text
-    assert "- **MISS** `l7lb-httptools` CPU/request <= 2.5x HAProxy: measured 4.00" in text
+    assert "- **MISS** `l7lb-httptools` req/s >= 40% of haproxy: measured 0.33" in text
+    assert "- **MISS** `l7lb-httptools` CPU/request <= 2.5x haproxy: measured 4.00" in text
     assert "MB/s" not in text.split("| proxy |")[1].split("\n")[0]  # no MB/s column here
 
 
 def test_throughput_table_has_mb_per_s() -> None:
-    r = result("keepalive-1mib", {"haproxy": [(5_000, 4.0)]})
+    r = result("large-1mib", {"haproxy": [(5_000, 4.0)]})
     text = report.scenario_table(r, "t", "c", 1, 5)
     assert "| proxy | req/s | MB/s |" in text
     assert "| `haproxy` | 1,000 | 0.2 |" in text  # 5000 * 200 bytes / 5 s = 0.2 MB/s
@@ -69,13 +69,29 @@ def test_failures_are_listed() -> None:
     assert "- `nginx`: nginx exited with status 1" in report.scenario_table(r, "t", "c", 3, 5)
 
 
-def test_speedup_table_needs_both_scenarios() -> None:
-    full = result("tls-full-rsa2048", {"haproxy": [(5_000, 3.5)]})
-    resumed = result("tls-resumed", {"haproxy": [(10_000, 3.0)]})
+def test_speedup_table_pairs_by_speedup_of() -> None:
+    # tls-resume-ticket.toml says speedup_of = "tls-full-ecdsa-p256"
+    full = result("tls-full-ecdsa-p256", {"haproxy": [(5_000, 3.5)]})
+    resumed = result("tls-resume-ticket", {"haproxy": [(10_000, 3.0)]})
     assert report.speedup_tables([full]) == {}
+    assert report.speedup_tables([resumed]) == {}
     tables = report.speedup_tables([full, resumed])
-    assert list(tables) == ["tls-resumed-speedup"]
-    assert "| `haproxy` | 1,000 | 2,000 | 2.00 | 700.0 | 300.0 |" in tables["tls-resumed-speedup"]
+    assert list(tables) == ["tls-resume-ticket-speedup"]
+    # CPU per connection 700 us full, 300 us resumed: 2.33 times cheaper
+    row = "| `haproxy` | 1,000 | 2,000 | 700.0 | 300.0 | 2.33 |"
+    assert row in tables["tls-resume-ticket-speedup"]
+
+
+def test_bench_table_has_resumed_and_sticky_columns() -> None:
+    r = ScenarioResult(SCENARIOS["cookie-persistence-1000-clients"])
+    r.runs["haproxy-cookie"] = [Measurement(5_000, 5.0, 0, 1.0, 0, sticky_violations=2)]
+    text = report.scenario_table(r, "t", "c", 1, 5)
+    assert "| errors | sticky violations |" in text
+    assert "| `haproxy-cookie` | 1,000 | 200.0 | 20% | 0 | 2 |" in text
+    t = ScenarioResult(SCENARIOS["tls-resume-id"])
+    t.runs["haproxy"] = [Measurement(500, 5.0, 0, 1.0, 0, resumed=450, handshakes=500)]
+    text = report.scenario_table(t, "t", "c", 1, 5)
+    assert "| `haproxy` | 100 | 2,000.0 | 20% | 0 | 90% |" in text
 
 
 def section(date: str, blocks: dict[str, str]) -> report.RunSection:
@@ -98,19 +114,28 @@ def test_merge_into_empty_file_and_round_trip() -> None:
 def test_same_date_replaces_rerun_scenarios_and_keeps_the_others() -> None:
     first = report.merge(
         "",
-        section("2026-11-26", {"keepalive-small": "### k\nold\n", "close-small": "### c\nold\n"}),
+        section("2026-11-26", {"keepalive-small": "### k\nold\n", "new-conn": "### c\nold\n"}),
         ORDER,
     )
     second = report.merge(first, section("2026-11-26", {"keepalive-small": "### k\nnew\n"}), ORDER)
     (sec,) = report.parse(second)
     assert sec.scenarios["keepalive-small"].strip() == "### k\nnew"
-    assert sec.scenarios["close-small"].strip() == "### c\nold"
-    assert list(sec.scenarios) == ["keepalive-small", "close-small"]  # display order kept
+    assert sec.scenarios["new-conn"].strip() == "### c\nold"
+    assert list(sec.scenarios) == ["keepalive-small", "new-conn"]  # display order kept
+
+
+def test_keep_header_adds_a_block_without_rewriting_the_day() -> None:
+    first = report.merge("", section("2026-11-26", {"keepalive-small": "### k\nA\n"}), ORDER)
+    other = report.RunSection("2026-11-26", "## 2026-11-26\n\n- validate\n", {"v": "### v\n"})
+    merged = report.merge(first, other, ORDER, keep_header=True)
+    (sec,) = report.parse(merged)
+    assert "- command: `cmd`" in sec.header and "- validate" not in sec.header
+    assert list(sec.scenarios) == ["keepalive-small", "v"]
 
 
 def test_new_date_goes_on_top_and_history_stays() -> None:
     old = report.merge("", section("2026-11-20", {"keepalive-small": "### k\nweek ago\n"}), ORDER)
-    new = report.merge(old, section("2026-11-26", {"close-small": "### c\ntoday\n"}), ORDER)
+    new = report.merge(old, section("2026-11-26", {"new-conn": "### c\ntoday\n"}), ORDER)
     parsed = report.parse(new)
     assert [s.date for s in parsed] == ["2026-11-26", "2026-11-20"]
     assert parsed[1].scenarios["keepalive-small"].strip() == "### k\nweek ago"
