@@ -58,15 +58,28 @@ _NOT_EXTRA = HOP_BY_HOP | {b"close", b"host"}
 _TCHAR = frozenset(b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 
 
+# Clients and servers send a handful of distinct Connection values ("keep-alive",
+# "close", "Upgrade"): remember their parse. Bounded so hostile values cannot grow it.
+_EXTRA_CACHE: dict[bytes, frozenset[bytes]] = {}
+_EXTRA_CACHE_MAX = 64
+
+
 def _connection_extra(values: list[bytes]) -> frozenset[bytes]:
     """Field names listed in Connection beyond the ones always dropped."""
+    if len(values) == 1:
+        cached = _EXTRA_CACHE.get(values[0])
+        if cached is not None:
+            return cached
     extra: set[bytes] = set()
     for value in values:
         for token in value.split(b","):
             token = token.strip().lower()
             if token and token not in _NOT_EXTRA:
                 extra.add(token)
-    return frozenset(extra)
+    result = frozenset(extra)
+    if len(values) == 1 and len(_EXTRA_CACHE) < _EXTRA_CACHE_MAX:
+        _EXTRA_CACHE[values[0]] = result
+    return result
 
 
 def _forwarded_value(value: bytes) -> bytes:

@@ -62,11 +62,7 @@ class BackendConnection(asyncio.Protocol):
             client.backend_failed(self, f"invalid response: {exc.reason}")
             return
         client.backend_progress = True
-        for ev in events:
-            client.response_event(ev)
-            if self.client is not client:
-                break
-        client.flush_out()
+        client.response_events(events, self)
 
     def eof_received(self) -> bool | None:
         return None  # close our side too
@@ -85,9 +81,7 @@ class BackendConnection(asyncio.Protocol):
         except ProtocolError as perr:
             client.backend_failed(self, perr.reason if exc is None else f"{perr.reason} ({exc})")
             return
-        for ev in events:
-            client.response_event(ev)
-        client.flush_out()
+        client.response_events(events, self)
         if self.client is client:
             client.backend_failed(self, "connection closed by server")
 

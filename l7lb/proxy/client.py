@@ -636,25 +636,28 @@ class ClientConnection(asyncio.Protocol):
 
     # ---- the response side ---------------------------------------------------------
 
-    def response_event(self, ev: Event) -> None:
-        t = type(ev)
-        if t is Data:
-            assert isinstance(ev, Data)
-            data = ev.data
-            if data and self.transport is not None:
-                self.bytes_sent += len(data)
-                if self.out_chunked:
-                    self.out.append(b"%x\r\n%s\r\n" % (len(data), data))
-                else:
-                    self.out.append(data)
-        elif t is ResponseHead:
-            assert isinstance(ev, ResponseHead)
-            self._response_head(ev)
-        elif t is EndOfMessage:
-            self._response_end()
-        elif t is Upgrade:
-            assert isinstance(ev, Upgrade)
-            self._start_tunnel(ev.tail)
+    def response_events(self, events: list[Event], conn: BackendConnection) -> None:
+        """What one backend read produced, in order; stops if the exchange moves on
+        (the backend was released at END and may already serve someone else)."""
+        for ev in events:
+            t = type(ev)
+            if t is Data:
+                data = ev.data  # type: ignore[union-attr]
+                if data:
+                    self.bytes_sent += len(data)
+                    if self.out_chunked:
+                        self.out.append(b"%x\r\n%s\r\n" % (len(data), data))
+                    else:
+                        self.out.append(data)
+            elif t is ResponseHead:
+                self._response_head(ev)  # type: ignore[arg-type]
+            elif t is EndOfMessage:
+                self._response_end()
+            elif t is Upgrade:
+                self._start_tunnel(ev.tail)  # type: ignore[union-attr]
+            if conn.client is not self:
+                break
+        self.flush_out()
 
     def _response_head(self, head: ResponseHead) -> None:
         req = self.req
