@@ -57,6 +57,10 @@ class VipTls:
     context: ssl.SSLContext  # front context (default certificate)
     names: SniMap[ssl.SSLContext]
     certificates: tuple[CertInfo, ...]
+    # what sessions and tickets are bound to: the VIP and its certificates, so a
+    # session never resumes on another VIP nor under another certificate set
+    # (nginx CVE-2014-3616); the SNI name is added per connection
+    scope: str
     counters: TlsCounters
     cache: SessionCache | None  # None: no shared session cache on this VIP
     store: SessionStore | None
@@ -177,6 +181,9 @@ def build_vip_tls(
         context=front,
         names=names,
         certificates=tuple(infos),
+        scope=vip
+        + "#"
+        + hashlib.sha256("".join(sorted(i.sha256 for i in infos)).encode()).hexdigest()[:16],
         counters=counters,
         cache=None,
         store=None,
@@ -188,7 +195,8 @@ def build_vip_tls(
 
     # One session id context for the whole VIP: sessions from another VIP fail
     # OpenSSL's own check too; names are told apart by the cache keys.
-    sid_ctx = hashlib.sha256(b"l7lb vip\x00" + vip.encode()).digest()
+    scope = result.scope
+    sid_ctx = hashlib.sha256(b"l7lb vip\x00" + scope.encode()).digest()
     for ctx in groups.values():
         shim.set_session_id_context(ctx, sid_ctx)
     ptr = shim.ssl_ctx_pointer(front)
@@ -198,7 +206,7 @@ def build_vip_tls(
         result.hooks.append(
             shim.SessionHooks(
                 front,
-                key_for=lambda sni, sid: session_key(vip, sni, sid),
+                key_for=lambda sni, sid: session_key(scope, sni, sid),
                 lookup=cache.get,
                 store=cache.put,
                 remove=cache.remove,
@@ -214,6 +222,6 @@ def build_vip_tls(
             # No supervisor ring: a worker-local one, so tickets are still bound
             # to VIP and name (OpenSSL's built-in keys are not). Not rotated.
             resumption.ticket_ring = TicketRingHolder(TicketKeyRing.generate(time.time()))
-        result.hooks.append(shim.TicketKeyHooks(front, vip=vip, ring=resumption.ticket_ring))
+        result.hooks.append(shim.TicketKeyHooks(front, vip=scope, ring=resumption.ticket_ring))
     result.shared = True
     return result

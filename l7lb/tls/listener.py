@@ -156,7 +156,7 @@ class TlsServer:
                 await self._send_and_close(conn, ALERT_UNRECOGNIZED_NAME)
                 return
             if hello is not None and rt.cache is not None and rt.store is not None:
-                keys = prefetch_keys(rt.vip, hello)
+                keys = prefetch_keys(rt.scope, hello)
                 if keys:
                     budget = min(rt.prefetch_deadline, deadline - self.loop.time())
                     await prefetch(rt.store, rt.cache, keys, max(budget, 0.001))

@@ -278,3 +278,27 @@ def test_certificate_reload_under_load_and_bad_certificate_rejected(tmp_path, ba
         p.stop()
     assert failures == []
     assert ok[0] > 20
+
+
+def test_sessions_do_not_survive_a_certificate_change(tmp_path, backend):
+    """Sessions are bound to the VIP's certificates, not only its name: after a
+    reload onto another certificate, an old session makes a full handshake."""
+    first = make_cert(tmp_path, "www.example.com")
+    port = free_port()
+    cfg = tls_config(port, backend.address, [first], tickets=False)
+    p = start_proxy(tmp_path, cfg, port, workers=1)
+    try:
+        ctx = client_ctx(tickets=False, version="1.2")
+        _, _, _, session, _, _ = https_get(port, "www.example.com", ctx)
+        assert https_get(port, "www.example.com", ctx, session=session)[2], "control: resumes"
+        (tmp_path / "second").mkdir()
+        second = make_cert(tmp_path / "second", "www.example.com")
+        p.reload(cfg.replace(first[0], second[0]).replace(first[1], second[1]))
+        deadline = time.monotonic() + 15
+        while "reload: done" not in p.error_log() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)
+        status, _, reused, _, _, _ = https_get(port, "www.example.com", ctx, session=session)
+        assert status == 200 and not reused
+    finally:
+        p.stop()
