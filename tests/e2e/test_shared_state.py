@@ -4,6 +4,7 @@ TLS sessions and tickets resume across them, persistence follows the client
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
@@ -11,7 +12,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from procs import free_port, start_backend, start_proxy
+from procs import Backend, Proxy, free_port, start_backend, start_proxy
 from test_persistence_e2e import VClient
 from test_tls_proxy import client_ctx, https_get, make_cert
 
@@ -79,12 +80,20 @@ class Cluster:
         self, tmp: Path, engine: str, persistence: str = '  mode = "source"', **kw: str
     ) -> None:
         self.store = ServerProc(engine, tmp)
+        self.backends: list[Backend] = []
+        self.proxies: list[Proxy] = []
+        self.ports: dict[str, dict[str, int]] = {}
+        try:
+            self._start(tmp, persistence, **kw)
+        except BaseException:
+            self.close()  # a failed start must not leave redis or realservers behind
+            raise
+
+    def _start(self, tmp: Path, persistence: str, **kw: str) -> None:
         self.store.start()
         self.backends = [start_backend(f"b{i}") for i in (1, 2, 3)]
         self.cert = make_cert(tmp, "www.example.com")
         self.namespace = "e2e" + uuid.uuid4().hex[:8]
-        self.ports = {}
-        self.proxies = []
         for name in ("A", "B"):
             d = tmp / name
             d.mkdir()
@@ -204,23 +213,27 @@ def test_store_killed_mid_load_then_back(tmp_path):
 
 def test_slow_store_does_not_delay_handshakes(tmp_path):
     """A store 200 ms slow per reply: handshakes wait the 20 ms deadline at most."""
-    store = ServerProc("redis", tmp_path)
-    store.start()
-    slow = DelayProxy(store.port, 0.2)
-    b = start_backend("b1")
-    cert = make_cert(tmp_path, "www.example.com")
-    ports = {"id": free_port(), "tk": free_port(), "plain": free_port()}
-    cfg = director_config(
-        f"redis://127.0.0.1:{slow.port}/0",
-        "slow",
-        ports,
-        cert,
-        [b],
-        '  mode = "source"',
-        store_timeout="20ms",
-    )
-    p = start_proxy(tmp_path, cfg, ports["plain"], workers=1)
-    try:
+    with contextlib.ExitStack() as stack:
+        store = ServerProc("redis", tmp_path)
+        stack.callback(store.stop)
+        store.start()
+        slow = DelayProxy(store.port, 0.2)
+        stack.callback(slow.stop)
+        b = start_backend("b1")
+        stack.callback(b.stop)
+        cert = make_cert(tmp_path, "www.example.com")
+        ports = {"id": free_port(), "tk": free_port(), "plain": free_port()}
+        cfg = director_config(
+            f"redis://127.0.0.1:{slow.port}/0",
+            "slow",
+            ports,
+            cert,
+            [b],
+            '  mode = "source"',
+            store_timeout="20ms",
+        )
+        p = start_proxy(tmp_path, cfg, ports["plain"], workers=1)
+        stack.callback(p.stop)
         ctx = client_ctx(tickets=False, version="1.2")
         session = None
         times = []
@@ -233,11 +246,6 @@ def test_slow_store_does_not_delay_handshakes(tmp_path):
             assert status == 200
         # every lookup hits the 200 ms store; none may wait for it
         assert sorted(times)[3] < 0.15, times
-    finally:
-        p.stop()
-        b.stop()
-        slow.stop()
-        store.stop()
 
 
 def test_ticket_rotation_across_directors(tmp_path):
