@@ -119,6 +119,9 @@ def start_proxy(tmp: Path, config: str, port: int, workers: int = 1, wait: bool 
         deadline = time.monotonic() + 20
         while "serving" not in err.read_text(errors="replace"):
             if proc.poll() is not None or time.monotonic() > deadline:
+                if proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGKILL)  # never leave a half-started l7lb
+                    proc.wait()
                 raise RuntimeError("l7lb did not start:\n" + err.read_text(errors="replace"))
             time.sleep(0.05)
     return proxy
