@@ -335,8 +335,7 @@ def test_one_health_check_per_interval_whatever_the_workers(tmp_path):
         tmp_path, config(port, [b], '  mode = "cookie"', health=health), port, workers=2
     )
     try:
-        c = VClient(port)
-        start = json.loads(c.get("/stats")[1] if False else _stats(port))["paths"].get("/health", 0)
+        start = json.loads(_stats(port))["paths"].get("/health", 0)
         time.sleep(2.0)
         end = json.loads(_stats(port))["paths"].get("/health", 0)
         # 2 s / 0.25 s = 8 checks (one per interval), not 16 (one per worker)
@@ -352,3 +351,103 @@ def _stats(port: int) -> str:
     body = c.getresponse().read().decode()
     c.close()
     return body
+
+
+def test_prefix_mode_marks_the_application_cookie(tmp_path, three):
+    port = free_port()
+    persistence = '  mode = "prefix"\n  name = "JSESSIONID"'
+    p = start_proxy(tmp_path, config(port, three, persistence), port, workers=2)
+    try:
+        for _ in range(10):
+            c = VClient(port)
+            status, first = c.get("/login")
+            assert status == 200
+            value = c.jar["JSESSIONID"]
+            server_id, sep, app_value = value.partition("~")
+            assert sep and server_id and app_value  # <server-id>~<the backend's value>
+            assert first not in server_id  # opaque: not the server's name
+            for _ in range(4):
+                assert c.get()[1] == first
+            # the backend sees its own value, without the prefix
+            stats = json.loads(_stats_with(port, c))
+            assert stats["cookie"] == f"JSESSIONID={app_value}"
+    finally:
+        p.stop()
+
+
+def _stats_with(port: int, c: VClient) -> str:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    cookie = "; ".join(f"{k}={v}" for k, v in c.jar.items())
+    conn.request("GET", "/stats", headers={"Cookie": cookie})
+    body = conn.getresponse().read().decode()
+    conn.close()
+    return body
+
+
+def test_full_servers_queue_then_503(tmp_path):
+    b = start_backend("only")
+    port = free_port()
+    servers = f'  [[pool.web.server]]\n  address = "{b.address}"\n  max_conn = 1\n'
+
+    def cfg(timeout: str) -> str:
+        return (
+            f'[log]\naccess = "off"\n[[vip]]\nname = "v"\nlisten = ["127.0.0.1:{port}"]\n'
+            f'  [[vip.route]]\n  pool = "web"\n[pool.web]\nqueue_timeout = "{timeout}"\n' + servers
+        )
+
+    def slow(delay: float) -> int:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        c.request("GET", f"/slow?delay={delay}")
+        status = c.getresponse().status
+        c.close()
+        return status
+
+    p = start_proxy(tmp_path, cfg("5s"), port, workers=1)
+    try:
+        with ThreadPoolExecutor(3) as ex:
+            statuses = list(ex.map(slow, [0.4, 0.4, 0.4]))
+        assert statuses == [200, 200, 200]  # served one at a time, none refused
+    finally:
+        p.stop()
+    p = start_proxy(tmp_path, cfg("0.3s"), port, workers=1)
+    try:
+        with ThreadPoolExecutor(2) as ex:
+            first = ex.submit(slow, 1.5)
+            time.sleep(0.2)
+            t0 = time.monotonic()
+            second = ex.submit(slow, 0.1)
+            assert second.result() == 503
+            assert time.monotonic() - t0 < 1.2  # the queue timeout, not the first request
+            assert first.result() == 200
+    finally:
+        p.stop()
+        b.stop()
+
+
+def test_redispatch_false_answers_503_while_the_server_is_out(tmp_path, three):
+    port = free_port()
+    sock = str(tmp_path / "admin.sock")
+    p = start_proxy(
+        tmp_path,
+        config(
+            port,
+            three,
+            '  mode = "cookie"',
+            extra_pool="redispatch = false",
+            top=f'admin_socket = "{sock}"',
+        ),
+        port,
+        workers=1,
+    )
+    try:
+        c = VClient(port)
+        _, first = c.get()
+        admin(sock, "maint", "web", first)
+        time.sleep(0.3)
+        assert c.get()[0] == 503  # stuck to a server in maintenance, and no redispatch
+        assert VClient(port).get()[0] == 200  # a new client is scheduled elsewhere
+        admin(sock, "ready", "web", first)
+        time.sleep(0.3)
+        assert c.get() == (200, first)
+    finally:
+        p.stop()
