@@ -40,7 +40,7 @@ from l7lb.persistence.setcookie import (
     SetCookie,
     get_cookie,
     make_private,
-    remove_cookie,
+    strip_cookie,
 )
 from l7lb.persistence.table import StickTable, source_key
 
@@ -51,6 +51,10 @@ MAX_SESSION_ID = 256
 # timeout has passed, so the copies in other workers do not expire while the
 # client is busy on this one (cf. cookie ``refresh_due``).
 ANNOUNCE_FRACTION = 4
+# Entries of the per-pool Cookie header caches before they are cleared, and the
+# longest header value remembered: at most 4096 x 1 KiB per pool and worker.
+_CACHE_MAX = 4096
+_CACHE_KEY_MAX = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,11 +193,13 @@ class Stickiness:
 
     __slots__ = (
         "_codec",
+        "_cookie_seen",
         "_finder",
         "_name",
         "_plain_cookie",
         "_routes",
         "_secure_cookie",
+        "_stripped",
         "_table",
         "_table_name",
         "_tables",
@@ -238,6 +244,13 @@ class Stickiness:
                     self._secure_cookie = cookie
                 else:
                     self._plain_cookie = cookie
+        # A keep-alive client sends the same Cookie header again and again: remember
+        # what it meant (only when no max_idle/max_life makes the answer time-bound)
+        # and what it becomes without l7lb's cookie. Bounded: cleared when full.
+        self._cookie_seen: dict[bytes, Sticky] | None = (
+            {} if p.mode is PersistenceMode.COOKIE and not p.max_idle and not p.max_life else None
+        )
+        self._stripped: dict[bytes, bytes] = {}
         self._finder: SessionIdFinder | None = None
         self._routes: dict[bytes, ServerState] = {}
         if p.mode is PersistenceMode.JSESSIONID:
@@ -270,6 +283,28 @@ class Stickiness:
         return self._lookup_source(peer, now)
 
     def _lookup_cookie(self, headers: Headers, now: float) -> Sticky:
+        seen = self._cookie_seen
+        if seen is None:
+            return self._read_cookie(headers, now)
+        value = None
+        for hname, hvalue in headers:
+            if hname == b"cookie":
+                if value is not None:
+                    return self._read_cookie(headers, now)  # several Cookie headers
+                value = hvalue
+        if value is None:
+            return NOT_STUCK
+        if len(value) > _CACHE_KEY_MAX:
+            return self._read_cookie(headers, now)
+        sticky = seen.get(value)
+        if sticky is None:
+            sticky = self._read_cookie(headers, now)
+            if len(seen) >= _CACHE_MAX:
+                seen.clear()
+            seen[value] = sticky
+        return sticky
+
+    def _read_cookie(self, headers: Headers, now: float) -> Sticky:
         raw = get_cookie(headers, self._name)
         if not raw:
             return NOT_STUCK
@@ -341,10 +376,34 @@ class Stickiness:
         mode. Returns ``headers`` itself when nothing changes."""
         mode = self.mode
         if mode is PersistenceMode.COOKIE and self.settings.indirect:
-            return remove_cookie(headers, self._name)
+            return self._without_our_cookie(headers)
         if mode is PersistenceMode.PREFIX:
             return unprefix_request(headers, self._name)[1]
         return headers
+
+    def _without_our_cookie(self, headers: Headers) -> Headers:
+        """``remove_cookie`` with the stripped value of each Cookie header
+        remembered (see ``_cookie_seen``)."""
+        out: Headers | None = None
+        stripped = self._stripped
+        for i, (hname, hvalue) in enumerate(headers):
+            if hname == b"cookie":
+                new = stripped.get(hvalue)
+                if new is None:
+                    new = strip_cookie(hvalue, self._name)
+                    if len(hvalue) <= _CACHE_KEY_MAX:  # longer: hostile or rare, not kept
+                        if len(stripped) >= _CACHE_MAX:
+                            stripped.clear()
+                        stripped[hvalue] = new
+            else:
+                new = hvalue
+            if out is None:
+                if new is hvalue:
+                    continue
+                out = headers[:i]
+            if new:
+                out.append((hname, new))
+        return headers if out is None else out
 
     def dispatched(self, sticky: Sticky, server: ServerState, now: float) -> list[StickUpdate]:
         """A server was chosen for the request: stick the client's address

@@ -404,3 +404,36 @@ def test_tables_survive_reload_and_retain() -> None:
     tables.retain([])
     assert tables.names() == []
     assert not tables.apply(StickUpdate("web", b"k", "s1"), NOW)
+
+
+def test_repeated_cookie_headers_answer_alike_from_the_cache() -> None:
+    """The per-pool cache of Cookie header values must not change any answer."""
+    from l7lb.proxy import stickiness as mod
+
+    s = make(COOKIE)
+    server = s.state.by_name["s2"]
+    hs, _ = s.response_headers([], server, NOT_STUCK, False, NOW)
+    (value,) = set_cookies(hs)
+    headers = cookie_request(value)
+    first = s.lookup(b"/", headers, "192.0.2.1", NOW)
+    again = s.lookup(b"/", list(headers), "192.0.2.1", NOW + 1000)
+    assert first.server is server and again.server is server
+    assert s.request_headers(headers, first) == [(b"host", b"www"), (b"cookie", b"a=1")]
+    assert s.request_headers(headers, again) == [(b"host", b"www"), (b"cookie", b"a=1")]
+    cookie = value.split(b";")[0]
+    forged = [(b"cookie", b"a=1; " + cookie[:-2] + (b"AB" if cookie[-2:] != b"AB" else b"CD"))]
+    assert s.lookup(b"/", forged, "192.0.2.1", NOW).server is None
+    assert s.lookup(b"/", forged, "192.0.2.1", NOW).server is None
+    # hostile long values are answered but never kept
+    long = [(b"cookie", b"x=" + b"y" * (mod._CACHE_KEY_MAX + 1))]
+    assert s.lookup(b"/", long, "192.0.2.1", NOW).server is None
+    assert long[0][1] not in (s._cookie_seen or {})
+
+
+def test_cookie_cache_is_off_when_cookies_expire() -> None:
+    """With max_idle or max_life the answer depends on the time: never cached."""
+    s = make(COOKIE + '\nmax_life = "10s"')
+    hs, _ = s.response_headers([], s.state.by_name["s1"], NOT_STUCK, False, NOW)
+    (value,) = set_cookies(hs)
+    assert s.lookup(b"/", cookie_request(value), "192.0.2.1", NOW + 5).server is not None
+    assert s.lookup(b"/", cookie_request(value), "192.0.2.1", NOW + 11).server is None
