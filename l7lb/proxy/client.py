@@ -24,7 +24,6 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from l7lb.accesslog import AccessRecord
-from l7lb.config.model import Route
 from l7lb.http.events import (
     Data,
     EndOfMessage,
@@ -106,7 +105,6 @@ class ClientConnection(asyncio.Protocol):
         self.host = b""
         self.target = b""
         self._hash_value: bytes | None = None
-        self.route: Route | None = None
         self.pool: PoolRuntime | None = None
         self.server: ServerState | None = None
         self.backend: BackendConnection | None = None
@@ -171,11 +169,8 @@ class ClientConnection(asyncio.Protocol):
             # the client gave up mid-request
             self._abort_exchange(499)
             return None
-        if self.state == ACTIVE and self.resp is not None:
-            # half-close after a complete request: finish sending the response
-            self.close_after = True
-            return True
         if self.state == ACTIVE:
+            # half-close after a complete request: finish sending the response, then close
             self.close_after = True
             return True
         return None
@@ -330,7 +325,6 @@ class ClientConnection(asyncio.Protocol):
         else:
             self.target = target
         route = self.vip.router.route(head.method, host, path, head.headers, self.peer)
-        self.route = route
         if route is None:
             self._local(404, responses.error(404, "no route matches this request"))
         elif route.pool is not None:
