@@ -495,7 +495,7 @@ class ClientConnection(asyncio.Protocol):
         self.server = server
         self.server_name = server.server.name
         st = pool.stickiness
-        if st is not None:
+        if st is not None and st.uses_table:
             updates = st.dispatched(self.sticky, server, time.time())
             if updates:
                 self.rt.announce(updates)

@@ -197,6 +197,7 @@ class Stickiness:
         "_finder",
         "_name",
         "_plain_cookie",
+        "_quiet_when_stuck",
         "_routes",
         "_secure_cookie",
         "_stripped",
@@ -208,6 +209,7 @@ class Stickiness:
         "pool",
         "settings",
         "state",
+        "uses_table",
     )
 
     def __init__(self, pool: Pool, state: PoolState, tables: StickTables) -> None:
@@ -251,6 +253,10 @@ class Stickiness:
             {} if p.mode is PersistenceMode.COOKIE and not p.max_idle and not p.max_life else None
         )
         self._stripped: dict[bytes, bytes] = {}
+        # indirect without max_idle: a client whose valid cookie names the server it
+        # was sent to never gets a Set-Cookie (nothing to refresh)
+        self._quiet_when_stuck = p.mode is PersistenceMode.COOKIE and p.indirect and not p.max_idle
+        self.uses_table = p.uses_table
         self._finder: SessionIdFinder | None = None
         self._routes: dict[bytes, ServerState] = {}
         if p.mode is PersistenceMode.JSESSIONID:
@@ -429,6 +435,8 @@ class Stickiness:
         broadcast. ``secure``: the client connection is TLS."""
         mode = self.mode
         if mode is PersistenceMode.COOKIE:
+            if sticky.server is server and self._quiet_when_stuck:
+                return headers, []  # a valid cookie for this server: nothing to re-send
             return self._insert_cookie(headers, server, sticky, secure, now), []
         if mode is PersistenceMode.PREFIX:
             if not any(name == b"set-cookie" for name, _ in headers):
