@@ -1,0 +1,161 @@
+"""The Python cost of one proxied keep-alive request, without sockets.
+
+A ``ClientConnection`` and a ``BackendConnection`` are wired to fake transports
+and fed a browser-like request and a small response in a loop, so what is timed
+is l7lb's own per-request path: both parsers, routing, scheduling, header
+rewriting, serialisation and (with ``--cookie``) cookie persistence. Syscalls and
+the event loop are left out; ``benchmarks/compare.py`` measures the whole.
+
+    python benchmarks/microbench.py [--cookie] [--requests N]
+    python benchmarks/microbench.py --instructions [--cookie]
+
+``--instructions`` runs the loop twice under ``valgrind --tool=callgrind`` (N
+and 3N requests) and prints instructions per request: deterministic, so a
+change of a few percent shows even on a busy machine, where timings do not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import shutil
+import subprocess
+import sys
+import time
+from typing import Any
+
+import uvloop
+
+from l7lb.config.load import parse_config
+from l7lb.proxy.backend import BackendConnection
+from l7lb.proxy.client import ClientConnection
+from l7lb.proxy.runtime import WorkerRuntime
+
+CONFIG = """
+[log]
+access = "off"
+[[vip]]
+name = "b"
+listen = ["127.0.0.1:18081"]
+[[vip.route]]
+pool = "p"
+[pool.p]
+max_idle = 256
+{persistence}
+[[pool.p.server]]
+address = "127.0.0.1:19100"
+"""
+COOKIE = '[pool.p.persistence]\nmode = "cookie"\nsecret = "0123456789abcdef0123456789abcdef"'
+
+REQUEST = (
+    b"GET /index.html HTTP/1.1\r\nHost: www.example.com\r\n"
+    b"User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0\r\n"
+    b"Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n"
+    b"Accept-Language: en-US,en;q=0.5\r\nAccept-Encoding: gzip, deflate, br\r\n"
+    b"Connection: keep-alive\r\nCookie: a=b; c=d\r\n\r\n"
+)
+RESPONSE = (
+    b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Thu, 26 Nov 2026 11:07:18 GMT\r\n"
+    b"Content-Type: text/plain\r\nContent-Length: 12\r\nConnection: keep-alive\r\n\r\n"
+    b"hello world\n"
+)
+
+
+class FakeTransport:
+    """Counts writes and keeps the last one; never blocks, never closes."""
+
+    def __init__(self) -> None:
+        self.writes = 0
+        self.last = b""
+
+    def write(self, data: bytes) -> None:
+        self.writes += 1
+        self.last = data
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return ("127.0.0.1", 5555) if name == "peername" else default
+
+    def is_closing(self) -> bool:
+        return False
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
+async def run(requests: int, cookie: bool, repeats: int) -> float:
+    loop = asyncio.get_running_loop()
+    rt = WorkerRuntime(parse_config(CONFIG.format(persistence=COOKIE if cookie else "")), loop)
+    pool = rt.pools["p"]
+    client = ClientConnection(rt, rt.vips["b"])
+    ct = FakeTransport()
+    client.connection_made(ct)  # type: ignore[arg-type]
+    backend = BackendConnection(pool, pool.state.servers[0], rt.response_parser())
+    bt = FakeTransport()
+    backend.connection_made(bt)  # type: ignore[arg-type]
+    pool.put_idle(backend, loop.time())
+    request = REQUEST
+    if cookie:  # a returning client: its first response set the cookie it now sends
+        client.data_received(request)
+        backend.data_received(RESPONSE)
+        found = re.search(rb"set-cookie: (L7LB=[^;]+)", ct.last)
+        assert found is not None, "no cookie was set"
+        request = request.replace(b"Cookie: a=b; c=d", b"Cookie: a=b; c=d; " + found.group(1))
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(requests):
+            client.data_received(request)
+            backend.data_received(RESPONSE)
+        best = min(best, (time.perf_counter() - t0) / requests)
+    assert ct.writes >= requests and bt.writes >= requests, "requests were not proxied"
+    return best
+
+
+def instructions(cookie: bool) -> int:
+    """Instructions per request from two callgrind runs (N and 3N requests)."""
+    if shutil.which("valgrind") is None:
+        raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
+    counts = []
+    for n in (1000, 3000):
+        argv = [sys.executable, __file__, "--requests", str(n), "--repeats", "1"]
+        if cookie:
+            argv.append("--cookie")
+        out = subprocess.run(
+            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stderr
+        found = re.search(r"Collected : (\d+)", out)
+        assert found is not None, out[-500:]
+        counts.append(int(found.group(1)))
+    return (counts[1] - counts[0]) // 2000
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--cookie", action="store_true", help="cookie persistence, client stuck")
+    ap.add_argument("--requests", type=int, default=20000)
+    ap.add_argument("--repeats", type=int, default=5, help="best of this many loops")
+    ap.add_argument("--instructions", action="store_true", help="count with callgrind")
+    args = ap.parse_args()
+    if args.instructions:
+        print(f"instructions per request: {instructions(args.cookie):,}")
+        return 0
+    best = uvloop.run(run(args.requests, args.cookie, args.repeats))
+    print(f"python path per request: {best * 1e6:.2f} us (best of {args.repeats})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
