@@ -107,7 +107,7 @@ class Supervisor:
         self.stats_waiters: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self.tables = StickTables()
         self.store: SharedStore | None = None
-        self.store_url = ""
+        self.store_settings: Any = None  # the [store] the open store was built from
         self.stick_store: StickStore | None = None
         self.checker: HealthChecker | None = None
         self.admin_server: AdminServer | None = None
@@ -205,12 +205,16 @@ class Supervisor:
         keys go there; workers open their own connection for TLS sessions."""
         st = config.store
         if st is None or not st.shared:
+            if self.store is not None:  # a reload went back to the embedded default
+                await self.store.drain()
+                await self.store.close()
+                self.store = self.stick_store = self.store_settings = None
             return
-        if self.store is None or self.store_url != st.url:
+        if self.store is None or self.store_settings != st:
             if self.store is not None:
                 await self.store.close()
             self.store = open_store(st)
-            self.store_url = st.url
+            self.store_settings = st
             self.stick_store = StickStore(self.store)
             log.info("shared store %s (namespace %s)", st.display_url, st.namespace)
 

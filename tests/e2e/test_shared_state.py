@@ -279,3 +279,28 @@ def test_stickiness_follows_the_client_to_the_other_director(tmp_path, mode):
                 assert cb.get("/") == first, (src, first)
     finally:
         c.close()
+
+
+def test_reload_applies_changed_store_settings(tmp_path):
+    """A reload that changes [store] (here the namespace) reopens the supervisor's
+    store with the new settings; one that drops [store] closes it."""
+    c = Cluster(tmp_path, "redis")
+    try:
+        a = c.proxies[0]
+        text = a.config_path.read_text()
+        a.reload(text.replace(c.namespace, c.namespace + "x"))
+        deadline = time.monotonic() + 15
+        while a.error_log().count("reload: done") < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert f"(namespace {c.namespace}x)" in a.error_log()
+        i, j = text.index("[store]"), text.index("[[vip]]")
+        a.reload(text[:i] + text[j:])
+        while a.error_log().count("reload: done") < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert a.error_log().count("reload: done") == 2
+        port = c.ports["A"]["id"]
+        assert (
+            https_get(port, "www.example.com", client_ctx(tickets=False, version="1.2"))[0] == 200
+        )
+    finally:
+        c.close()
