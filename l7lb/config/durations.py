@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from decimal import Decimal
 
 # How many seconds one of each unit is. Milliseconds divide (not multiply by
@@ -83,3 +84,34 @@ def format_duration(seconds: float) -> str:
     # repr is the shortest text that reads back as the same float; Decimal
     # spells it without an exponent, which the unit grammar has no room for.
     return f"{format(Decimal(repr(seconds)), 'f')}s"
+
+
+def parse_durations(
+    table: Mapping[str, object],
+    limits: Mapping[str, tuple[float, float, str]],
+    where: str,
+    issues: list[tuple[str, str, str]],
+) -> dict[str, float]:
+    """The keys of ``limits`` present in ``table``, in seconds, each checked
+    against its (low, high, example) range; problems are appended to ``issues``
+    as (key path, message, hint) and the key is left out."""
+    out: dict[str, float] = {}
+    for key, (low, high, example) in limits.items():
+        if key not in table:
+            continue
+        try:
+            seconds = parse_duration(table[key])
+        except DurationError as exc:
+            issues.append((f"{where}.{key}", exc.message, exc.hint))
+            continue
+        if not low <= seconds <= high:
+            issues.append(
+                (
+                    f"{where}.{key}",
+                    f"{seconds:g}s is out of range",
+                    f"use {low:g}s to {high:g}s, e.g. {key} = {example!r}",
+                )
+            )
+        else:
+            out[key] = seconds
+    return out

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from l7lb.config.durations import DurationError, parse_duration
+from l7lb.config.durations import parse_durations
 
 Issue = tuple[str, str, str]  # (key path, what is wrong, how to fix it)
 
@@ -139,24 +139,7 @@ def parse_store_table(
         "ticket_rotation": (1.0, 7 * 86400.0, "1h"),  # short periods: tests, drills
         "ticket_max_age": (3.0, 30 * 86400.0, "24h"),
     }
-    for key, (low, high, example) in limits.items():
-        if key not in table:
-            continue
-        try:
-            seconds = parse_duration(table[key])
-        except DurationError as exc:
-            issues.append((f"{where}.{key}", exc.message, exc.hint))
-            continue
-        if not low <= seconds <= high:
-            issues.append(
-                (
-                    f"{where}.{key}",
-                    f"{seconds:g}s is out of range",
-                    f"use {low:g}s to {high:g}s, e.g. {key} = {example!r}",
-                )
-            )
-        else:
-            kw[key] = seconds
+    kw.update(parse_durations(table, limits, where, issues))
     rotation = kw.get("ticket_rotation", DEFAULT_TICKET_ROTATION)
     max_age = kw.get("ticket_max_age", DEFAULT_TICKET_MAX_AGE)
     # A key is published one period ahead ("next"), encrypts for one period and

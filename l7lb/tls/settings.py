@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from l7lb.config.durations import DurationError, parse_duration
+from l7lb.config.durations import parse_durations
 
 Issue = tuple[str, str, str]  # (key path, what is wrong, how to fix it)
 
@@ -136,27 +136,11 @@ def parse_tls_table(table: dict[str, Any], where: str) -> tuple[TlsSettings | No
                 )
 
     limits = {
-        "ticket_rotation": (1.0, 7 * 86400.0),
-        "session_lifetime": (1.0, 86400.0),
-        "handshake_timeout": (0.1, 300.0),
+        "ticket_rotation": (1.0, 7 * 86400.0, "1h"),
+        "session_lifetime": (1.0, 86400.0, "5m"),
+        "handshake_timeout": (0.1, 300.0, "5s"),
     }
-    for key, (lo, hi) in limits.items():
-        if key in table:
-            try:
-                val = parse_duration(table[key])
-            except DurationError as exc:
-                issues.append((f"{where}.{key}", exc.message, exc.hint))
-                continue
-            if not lo <= val <= hi:
-                issues.append(
-                    (
-                        f"{where}.{key}",
-                        f"{table[key]!r} is out of range",
-                        f'a duration from {lo:g}s to {hi:g}s, e.g. "5s" or "1h"',
-                    )
-                )
-            else:
-                kw[key] = val
+    kw.update(parse_durations(table, limits, where, issues))
 
     if issues or not certs:
         return None, issues
