@@ -43,6 +43,9 @@ from l7lb.tls.ticketkeys import TicketKeyRing
 log = logging.getLogger("l7lb.supervisor")
 
 READY_TIMEOUT = 15.0
+# A persistence lookup that misses is answered after this long, once the loop has
+# handled what other workers sent meanwhile (workers wait 50 ms at most).
+CLAIM_RECHECK = 0.003
 
 
 @dataclass(eq=False)
@@ -338,22 +341,48 @@ class Supervisor:
         except (KeyError, ValueError) as exc:
             log.error("worker %d: bad persistence claim: %s", wp.index, exc)
             return
-        now = time.time()
-        table = self.tables.get(u.table)
-        known = table.get(u.key, now) if table is not None else None
-        if known is not None or self.stick_store is None:
-            self._settle_claim(wp, msg.get("id"), u, known)
+        cid = msg.get("id")
+        known = self._known(u)
+        if known is not None:
+            self._settle_claim(wp, cid, u, known)
+        elif not u.server:
+            # A lookup (a learned session id): the entry may sit in another worker's
+            # message that this loop has read but not handled yet, since readiness
+            # order is not arrival order (CI saw the race once in ~10 runs). Look
+            # again a moment later, then ask the store.
+            loop = asyncio.get_running_loop()
+            loop.call_later(CLAIM_RECHECK, self._claim_rechecked, wp, cid, u)
         else:
-            asyncio.get_running_loop().create_task(self._claim_from_store(wp, msg.get("id"), u))
+            self._claim_miss(wp, cid, u)
+
+    def _known(self, u: StickUpdate) -> str | None:
+        table = self.tables.get(u.table)
+        return table.get(u.key, time.time()) if table is not None else None
+
+    def _claim_rechecked(self, wp: WorkerProc, cid: object, u: StickUpdate) -> None:
+        known = self._known(u)
+        if known is not None:
+            self._settle_claim(wp, cid, u, known)
+        else:
+            self._claim_miss(wp, cid, u)
+
+    def _claim_miss(self, wp: WorkerProc, cid: object, u: StickUpdate) -> None:
+        if self.stick_store is None:
+            self._settle_claim(wp, cid, u, None)
+        else:
+            asyncio.get_running_loop().create_task(self._claim_from_store(wp, cid, u))
 
     async def _claim_from_store(self, wp: WorkerProc, cid: object, u: StickUpdate) -> None:
         assert self.stick_store is not None
-        known = await self.stick_store.get(u.table, u.key)
-        table = self.tables.get(u.table)
-        if known is not None and table is not None:
-            # learned by another director: every worker here should know it now
-            table.put(u.key, known, time.time())
-            self.broadcast({"t": "stick", "u": [StickUpdate(u.table, u.key, known).to_dict()]})
+        stored = await self.stick_store.get(u.table, u.key)
+        known = self._known(u)  # a worker of ours may have told us meanwhile
+        if known is None and stored is not None:
+            table = self.tables.get(u.table)
+            if table is not None:
+                # learned by another director: every worker here should know it now
+                table.put(u.key, stored, time.time())
+                self.broadcast({"t": "stick", "u": [StickUpdate(u.table, u.key, stored).to_dict()]})
+            known = stored
         self._settle_claim(wp, cid, u, known)
 
     def _settle_claim(self, wp: WorkerProc, cid: object, u: StickUpdate, known: str | None) -> None:
