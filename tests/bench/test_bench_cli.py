@@ -55,8 +55,15 @@ def test_bad_options_exit_2(capsys: Any) -> None:
     assert main(["http://x/", "--path", "nope"]) == 2
 
 
-@pytest.mark.skipif(plot.available(), reason="matplotlib is installed")
-def test_plot_without_matplotlib_says_so(capsys: Any) -> None:
+def test_plot_writes_a_png(tmp_path: Path, start_server: Any) -> None:
+    server = start_server()
+    out = tmp_path / "latency.png"
+    assert main([server.url(), "-n", "200", "-c", "2", "-p", "1", "--plot", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
+
+
+def test_plot_without_matplotlib_says_so(capsys: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(plot, "available", lambda: False)
     assert main(["http://127.0.0.1:9/", "--plot", "x.png"]) == 2
     assert "matplotlib" in capsys.readouterr().err
 
