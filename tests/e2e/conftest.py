@@ -8,7 +8,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from procs import Backend, start_backend
+from procs import Backend, start_backend, stop_leftovers
 
 
 @pytest.fixture
@@ -17,3 +17,10 @@ def backends() -> Iterator[list[Backend]]:
     yield bs
     for b in bs:
         b.stop()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_leftover_processes() -> Iterator[None]:
+    """Whatever a failed set-up left running is killed when the session ends."""
+    yield
+    stop_leftovers()

@@ -18,6 +18,22 @@ HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
 
 
+# Every process started here, so a test that fails half-way through its set-up
+# still leaves nothing running: conftest.py kills what is left at the end.
+STARTED: list[subprocess.Popen[bytes]] = []
+
+
+def stop_leftovers() -> None:
+    for proc in STARTED:
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                proc.kill()
+            proc.wait()
+    STARTED.clear()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -56,7 +72,9 @@ def start_backend(name: str, port: int | None = None) -> Backend:
     proc = subprocess.Popen(
         [sys.executable, str(HERE / "backend_app.py"), str(port), name],
         stdout=subprocess.DEVNULL,
+        start_new_session=True,
     )
+    STARTED.append(proc)
     wait_port(port)
     return Backend(name, port, proc)
 
@@ -114,6 +132,7 @@ def start_proxy(tmp: Path, config: str, port: int, workers: int = 1, wait: bool 
         start_new_session=True,
         cwd=ROOT,
     )
+    STARTED.append(proc)
     proxy = Proxy(cfg, proc, port, out, err)
     if wait:
         deadline = time.monotonic() + 20
