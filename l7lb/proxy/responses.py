@@ -69,5 +69,3 @@ def redirect(status: int, location: bytes, *, keep_alive: bool, head_only: bool 
         head_only=head_only,
     )
 
-
-CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
