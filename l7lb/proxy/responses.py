@@ -68,4 +68,3 @@ def redirect(status: int, location: bytes, *, keep_alive: bool, head_only: bool 
         headers=((b"location", location),),
         head_only=head_only,
     )
-
