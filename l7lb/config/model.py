@@ -36,6 +36,11 @@ class Address:
     def __str__(self) -> str:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
+    @property
+    def authority(self) -> bytes:
+        """``host:port`` as a Host header value (IPv6 bracketed)."""
+        return str(self).encode("ascii", "replace")
+
 
 @dataclass(frozen=True, slots=True)
 class Server:

@@ -107,6 +107,7 @@ def backend_request_headers(
     forwarded: bool,
     upgrade: bool,
     version: bytes = b"1.1",
+    server_host: bytes = b"",
 ) -> Headers:
     """The fields to send to the backend for a client request.
 
@@ -114,9 +115,13 @@ def backend_request_headers(
     one Host field (RFC 9112 3.2.2: an absolute-form target's authority
     replaces the received Host) and as X-Forwarded-Host. ``via``: the proxy's
     pseudonym (b"" = no Via). ``version``: the client's HTTP version, for Via.
+    ``server_host``: the realserver's own ``host:port``, sent as Host when the
+    client sent none (an HTTP/1.0 request): the backend gets HTTP/1.1, where a
+    request without Host is a 400 (RFC 9112 3.2), as nginx's ``$proxy_host``.
     The framing fields and ``Connection`` are the caller's to add.
     """
-    out: Headers = [(b"host", host)] if host else []
+    sent_host = host or server_host
+    out: Headers = [(b"host", sent_host)] if sent_host else []
     xff: list[bytes] = []
     via_chain: list[bytes] = []
     fwd_chain: list[bytes] = []

@@ -609,6 +609,7 @@ class ClientConnection(asyncio.Protocol):
             forwarded=self.rt.forwarded,
             upgrade=req.upgrade,
             version=req.version,
+            server_host=b"" if self.host else conn.server.server.address.authority,
         )
         if req.framing is Framing.LENGTH:
             headers.append((b"content-length", b"%d" % req.content_length))

@@ -98,6 +98,16 @@ def test_forwarding_headers_and_hop_by_hop_removed(proxy):
     assert "x-secret" not in seen and "keep-alive" not in seen
 
 
+def test_http10_request_without_host_reaches_the_backend(proxy):
+    # `openssl s_time -www /` sends exactly this; the backend speaks 1.1 and needs a Host
+    reply = raw_exchange(proxy.port, b"GET /headers HTTP/1.0\r\n\r\n")
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 "), head
+    seen = dict((k.lower(), v) for k, v in json.loads(body)["headers"])
+    assert re.fullmatch(r"127\.0\.0\.1:\d+", seen["host"]), seen
+    assert "x-forwarded-host" not in seen
+
+
 def test_location_of_realserver_rewritten_to_vip(proxy):
     status, headers, _ = request(proxy.port, "/redirect")
     assert status == 302

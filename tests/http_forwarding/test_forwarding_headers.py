@@ -83,6 +83,18 @@ def test_no_host_at_all() -> None:
     assert [n for n, _ in out] == [b"accept", b"x-forwarded-for", b"x-forwarded-proto", b"via"]
 
 
+def test_http10_request_without_host_gets_the_servers_address() -> None:
+    # the backend gets HTTP/1.1, where a request without Host is a 400
+    out = req([(b"accept", b"*/*")], host=b"", server_host=b"10.0.0.5:8080")
+    assert out[0] == (b"host", b"10.0.0.5:8080")
+    assert b"x-forwarded-host" not in [n for n, _ in out]
+
+
+def test_server_host_never_replaces_the_clients_host() -> None:
+    out = req([(b"host", b"www.example.com")], server_host=b"10.0.0.5:8080")
+    assert [v for n, v in out if n == b"host"] == [b"www.example.com"]
+
+
 def test_connection_named_fields_are_removed() -> None:
     out = req(
         [
