@@ -31,6 +31,7 @@ from harness.stats import Measurement
 from l7lb.bench.scenario import Scenario
 
 NGINX = "/usr/sbin/nginx"
+FLOOR = Path(__file__).resolve().parent.parent / "floor.py"
 HAPROXY = "/usr/sbin/haproxy"
 LOAD_CPU = "0"  # wrk / s_time / l7lb bench and the nginx backend
 PROXY_CPU = "1"  # the proxy under test, alone
@@ -178,6 +179,21 @@ class Bench:
             text = configs.haproxy(port, ports, cert, v.cookie)
             conf = self.tmp / f"{v.label}.cfg"
             argv = [HAPROXY, "-db", "-f", str(conf)]
+        elif v.proxy == "floor":
+            if cert is not None or v.cookie or len(ports) != 1:
+                raise StartError("the floor relays plain HTTP to one backend only")
+            text = f"(no configuration: {FLOOR} --mode {v.parser})"
+            conf = self.tmp / f"{v.label}.txt"
+            argv = [
+                sys.executable,
+                str(FLOOR),
+                "--mode",
+                v.parser,
+                "--listen",
+                str(port),
+                "--backend",
+                f"127.0.0.1:{ports[0]}",
+            ]
         elif v.proxy == "nginx":
             if v.cookie:
                 raise StartError("nginx has no cookie-insertion persistence")

@@ -21,8 +21,8 @@ class Variant:
     """One proxy set-up under test."""
 
     label: str
-    proxy: str  # "l7lb", "haproxy" or "nginx"
-    parser: str = "httptools"  # l7lb only
+    proxy: str  # "l7lb", "haproxy", "nginx" or "floor" (benchmarks/floor.py)
+    parser: str = "httptools"  # l7lb only; floor: its --mode (relay or parse)
     cookie: bool = False  # cookie-insertion persistence on the pool
 
 
@@ -35,6 +35,9 @@ VARIANTS = {
         Variant("nginx", "nginx"),
         Variant("l7lb-httptools-cookie", "l7lb", parser="httptools", cookie=True),
         Variant("haproxy-cookie", "haproxy", cookie=True),
+        # the lower bound of any uvloop proxy in Python, plain HTTP only (benchmarks/floor.py)
+        Variant("floor-relay", "floor", parser="relay"),
+        Variant("floor-parse", "floor", parser="parse"),
     )
 }
 

@@ -1,0 +1,136 @@
+"""The floor under any uvloop proxy written in Python: what l7lb could cost at best.
+
+Not a proxy anyone should run. Each client connection gets its own backend connection, and
+bytes are relayed unchanged, so there is no routing, no scheduling, no connection pool, no
+header rewriting, no timer and no log. Two modes:
+
+* ``relay``: bytes are copied from one socket to the other, nothing is parsed. The cost of
+  uvloop, the kernel and two Python callbacks per message.
+* ``parse``: as ``relay``, but every request and response head also goes through httptools
+  with an ``on_header`` callback building the (lower-cased name, value) list, exactly as
+  l7lb's fast codec does before it can decide anything. The cost of reading HTTP at all.
+
+``benchmarks/compare.py`` runs both beside l7lb and HAProxy (variants ``floor-relay`` and
+``floor-parse``): the distance from ``floor-parse`` to l7lb is what l7lb's own per-request work
+costs; the distance from HAProxy to ``floor-parse`` is what no Python code path can win back.
+
+    python benchmarks/floor.py --mode parse --listen 8080 --backend 127.0.0.1:8081
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+import httptools
+import uvloop
+
+
+class _Heads:
+    """httptools callbacks that build the header list, like l7lb's codec (and no more)."""
+
+    __slots__ = ("headers",)
+
+    def __init__(self) -> None:
+        self.headers: list[tuple[bytes, bytes]] = []
+
+    def on_message_begin(self) -> None:
+        self.headers = []
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name.lower(), value.rstrip(b" \t")))
+
+
+class Backend(asyncio.Protocol):
+    def __init__(self, client: Client, parse: bool) -> None:
+        self.client = client
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(_Heads()) if parse else None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if self.parser is not None:
+            self.parser.feed_data(data)
+        t = self.client.transport
+        if t is not None:
+            t.write(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.client.transport is not None:
+            self.client.transport.close()
+
+
+class Client(asyncio.Protocol):
+    def __init__(self, backend: tuple[str, int], parse: bool) -> None:
+        self.backend_addr = backend
+        self.parse = parse
+        self.transport: asyncio.Transport | None = None
+        self.backend: Backend | None = None
+        self.early: list[bytes] = []
+        self.parser = httptools.HttpRequestParser(_Heads()) if parse else None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        asyncio.get_running_loop().create_task(self._connect())
+
+    async def _connect(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            _, backend = await loop.create_connection(
+                lambda: Backend(self, self.parse), *self.backend_addr
+            )
+        except OSError:
+            if self.transport is not None:
+                self.transport.close()
+            return
+        self.backend = backend
+        assert backend.transport is not None
+        for data in self.early:
+            backend.transport.write(data)
+        self.early.clear()
+
+    def data_received(self, data: bytes) -> None:
+        if self.parser is not None:
+            self.parser.feed_data(data)
+        b = self.backend
+        if b is not None and b.transport is not None:
+            b.transport.write(data)
+        else:
+            self.early.append(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        b = self.backend
+        if b is not None and b.transport is not None:
+            b.transport.close()
+
+
+async def serve(port: int, backend: tuple[str, int], parse: bool) -> None:
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: Client(backend, parse), "127.0.0.1", port, backlog=4096
+    )
+    stop = loop.create_future()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set_result, None)
+    await stop
+    server.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--mode", choices=("relay", "parse"), required=True)
+    ap.add_argument("--listen", type=int, required=True, help="port on 127.0.0.1")
+    ap.add_argument("--backend", required=True, help="HOST:PORT of the backend")
+    args = ap.parse_args(argv)
+    host, _, port = args.backend.rpartition(":")
+    uvloop.run(serve(args.listen, (host, int(port)), args.mode == "parse"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
