@@ -17,6 +17,7 @@ is bounds-checked and the only exception that leaves this module is
 from __future__ import annotations
 
 import enum
+import struct
 from dataclasses import dataclass
 
 # A ClientHello bigger than this is refused; OpenSSL's own limit for the
@@ -63,50 +64,46 @@ class ClientHello:
         return TLS1_3 in self.supported_versions
 
 
-class _Reader:
-    """Bounds-checked cursor over a bytes object."""
+# Speed: this runs once per accepted TLS connection, on the handshake's CPU. It
+# works on one bytes object with plain index arithmetic: no cursor objects, no
+# per-field calls, and error strings are only built when an error is raised.
+# tests/tls/clienthello_reference.py keeps the earlier cursor-based parser, and
+# a property test checks that both give the same result or the same error.
 
-    __slots__ = ("data", "end", "pos")
-
-    def __init__(self, data: bytes, pos: int = 0, end: int | None = None) -> None:
-        self.data = data
-        self.pos = pos
-        self.end = len(data) if end is None else end
-
-    def remaining(self) -> int:
-        return self.end - self.pos
-
-    def take(self, n: int, what: str) -> bytes:
-        if n < 0 or self.pos + n > self.end:
-            raise ClientHelloError(f"truncated {what}")
-        out = self.data[self.pos : self.pos + n]
-        self.pos += n
-        return out
-
-    def u8(self, what: str) -> int:
-        return self.take(1, what)[0]
-
-    def u16(self, what: str) -> int:
-        return int.from_bytes(self.take(2, what), "big")
-
-    def u24(self, what: str) -> int:
-        return int.from_bytes(self.take(3, what), "big")
-
-    def sub(self, n: int, what: str) -> _Reader:
-        """A reader over the next ``n`` bytes; the parent skips past them."""
-        if n < 0 or self.pos + n > self.end:
-            raise ClientHelloError(f"{what} overruns its container")
-        child = _Reader(self.data, self.pos, self.pos + n)
-        self.pos += n
-        return child
-
-    def vector(self, len_bytes: int, what: str) -> _Reader:
-        n = self.u8(what) if len_bytes == 1 else self.u16(what)
-        return self.sub(n, what)
+_U16 = struct.Struct("!H")
+_U16_PAIR = struct.Struct("!HH")
+_u16 = _U16.unpack_from
+_u16_pair = _U16_PAIR.unpack_from
+# Bytes allowed in a host_name: letters, digits, hyphen, dot, underscore.
+_HOST_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._"
 
 
-def _handshake_bytes(data: bytes) -> bytes | NeedMore:
-    """Reassemble the first handshake message from the record layer."""
+def _handshake_bytes(data: bytes) -> tuple[bytes, int, int] | NeedMore:
+    """Locate the first handshake message: ``(buffer, start, end)`` of its body.
+
+    The common case (the whole message in the first record) is returned in
+    place, without a copy; a message split over records is reassembled.
+    """
+    n = len(data)
+    if n < 5:
+        return NEED_MORE
+    if data[0] != CONTENT_HANDSHAKE:
+        raise ClientHelloError("not a TLS handshake record")
+    if data[1] != 3:
+        raise ClientHelloError("bad record version")
+    length = (data[3] << 8) | data[4]
+    # RFC 8446 §5.1: handshake records are never empty; 2^14 plaintext max.
+    if length == 0 or length > 16384:
+        raise ClientHelloError("bad record length")
+    if n - 5 >= length >= 4:  # the first record is all there
+        needed = _check_handshake_header(data[5:9])
+        if needed <= length:
+            return data, 9, 5 + needed  # the whole message sits in the first record
+    return _reassemble(data)
+
+
+def _reassemble(data: bytes) -> tuple[bytes, int, int] | NeedMore:
+    """The general case: the message spans records, or is not all there yet."""
     pos = 0
     body = bytearray()
     needed: int | None = None  # total handshake message length, header included
@@ -121,7 +118,6 @@ def _handshake_bytes(data: bytes) -> bytes | NeedMore:
         if data[pos + 1] != 3:
             raise ClientHelloError("bad record version")
         length = int.from_bytes(data[pos + 3 : pos + 5], "big")
-        # RFC 8446 §5.1: handshake records are never empty; 2^14 plaintext max.
         if length == 0 or length > 16384:
             raise ClientHelloError("bad record length")
         if len(data) - pos - 5 < length:
@@ -135,13 +131,13 @@ def _handshake_bytes(data: bytes) -> bytes | NeedMore:
         if needed is None and len(body) >= 4:
             needed = _check_handshake_header(body)
         if needed is not None and len(body) >= needed:
-            return bytes(body[:needed])
+            return bytes(body[:needed]), 4, needed
 
 
 def _check_handshake_header(body: bytes | bytearray) -> int:
     if body[0] != HANDSHAKE_CLIENT_HELLO:
         raise ClientHelloError("first handshake message is not a ClientHello")
-    length = int.from_bytes(body[1:4], "big")
+    length = (body[1] << 16) | (body[2] << 8) | body[3]
     if length > MAX_HELLO:
         raise ClientHelloError("ClientHello too large")
     if length < 38:  # version + random + session id length byte + ...
@@ -161,28 +157,44 @@ def parse_client_hello(data: bytes) -> ClientHello | NeedMore:
         raise
     except Exception as exc:  # pragma: no cover - defence in depth
         raise ClientHelloError(f"malformed record: {exc!r}") from None
-    if isinstance(msg, NeedMore):
-        return msg
+    if msg is NEED_MORE:
+        return NEED_MORE
+    assert not isinstance(msg, NeedMore)
     try:
-        return _parse_body(_Reader(msg, 4))
+        return _parse_body(*msg)
     except ClientHelloError:
         raise
     except Exception as exc:  # pragma: no cover - defence in depth
         raise ClientHelloError(f"malformed ClientHello: {exc!r}") from None
 
 
-def _parse_body(r: _Reader) -> ClientHello:
-    legacy_version = r.u16("client_version")
-    r.take(32, "random")
-    sid_len = r.u8("session id length")
+def _parse_body(d: bytes, p: int, end: int) -> ClientHello:
+    # end - p >= 38 (``_check_handshake_header``): version, random and the
+    # session id length byte are there.
+    legacy_version = (d[p] << 8) | d[p + 1]
+    sid_len = d[p + 34]
+    p += 35
     if sid_len > 32:
         raise ClientHelloError("session id longer than 32 bytes")
-    session_id = r.take(sid_len, "session id")
-    suites = r.vector(2, "cipher suites")
-    if suites.remaining() == 0 or suites.remaining() % 2:
+    if p + sid_len > end:
+        raise ClientHelloError("truncated session id")
+    session_id = d[p : p + sid_len]
+    p += sid_len
+    if p + 2 > end:
+        raise ClientHelloError("truncated cipher suites")
+    n = (d[p] << 8) | d[p + 1]
+    p += 2 + n
+    if p > end:
+        raise ClientHelloError("cipher suites overruns its container")
+    if n == 0 or n & 1:
         raise ClientHelloError("bad cipher suites length")
-    compression = r.vector(1, "compression methods")
-    if compression.remaining() == 0:
+    if p >= end:
+        raise ClientHelloError("truncated compression methods")
+    n = d[p]
+    p += 1 + n
+    if p > end:
+        raise ClientHelloError("compression methods overruns its container")
+    if n == 0:
         raise ClientHelloError("no compression methods")
 
     server_name: str | None = None
@@ -190,105 +202,152 @@ def _parse_body(r: _Reader) -> ClientHello:
     versions: tuple[int, ...] = ()
     psk: tuple[bytes, ...] = ()
     ticket: bytes | None = None
-    if r.remaining():
-        exts = r.vector(2, "extensions")
-        if r.remaining():
+    if p < end:
+        if p + 2 > end:
+            raise ClientHelloError("truncated extensions")
+        n = (d[p] << 8) | d[p + 1]
+        p += 2
+        if p + n > end:
+            raise ClientHelloError("extensions overruns its container")
+        if p + n < end:
             raise ClientHelloError("trailing bytes after extensions")
         seen: set[int] = set()
-        while exts.remaining():
-            ext_type = exts.u16("extension type")
-            body = exts.vector(2, "extension body")
+        while p < end:
+            if p + 4 > end:
+                if p + 2 > end:
+                    raise ClientHelloError("truncated extension type")
+                raise ClientHelloError("truncated extension body")
+            ext_type, n = _u16_pair(d, p)
+            p += 4
+            b_end = p + n
+            if b_end > end:
+                raise ClientHelloError("extension body overruns its container")
             if ext_type in seen:  # RFC 8446 §4.2: at most one of each
                 raise ClientHelloError(f"duplicate extension {ext_type}")
             seen.add(ext_type)
             if ext_type == EXT_SERVER_NAME:
-                server_name = _parse_sni(body)
+                server_name = _parse_sni(d, p, b_end)
             elif ext_type == EXT_ALPN:
-                alpn = _parse_alpn(body)
+                alpn = _parse_alpn(d, p, b_end)
             elif ext_type == EXT_SUPPORTED_VERSIONS:
-                versions = _parse_versions(body)
+                versions = _parse_versions(d, p, b_end)
             elif ext_type == EXT_PRE_SHARED_KEY:
                 # RFC 8446 §4.2.11: pre_shared_key must be the last extension.
-                if exts.remaining():
+                if b_end < end:
                     raise ClientHelloError("pre_shared_key is not the last extension")
-                psk = _parse_psk(body)
+                psk = _parse_psk(d, p, b_end)
             elif ext_type == EXT_SESSION_TICKET:
-                ticket = body.take(body.remaining(), "session ticket")
+                ticket = d[p:b_end]
+            p = b_end
     return ClientHello(legacy_version, session_id, server_name, alpn, versions, psk, ticket)
 
 
 def parse_sni_extension(body: bytes) -> str | None:
     """The host name in a raw server_name extension body (as OpenSSL hands it over)."""
-    return _parse_sni(_Reader(bytes(body)))
+    raw = bytes(body)
+    return _parse_sni(raw, 0, len(raw))
 
 
-def _parse_sni(body: _Reader) -> str | None:
-    names = body.vector(2, "server name list")
-    if body.remaining():
+def _parse_sni(d: bytes, p: int, end: int) -> str | None:
+    if p + 2 > end:
+        raise ClientHelloError("truncated server name list")
+    n_end = p + 2 + ((d[p] << 8) | d[p + 1])
+    p += 2
+    if n_end > end:
+        raise ClientHelloError("server name list overruns its container")
+    if n_end < end:
         raise ClientHelloError("trailing bytes in server_name")
     host: str | None = None
-    while names.remaining():
-        name_type = names.u8("server name type")
-        name = names.vector(2, "server name")
-        raw = name.take(name.remaining(), "server name")
-        if name_type != 0:
-            continue  # unknown name types are skipped (RFC 6066 §3)
-        if host is not None:
-            raise ClientHelloError("more than one host_name in server_name")
-        host = _check_host_name(raw)
+    while p < n_end:
+        name_type = d[p]
+        if p + 3 > n_end:
+            raise ClientHelloError("truncated server name")
+        q = p + 3 + ((d[p + 1] << 8) | d[p + 2])
+        if q > n_end:
+            raise ClientHelloError("server name overruns its container")
+        if name_type == 0:  # unknown name types are skipped (RFC 6066 §3)
+            if host is not None:
+                raise ClientHelloError("more than one host_name in server_name")
+            host = _check_host_name(d[p + 3 : q])
+        p = q
     return host
 
 
 def _check_host_name(raw: bytes) -> str:
     if not raw or len(raw) > 255:
         raise ClientHelloError("bad host_name length")
-    if raw.endswith(b"."):
+    if raw[-1] == 0x2E:  # "."
         raise ClientHelloError("host_name has a trailing dot")  # RFC 6066 §3
-    for b in raw:
-        # letters, digits, hyphen, dot, underscore; no NUL, spaces or 8-bit bytes
-        if not (0x30 <= b <= 0x39 or 0x41 <= b <= 0x5A or 0x61 <= b <= 0x7A or b in b"-._"):
-            raise ClientHelloError("host_name has a character outside [A-Za-z0-9._-]")
+    # letters, digits, hyphen, dot, underscore; no NUL, spaces or 8-bit bytes
+    if raw.translate(None, _HOST_CHARS):
+        raise ClientHelloError("host_name has a character outside [A-Za-z0-9._-]")
     return raw.decode("ascii").lower()
 
 
-def _parse_alpn(body: _Reader) -> tuple[bytes, ...]:
-    lst = body.vector(2, "ALPN list")
-    if body.remaining():
+def _parse_alpn(d: bytes, p: int, end: int) -> tuple[bytes, ...]:
+    if p + 2 > end:
+        raise ClientHelloError("truncated ALPN list")
+    l_end = p + 2 + ((d[p] << 8) | d[p + 1])
+    p += 2
+    if l_end > end:
+        raise ClientHelloError("ALPN list overruns its container")
+    if l_end < end:
         raise ClientHelloError("trailing bytes in ALPN")
     out = []
-    while lst.remaining():
-        proto = lst.vector(1, "ALPN protocol")
-        if proto.remaining() == 0:
+    while p < l_end:
+        q = p + 1 + d[p]
+        if q > l_end:
+            raise ClientHelloError("ALPN protocol overruns its container")
+        if q == p + 1:
             raise ClientHelloError("empty ALPN protocol name")
-        out.append(proto.take(proto.remaining(), "ALPN protocol"))
+        out.append(d[p + 1 : q])
+        p = q
     if not out:
         raise ClientHelloError("empty ALPN list")
     return tuple(out)
 
 
-def _parse_versions(body: _Reader) -> tuple[int, ...]:
-    lst = body.vector(1, "supported_versions")
-    if body.remaining() or lst.remaining() == 0 or lst.remaining() % 2:
+def _parse_versions(d: bytes, p: int, end: int) -> tuple[int, ...]:
+    if p >= end:
+        raise ClientHelloError("truncated supported_versions")
+    n = d[p]
+    p += 1
+    if p + n > end:
+        raise ClientHelloError("supported_versions overruns its container")
+    if p + n < end or n == 0 or n & 1:
         raise ClientHelloError("bad supported_versions")
-    out = []
-    while lst.remaining():
-        out.append(lst.u16("version"))
-    return tuple(out)
+    return struct.unpack_from(f"!{n >> 1}H", d, p)
 
 
-def _parse_psk(body: _Reader) -> tuple[bytes, ...]:
-    identities = body.vector(2, "PSK identities")
+def _parse_psk(d: bytes, p: int, end: int) -> tuple[bytes, ...]:
+    if p + 2 > end:
+        raise ClientHelloError("truncated PSK identities")
+    i_end = p + 2 + ((d[p] << 8) | d[p + 1])
+    p += 2
+    if i_end > end:
+        raise ClientHelloError("PSK identities overruns its container")
     out = []
-    while identities.remaining():
-        ident = identities.vector(2, "PSK identity")
-        if ident.remaining() == 0:
+    while p < i_end:
+        if p + 2 > i_end:
+            raise ClientHelloError("truncated PSK identity")
+        q = p + 2 + ((d[p] << 8) | d[p + 1])
+        if q > i_end:
+            raise ClientHelloError("PSK identity overruns its container")
+        if q == p + 2:
             raise ClientHelloError("empty PSK identity")
-        out.append(ident.take(ident.remaining(), "PSK identity"))
-        identities.take(4, "obfuscated ticket age")
+        out.append(d[p + 2 : q])
+        p = q + 4
+        if p > i_end:
+            raise ClientHelloError("truncated obfuscated ticket age")
     if not out:
         raise ClientHelloError("no PSK identities")
-    body.vector(2, "PSK binders")  # not checked here: OpenSSL verifies them
-    if body.remaining():
+    p = i_end  # the binders, not checked here: OpenSSL verifies them
+    if p + 2 > end:
+        raise ClientHelloError("truncated PSK binders")
+    p += 2 + ((d[p] << 8) | d[p + 1])
+    if p > end:
+        raise ClientHelloError("PSK binders overruns its container")
+    if p < end:
         raise ClientHelloError("trailing bytes in pre_shared_key")
     return tuple(out)
 
