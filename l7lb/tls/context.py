@@ -102,6 +102,9 @@ def make_context(settings: TlsSettings) -> ssl.SSLContext:
     ctx.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
     if not settings.tickets:
         ctx.options |= ssl.OP_NO_TICKET
+    # TLS 1.3 tickets per full handshake (stateless, or stateful with tickets off).
+    # OpenSSL's default is 2: each one costs a ticket-key callback into Python.
+    ctx.num_tickets = settings.tickets_per_handshake
     try:
         ctx.set_ciphers(settings.ciphers)
     except ssl.SSLError:

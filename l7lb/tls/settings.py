@@ -22,6 +22,10 @@ DEFAULT_CIPHERS = (
 )
 DEFAULT_CIPHERSUITES = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 
+# Upper bound of ``tickets_per_handshake``: every ticket is a callback and an
+# encryption on the handshake's CPU; browsers keep a handful per host at most.
+MAX_TICKETS_PER_HANDSHAKE = 8
+
 
 @dataclass(frozen=True, slots=True)
 class Certificate:
@@ -38,6 +42,9 @@ class TlsSettings:
     ciphers: str = DEFAULT_CIPHERS  # TLS 1.2 cipher list (OpenSSL syntax)
     ciphersuites: str = DEFAULT_CIPHERSUITES  # TLS 1.3 suites
     tickets: bool = True
+    # TLS 1.3 tickets sent after a full handshake (OpenSSL's num_tickets, default 2);
+    # each costs a ticket-key callback and an encryption, see docs/configuration.md
+    tickets_per_handshake: int = 1
     ticket_rotation: float = 3600.0  # seconds a ticket key is current
     session_cache: bool = True  # server-side session-ID cache
     session_lifetime: float = 300.0  # seconds
@@ -52,6 +59,7 @@ _KNOWN = {
     "ciphers",
     "ciphersuites",
     "tickets",
+    "tickets_per_handshake",
     "ticket_rotation",
     "session_cache",
     "session_lifetime",
@@ -111,6 +119,19 @@ def parse_tls_table(table: dict[str, Any], where: str) -> tuple[TlsSettings | No
                 kw[key] = table[key]
             else:
                 issues.append((f"{where}.{key}", "must be true or false", f"{key} = true"))
+
+    if "tickets_per_handshake" in table:
+        n = table["tickets_per_handshake"]
+        if isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= MAX_TICKETS_PER_HANDSHAKE:
+            kw["tickets_per_handshake"] = n
+        else:
+            issues.append(
+                (
+                    f"{where}.tickets_per_handshake",
+                    f"must be an integer from 0 to {MAX_TICKETS_PER_HANDSHAKE}, got {n!r}",
+                    "tickets_per_handshake = 1 (2 for clients that open parallel connections)",
+                )
+            )
 
     if "min_version" in table:
         mv = table["min_version"]

@@ -166,3 +166,19 @@ def test_check_tls_reports_coverage_and_problems(make_cert: Any) -> None:
     messages = " ".join(m for _, m, _ in report.warnings)
     assert "expires in 9 days" in messages or "expires in 10 days" in messages
     assert "api.elsewhere.test" in messages and "'*.check.test'" not in messages
+
+
+def test_tickets_per_handshake_setting() -> None:
+    certs = [{"cert": "a.pem", "key": "a.key"}]
+    s, issues = parse_tls_table({"certificates": certs}, "vip.web.tls")
+    assert issues == [] and s is not None and s.tickets_per_handshake == 1
+    for n in (0, 2, 8):
+        s, issues = parse_tls_table({"certificates": certs, "tickets_per_handshake": n}, "v")
+        assert issues == [] and s is not None and s.tickets_per_handshake == n
+    for bad in (-1, 9, True, "2", 1.0, None):
+        s, issues = parse_tls_table(
+            {"certificates": certs, "tickets_per_handshake": bad}, "vip.web.tls"
+        )
+        assert s is None
+        assert [p for p, _, _ in issues] == ["vip.web.tls.tickets_per_handshake"], bad
+        assert "0 to 8" in issues[0][1] and "parallel" in issues[0][2]
