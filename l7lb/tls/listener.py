@@ -15,7 +15,6 @@ handshake.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import select
 import socket
@@ -95,6 +94,9 @@ class TlsServer:
 
     def start(self) -> None:
         self.sock.setblocking(False)
+        # socket.accept() reads these three properties (each builds an IntEnum)
+        # for every connection; read them once
+        self._accept_as = (self.sock.family, self.sock.type, self.sock.proto)
         self._resume()
 
     def _resume(self) -> None:
@@ -129,9 +131,12 @@ class TlsServer:
 
     def _on_readable(self) -> None:
         # A bounded batch per wake-up: other connections get the loop in between.
+        family, kind, proto = self._accept_as
         for _ in range(64):
             try:
-                conn, peer = self.sock.accept()
+                # socket.accept() minus its per-call property reads; _accept is the
+                # C method it wraps (accept4 with SOCK_CLOEXEC), absent from typeshed
+                fd, peer = self.sock._accept()  # type: ignore[attr-defined]
             except (BlockingIOError, InterruptedError):
                 return  # another worker took it, or nothing left
             except OSError as exc:
@@ -140,16 +145,18 @@ class TlsServer:
                 self._pause()
                 self.loop.call_later(0.1, self._resume)
                 return
+            conn = socket.socket(family, kind, proto, fileno=fd)
             conn.setblocking(False)
             if len(self._pending) >= self.max_pending:
                 self.runtime.counters.fail("overload")
                 conn.close()
                 continue
-            task = self.loop.create_task(self._handle(conn, _peer_str(peer)))
+            # the peer address is formatted only when a line is logged
+            task = self.loop.create_task(self._handle(conn, peer))
             self._pending.add(task)
             task.add_done_callback(self._pending.discard)
 
-    async def _handle(self, conn: socket.socket, peer: str) -> None:
+    async def _handle(self, conn: socket.socket, peer: object) -> None:
         rt = self.runtime
         timeout = self.handshake_timeout or rt.settings.handshake_timeout
         deadline = self.loop.time() + timeout
@@ -159,7 +166,9 @@ class TlsServer:
                 hello = await self._peek(conn, deadline)
             except _Reject as r:
                 rt.counters.fail(r.reason)
-                log.info("tls vip=%s peer=%s closed: %s%s", rt.vip, peer, r.reason, r.detail)
+                log.info(
+                    "tls vip=%s peer=%s closed: %s%s", rt.vip, _peer_str(peer), r.reason, r.detail
+                )
                 if r.plain_http:
                     await self._send_and_close(conn, PLAIN_HTTP_RESPONSE)
                 return
@@ -168,7 +177,7 @@ class TlsServer:
                 # Refused here, before any crypto; uvloop would drop the alert
                 # OpenSSL queues when the SNI callback refuses the name.
                 rt.counters.fail("unknown_sni")
-                log.info("tls vip=%s peer=%s closed: unknown_sni %s", rt.vip, peer, name)
+                log.info("tls vip=%s peer=%s closed: unknown_sni %s", rt.vip, _peer_str(peer), name)
                 await self._send_and_close(conn, ALERT_UNRECOGNIZED_NAME)
                 return
             if hello is not None and rt.cache is not None and rt.store is not None:
@@ -179,7 +188,7 @@ class TlsServer:
             left = deadline - self.loop.time()
             if left <= 0:
                 rt.counters.fail("handshake_timeout")
-                log.info("tls vip=%s peer=%s closed: handshake_timeout", rt.vip, peer)
+                log.info("tls vip=%s peer=%s closed: handshake_timeout", rt.vip, _peer_str(peer))
                 return
             handed_over = True
             try:
@@ -190,11 +199,13 @@ class TlsServer:
                 reason = _handshake_failure(exc)
                 if reason != "unknown_sni":  # counted by the SNI callback already
                     rt.counters.fail(reason)
-                log.info("tls vip=%s peer=%s handshake failed: %s", rt.vip, peer, reason)
+                log.info("tls vip=%s peer=%s handshake failed: %s", rt.vip, _peer_str(peer), reason)
                 return
             except Exception:  # a bug in the protocol's connection_made: not the client's
                 rt.counters.fail("internal_error")
-                log.exception("tls vip=%s peer=%s: protocol failed to start", rt.vip, peer)
+                log.exception(
+                    "tls vip=%s peer=%s: protocol failed to start", rt.vip, _peer_str(peer)
+                )
                 return
             done = True
             ssl_obj = transport.get_extra_info("ssl_object")
@@ -253,19 +264,23 @@ class TlsServer:
                 delay = min(delay * 2, 0.1)
 
     async def _wait_readable(self, conn: socket.socket, timeout: float) -> None:
-        fut = self.loop.create_future()
+        """Until ``conn`` is readable or ``timeout`` seconds pass, whichever is first.
+
+        A bare future woken by the reader callback or a timer handle: no
+        ``asyncio.wait_for`` (it wraps the future in a task of its own and costs
+        more than the rest of this wait). Cancelling the caller cancels the
+        future; the reader and the timer are removed on every way out.
+        """
+        loop = self.loop
+        fut = loop.create_future()
         fd = conn.fileno()
-
-        def ready() -> None:
-            if not fut.done():
-                fut.set_result(None)
-
-        self.loop.add_reader(fd, ready)
+        loop.add_reader(fd, _wake, fut)
+        timer = loop.call_later(timeout, _wake, fut)
         try:
-            with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
-                await asyncio.wait_for(fut, timeout)
+            await fut
         finally:
-            self.loop.remove_reader(fd)
+            timer.cancel()
+            loop.remove_reader(fd)
 
     async def _send_and_close(self, conn: socket.socket, payload: bytes) -> None:
         """Send ``payload`` (the plain-HTTP 400, a TLS alert), then read what the client
@@ -282,6 +297,11 @@ class TlsServer:
                 drained += len(chunk)
         except (OSError, TimeoutError):
             pass
+
+
+def _wake(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
 def _peer_shut_down(conn: socket.socket) -> bool:

@@ -111,7 +111,7 @@ def prefetch_keys(vip: str, hello: ClientHello, *, tls13_enabled: bool = True) -
     keys = []
     if hello.session_id and not (tls13_enabled and hello.offers_tls13):
         keys.append(session_key(vip, name, hello.session_id))
-    if tls13_enabled:
+    if tls13_enabled and hello.psk_identities:  # most full handshakes offer none
         keys.extend(
             session_key(vip, name, ident)
             for ident in hello.psk_identities

@@ -14,8 +14,10 @@ Safety rules this module keeps:
 * ``self_check`` proves the pointer arithmetic on this interpreter before
   anything else uses it.
 * Every ctypes callback object is stored on the ``SessionHooks`` /
-  ``TicketKeyHooks`` object, which the caller keeps alive as long as the
-  context: OpenSSL would otherwise call freed trampolines and crash.
+  ``TicketKeyHooks`` object, which the ``ssl.SSLContext`` itself keeps alive
+  (connections reference their context); when the hooks are freed they first
+  take their callbacks off the ``SSL_CTX``. OpenSSL would otherwise call freed
+  trampolines and crash.
 * Callbacks never raise into C: any Python error becomes "no session" /
   "unknown ticket key", which costs a full handshake and nothing else.
 
@@ -26,6 +28,7 @@ sent, so a session issued for one name is simply not found under another.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import hmac
@@ -52,6 +55,7 @@ SSL_MAX_SID_CTX_LENGTH = 32
 
 
 TLS1_3_VERSION = 0x0304
+_OP_NO_TICKET = int(ssl.OP_NO_TICKET)
 
 
 class ShimError(RuntimeError):
@@ -176,6 +180,7 @@ class _Lib:
             ctypes.POINTER(ctypes.POINTER(ctypes.c_ubyte)),
             ctypes.POINTER(ctypes.c_size_t),
         )
+        self.RAND_bytes = fn(c, "RAND_bytes", i, vp, i)
         self.EVP_aes_256_cbc = fn(c, "EVP_aes_256_cbc", vp)
         self.EVP_EncryptInit_ex = fn(c, "EVP_EncryptInit_ex", i, vp, vp, vp, vp, vp)
         self.EVP_DecryptInit_ex = fn(c, "EVP_DecryptInit_ex", i, vp, vp, vp, vp, vp)
@@ -251,6 +256,38 @@ def disable_session_cache(ctx: ssl.SSLContext) -> None:
     lib().SSL_CTX_ctrl(ssl_ctx_pointer(ctx), SSL_CTRL_SET_SESS_CACHE_MODE, SSL_SESS_CACHE_OFF, None)
 
 
+class _ServerNameReader:
+    """``current_server_name`` with its ctypes out-parameters made once.
+
+    OpenSSL calls our hooks synchronously on the event loop's thread, never
+    re-entrantly, so one set of out-parameters serves every call.
+    """
+
+    __slots__ = ("_get0_ext", "_get_servername", "_out", "_out_ref", "_outlen", "_outlen_ref")
+
+    def __init__(self, library: _Lib) -> None:
+        self._get0_ext = library.SSL_client_hello_get0_ext
+        self._get_servername = library.SSL_get_servername
+        self._out = ctypes.POINTER(ctypes.c_ubyte)()
+        self._outlen = ctypes.c_size_t()
+        self._out_ref = ctypes.byref(self._out)
+        self._outlen_ref = ctypes.byref(self._outlen)
+
+    def __call__(self, ssl_ptr: int) -> str:
+        if self._get0_ext(ssl_ptr, 0, self._out_ref, self._outlen_ref) == 1:
+            n = self._outlen.value
+            if n:
+                try:
+                    return parse_sni_extension(ctypes.string_at(self._out, n)) or ""
+                except ClientHelloError:
+                    return ""
+        name = self._get_servername(ssl_ptr, TLSEXT_NAMETYPE_host_name)
+        return name.decode("ascii", "replace").lower() if name else ""
+
+
+_server_name_reader: _ServerNameReader | None = None
+
+
 def current_server_name(ssl_ptr: int) -> str:
     """The SNI name of the handshake in progress on ``ssl_ptr`` ("" if none).
 
@@ -258,20 +295,22 @@ def current_server_name(ssl_ptr: int) -> str:
     tickets) the SNI extension has not been acted on yet, so we read it from
     the ClientHello itself; later (issuing tickets) ``SSL_get_servername`` has it.
     """
-    library = lib()
-    out = ctypes.POINTER(ctypes.c_ubyte)()
-    outlen = ctypes.c_size_t()
-    if (
-        library.SSL_client_hello_get0_ext(ssl_ptr, 0, ctypes.byref(out), ctypes.byref(outlen)) == 1
-        and outlen.value
-    ):
-        raw = ctypes.string_at(out, outlen.value)
-        try:
-            return parse_sni_extension(raw) or ""
-        except ClientHelloError:
-            return ""
-    name = library.SSL_get_servername(ssl_ptr, TLSEXT_NAMETYPE_host_name)
-    return name.decode("ascii", "replace").lower() if name else ""
+    global _server_name_reader
+    if _server_name_reader is None:
+        _server_name_reader = _ServerNameReader(lib())
+    return _server_name_reader(ssl_ptr)
+
+
+def _bind_lifetime(ctx: ssl.SSLContext, hooks: object) -> None:
+    """Keep ``hooks`` alive as long as ``ctx``.
+
+    Every connection made on the context references it, so its callbacks
+    stay valid while any connection is open, even after the ``VipTls`` that
+    built them is dropped (a reload swaps it). The hooks reference the context
+    too; when the collector frees both, ``__del__`` first detaches the
+    callbacks from the SSL_CTX (PEP 442 runs finalizers before clearing).
+    """
+    vars(ctx).setdefault("_l7lb_shim_hooks", []).append(hooks)
 
 
 KeyFunc = Callable[[str, bytes], bytes]  # (sni, session id) -> cache key
@@ -317,6 +356,29 @@ class SessionHooks:
             SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL,
             None,
         )
+        self._ptr: int | None = ptr
+        _bind_lifetime(ctx, self)
+
+    def detach(self) -> None:
+        """Take the callbacks off the ``SSL_CTX`` (idempotent; also done when freed).
+
+        The ``SSL_CTX`` can outlive these hooks: every connection and session
+        made on it holds a reference. Freeing such a connection calls the
+        remove callback, and OpenSSL must then not jump into a freed ctypes
+        trampoline (it did: a segfault when the old contexts of a dropped
+        ``VipTls`` closed their connections).
+        """
+        ptr, self._ptr = self._ptr, None
+        if ptr:
+            self._lib.SSL_CTX_sess_set_new_cb(ptr, NEW_SESSION_CB())
+            self._lib.SSL_CTX_sess_set_get_cb(ptr, GET_SESSION_CB())
+            self._lib.SSL_CTX_sess_set_remove_cb(ptr, REMOVE_SESSION_CB())
+
+    def __del__(self) -> None:
+        # Runs before the garbage collector clears anything (PEP 442), so
+        # ``self.ctx`` and its SSL_CTX are still alive here.
+        with contextlib.suppress(Exception):
+            self.detach()
 
     def _session_id(self, sess: int) -> bytes:
         n = ctypes.c_uint()
@@ -325,8 +387,10 @@ class SessionHooks:
 
     def _on_new(self, ssl_ptr: int, sess: int) -> int:
         try:
+            # the raw int (``_ssl._SSLContext.options``): ``SSLContext.options``
+            # builds an ``enum.Flag`` and ``in`` on it is slow for a per-ticket check
             if (
-                ssl.OP_NO_TICKET not in self.ctx.options
+                not super(ssl.SSLContext, self.ctx).options & _OP_NO_TICKET
                 and self._lib.SSL_SESSION_get_protocol_version(sess) == TLS1_3_VERSION
             ):
                 # a TLS 1.3 session with tickets on resumes from its stateless ticket:
@@ -375,6 +439,35 @@ class SessionHooks:
             log.exception("TLS session remove callback failed")
 
 
+class _TicketKeyMaterial:
+    """One derived ticket key, with the ctypes buffers the callback hands to OpenSSL.
+
+    Built once per (ring key, SNI name) and reused for every ticket: the AES key
+    buffer and the ``OSSL_PARAM`` array that sets the HMAC key and digest.
+    OpenSSL copies both during the call (key schedule, MAC context), so sharing
+    them between connections is safe.
+    """
+
+    __slots__ = ("aes", "aes_buf", "digest", "mac", "mac_buf", "mac_params", "name")
+
+    def __init__(self, name: bytes, aes: bytes, mac: bytes, digest: Any) -> None:
+        self.name = name
+        self.aes = aes
+        self.mac = mac
+        self.aes_buf = ctypes.create_string_buffer(aes, len(aes))
+        self.mac_buf = ctypes.create_string_buffer(mac, len(mac))
+        self.digest = digest  # the "SHA256" buffer the params point at: keep it alive
+        params = (_OsslParam * 3)()
+        params[0] = _OsslParam(
+            b"key", OSSL_PARAM_OCTET_STRING, ctypes.addressof(self.mac_buf), len(mac), 0
+        )
+        params[1] = _OsslParam(
+            b"digest", OSSL_PARAM_UTF8_STRING, ctypes.addressof(digest), len(digest.value), 0
+        )
+        params[2] = _OsslParam(None, 0, None, 0, 0)
+        self.mac_params = params
+
+
 class TicketKeyHooks:
     """Rotating session-ticket keys on one VIP's ``SSL_CTX``.
 
@@ -390,15 +483,43 @@ class TicketKeyHooks:
         self.ctx = ctx
         self.vip = vip.encode()
         self.ring = ring
-        self._derived: dict[tuple[bytes, str], tuple[bytes, bytes, bytes]] = {}
+        self._derived: dict[tuple[bytes, str], _TicketKeyMaterial] = {}
         self._cipher = library.EVP_aes_256_cbc()
         self._digest = ctypes.create_string_buffer(b"SHA256")
+        # bound once: the callback runs for every ticket issued or presented
+        self._server_name = _ServerNameReader(library)
+        self._encrypt_init = library.EVP_EncryptInit_ex
+        self._decrypt_init = library.EVP_DecryptInit_ex
+        self._mac_set_params = library.EVP_MAC_CTX_set_params
+        self._rand_bytes = library.RAND_bytes
+        self._memmove = ctypes.memmove
         self._cb = TICKET_KEY_CB(self._on_ticket)
-        if library.SSL_CTX_set_tlsext_ticket_key_evp_cb(ssl_ctx_pointer(ctx), self._cb) != 1:
+        ptr = ssl_ctx_pointer(ctx)
+        if library.SSL_CTX_set_tlsext_ticket_key_evp_cb(ptr, self._cb) != 1:
             raise ShimError("SSL_CTX_set_tlsext_ticket_key_evp_cb failed")
+        self._ptr: int | None = ptr
+        _bind_lifetime(ctx, self)
+
+    def detach(self) -> None:
+        """Take the callback off the ``SSL_CTX`` (see ``SessionHooks.detach``).
+
+        A handshake on the context afterwards gets OpenSSL's built-in ticket
+        keys: its tickets resume on this context only, and never crash.
+        """
+        ptr, self._ptr = self._ptr, None
+        if ptr:
+            self._lib.SSL_CTX_set_tlsext_ticket_key_evp_cb(ptr, TICKET_KEY_CB())
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.detach()
 
     def derive(self, secret: bytes, sni: str) -> tuple[bytes, bytes, bytes]:
         """(key name, AES-256 key, HMAC key) for one ring key, this VIP and ``sni``."""
+        m = self._material(secret, sni)
+        return m.name, m.aes, m.mac
+
+    def _material(self, secret: bytes, sni: str) -> _TicketKeyMaterial:
         cache_key = (secret, sni)
         got = self._derived.get(cache_key)
         if got is None:
@@ -407,46 +528,38 @@ class TicketKeyHooks:
             def prf(purpose: bytes) -> bytes:
                 return hmac.digest(secret, purpose + b"\x00" + label, hashlib.sha256)
 
-            got = (prf(b"l7lb ticket name")[:16], prf(b"l7lb ticket aes"), prf(b"l7lb ticket mac"))
+            got = _TicketKeyMaterial(
+                prf(b"l7lb ticket name")[:16],
+                prf(b"l7lb ticket aes"),
+                prf(b"l7lb ticket mac"),
+                self._digest,
+            )
             if len(self._derived) > 4096:  # names x keys; bounded against SNI floods
                 self._derived.clear()
             self._derived[cache_key] = got
         return got
-
-    def _set_mac_key(self, hctx: int, mac_key: bytes) -> bool:
-        key_buf = ctypes.create_string_buffer(mac_key, len(mac_key))
-        params = (_OsslParam * 3)()
-        params[0] = _OsslParam(
-            b"key", OSSL_PARAM_OCTET_STRING, ctypes.cast(key_buf, ctypes.c_void_p), len(mac_key), 0
-        )
-        params[1] = _OsslParam(
-            b"digest", OSSL_PARAM_UTF8_STRING, ctypes.cast(self._digest, ctypes.c_void_p), 6, 0
-        )
-        params[2] = _OsslParam(None, 0, None, 0, 0)
-        return bool(self._lib.EVP_MAC_CTX_set_params(hctx, params) == 1)
 
     def _on_ticket(
         self, ssl_ptr: int, key_name: Any, iv: Any, cctx: int, hctx: int, enc: int
     ) -> int:
         try:
             ring = self.ring()
-            sni = current_server_name(ssl_ptr)
+            sni = self._server_name(ssl_ptr)
             if enc:
-                name, aes, mac = self.derive(ring.current.secret, sni)
-                ctypes.memmove(key_name, name, 16)
-                ctypes.memmove(iv, os.urandom(16), 16)
-                aes_buf = ctypes.create_string_buffer(aes, 32)
-                if self._lib.EVP_EncryptInit_ex(cctx, self._cipher, None, aes_buf, iv) != 1:
+                m = self._material(ring.current.secret, sni)
+                self._memmove(key_name, m.name, 16)
+                if self._rand_bytes(iv, 16) != 1:
                     return -1
-                return 1 if self._set_mac_key(hctx, mac) else -1
+                if self._encrypt_init(cctx, self._cipher, None, m.aes_buf, iv) != 1:
+                    return -1
+                return 1 if self._mac_set_params(hctx, m.mac_params) == 1 else -1
             wanted = ctypes.string_at(key_name, 16)
             for index, key in enumerate(ring.accepted()):
-                name, aes, mac = self.derive(key.secret, sni)
-                if hmac.compare_digest(name, wanted):
-                    aes_buf = ctypes.create_string_buffer(aes, 32)
-                    if self._lib.EVP_DecryptInit_ex(cctx, self._cipher, None, aes_buf, iv) != 1:
+                m = self._material(key.secret, sni)
+                if hmac.compare_digest(m.name, wanted):
+                    if self._decrypt_init(cctx, self._cipher, None, m.aes_buf, iv) != 1:
                         return -1
-                    if not self._set_mac_key(hctx, mac):
+                    if self._mac_set_params(hctx, m.mac_params) != 1:
                         return -1
                     # 2: still valid, but the client should get a ticket under the new key
                     return 1 if index == 0 else 2

@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import ssl
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +20,8 @@ from cryptography.hazmat.primitives import serialization
 
 from l7lb.tls import shim
 from l7lb.tls.certinfo import CertificateError
-from l7lb.tls.context import Resumption, VipTls, build_vip_tls
-from l7lb.tls.settings import parse_tls_table
+from l7lb.tls.context import Resumption, VipTls, build_vip_tls, make_context
+from l7lb.tls.settings import TlsSettings, parse_tls_table
 from l7lb.tls.ticketkeys import TicketKeyRing, TicketRingHolder
 
 
@@ -225,3 +227,141 @@ def test_ticket_keys_rotate_and_bind_names(make_cert: Any, version: ssl.TLSVersi
     # Bound to the name and the VIP.
     assert not handshake(vip_with(ring0).context, cc, "b.test", first.session).reused
     assert not handshake(vip_with(ring0, "api").context, cc, "a.test", first.session).reused
+
+
+# --- TLS 1.3 tickets per full handshake ---------------------------------------
+
+
+def count_tickets(cctx: ssl.SSLContext) -> list[int]:
+    """NewSessionTicket messages the client reads, counted through CPython's
+    message callback (after decryption: TLS 1.3 tickets are encrypted)."""
+    seen: list[int] = []
+
+    def on_message(
+        conn: Any, direction: str, version: Any, ctype: Any, mtype: Any, data: Any
+    ) -> None:
+        if direction == "read" and mtype == ssl._TLSMessageType.NEWSESSION_TICKET:  # type: ignore[attr-defined]
+            seen.append(1)
+
+    cctx._msg_callback = on_message  # type: ignore[attr-defined]
+    return seen
+
+
+def test_make_context_sets_num_tickets() -> None:
+    for n in (0, 1, 2, 5):
+        settings = TlsSettings(certificates=(), tickets_per_handshake=n)
+        ctx = make_context(settings)
+        assert ctx.num_tickets == n
+        assert shim.lib().SSL_CTX_get_num_tickets(shim.ssl_ctx_pointer(ctx)) == n
+
+
+@pytest.mark.parametrize("tickets", [True, False])
+@pytest.mark.parametrize("n", [None, 0, 1, 2, 3])
+def test_tls13_client_receives_exactly_tickets_per_handshake(
+    make_cert: Any, tickets: bool, n: int | None
+) -> None:
+    extra = {} if n is None else {"tickets_per_handshake": n}
+    pair, other = make_cert("a.test"), make_cert("b.test", kind="rsa")
+    rt = vip_tls("web", certs_table(pair, other, tickets=tickets, **extra))
+    contexts = [rt.names.lookup("a.test"), rt.names.lookup("b.test")]
+    assert contexts[0] is not contexts[1]
+    for ctx in contexts:
+        assert ctx is not None and ctx.num_tickets == (1 if n is None else n)
+    cc = client_ctx(ssl.TLSVersion.TLSv1_3)
+    got = count_tickets(cc)
+    first = handshake(rt.context, cc, "a.test")
+    assert len(got) == (1 if n is None else n)
+    assert first.client.version() == "TLSv1.3"
+    if n == 0:
+        return  # nothing to resume from
+    got.clear()
+    again = handshake(rt.context, cc, "a.test", first.session)
+    assert again.reused
+    # OpenSSL: no new ticket after a stateless resumption, one after a stateful one
+    assert len(got) == (0 if tickets else 1)
+
+
+def test_tickets_per_handshake_leaves_tls12_alone(make_cert: Any) -> None:
+    rt = vip_tls("web", certs_table(make_cert("a.test"), tickets_per_handshake=0))
+    cc = client_ctx(ssl.TLSVersion.TLSv1_2)
+    got = count_tickets(cc)
+    first = handshake(rt.context, cc, "a.test")
+    assert len(got) == 1  # an RFC 5077 ticket: num_tickets is a TLS 1.3 setting
+    assert handshake(rt.context, cc, "a.test", first.session).reused
+
+
+# --- lifetime of the ctypes hooks ------------------------------------------------
+
+_LIFETIME_SCRIPT = """
+import contextlib, gc, ssl, sys
+from l7lb.tls.context import Resumption, build_vip_tls
+from l7lb.tls.settings import parse_tls_table
+
+def handshake(sctx, cctx, session=None):
+    c_in, c_out, s_in, s_out = (ssl.MemoryBIO() for _ in range(4))
+    client = cctx.wrap_bio(c_in, c_out, server_hostname="a.test", session=session)
+    server = sctx.wrap_bio(s_in, s_out, server_side=True)
+    for _ in range(10):
+        for obj in (client, server):
+            with contextlib.suppress(ssl.SSLWantReadError):
+                obj.do_handshake()
+        s_in.write(c_out.read())
+        c_in.write(s_out.read())
+    c_in.write(s_out.read())
+    with contextlib.suppress(ssl.SSLWantReadError):
+        client.read(1)
+    return client, server
+
+cert, key, tickets, version = sys.argv[1], sys.argv[2], sys.argv[3] == "1", sys.argv[4]
+table = {"certificates": [{"cert": cert, "key": key}], "tickets": tickets}
+settings, _ = parse_tls_table(table, "t")
+rt = build_vip_tls("web", settings, resumption=Resumption())
+cctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+cctx.check_hostname = False
+cctx.verify_mode = ssl.CERT_NONE
+cctx.maximum_version = getattr(ssl.TLSVersion, version)
+c1, s1 = handshake(rt.context, cctx)
+c2, s2 = handshake(rt.context, cctx, c1.session)
+assert s2.session_reused
+ctx = rt.context
+del rt  # a reload drops the VipTls while its connections live on
+gc.collect()
+c3, s3 = handshake(ctx, cctx, c1.session)  # the hooks still serve the old context
+print("reused after drop:", s3.session_reused, flush=True)
+del ctx, s1, s2, s3, c1, c2, c3  # connections close after the hooks are gone
+gc.collect()
+print("ok", flush=True)
+"""
+
+
+@pytest.mark.parametrize("tickets", ["0", "1"])
+@pytest.mark.parametrize("version", ["TLSv1_2", "TLSv1_3"])
+def test_hooks_outlive_a_dropped_vip_tls(make_cert: Any, tickets: str, version: str) -> None:
+    """Regression: the ctypes trampolines were freed with the VipTls while its SSL_CTX
+    lived on in open connections; closing them called freed code (segfault)."""
+    cert, key = make_cert("a.test")
+    proc = subprocess.run(
+        [sys.executable, "-X", "faulthandler", "-c", _LIFETIME_SCRIPT, cert, key, tickets, version],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.splitlines() == ["reused after drop: True", "ok"]
+
+
+def test_hooks_detach_from_the_ssl_ctx(make_cert: Any) -> None:
+    rt = vip_tls("web", certs_table(make_cert("a.test")))
+    session_hooks, ticket_hooks = rt.hooks
+    assert isinstance(session_hooks, shim.SessionHooks)
+    assert isinstance(ticket_hooks, shim.TicketKeyHooks)
+    assert vars(rt.context)["_l7lb_shim_hooks"] == [session_hooks, ticket_hooks]
+    cc = client_ctx(ssl.TLSVersion.TLSv1_2)
+    first = handshake(rt.context, cc, "a.test")
+    assert handshake(rt.context, cc, "a.test", first.session).reused
+    session_hooks.detach()
+    ticket_hooks.detach()
+    ticket_hooks.detach()  # idempotent
+    # OpenSSL's own keys now: the ticket issued under ours no longer resumes
+    second = handshake(rt.context, cc, "a.test", first.session)
+    assert not second.reused

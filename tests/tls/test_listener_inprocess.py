@@ -182,3 +182,61 @@ def test_session_id_resumes_through_prefetch(make_cert: Any, tmp_path: Path) -> 
         await store_server.close()
 
     uvloop.run(asyncio.wait_for(main(), 30))
+
+
+def test_wait_readable_wakes_times_out_and_cleans_up() -> None:
+    """The ClientHello wait: woken by data, or by its timer; never leaves a reader
+    or a timer behind (it replaced asyncio.wait_for, which cost a task per wait)."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        server = TlsServer.__new__(TlsServer)
+        server.loop = loop
+        a, b = socket.socketpair()
+        a.setblocking(False)
+        try:
+            loop.call_later(0.05, b.send, b"x")
+            t0 = loop.time()
+            await server._wait_readable(a, 5.0)
+            assert loop.time() - t0 < 1.0 and a.recv(1) == b"x"
+            assert not loop.remove_reader(a.fileno())  # already removed
+            t0 = loop.time()
+            await server._wait_readable(a, 0.1)  # nothing arrives: the timer wakes it
+            assert 0.09 <= loop.time() - t0 < 1.0
+            assert not loop.remove_reader(a.fileno())
+            # Cancelled while waiting (server.close() cancels the handshake tasks).
+            task = loop.create_task(server._wait_readable(a, 5.0))
+            await asyncio.sleep(0.01)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert not loop.remove_reader(a.fileno())
+            # A wake-up from both the data and the timer at once is harmless.
+            b.send(b"y")
+            await server._wait_readable(a, 0.0)
+            assert not loop.remove_reader(a.fileno())
+        finally:
+            a.close()
+            b.close()
+
+    uvloop.run(asyncio.wait_for(main(), 10))
+
+
+def test_rejected_connection_is_logged_with_the_peer(
+    make_cert: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    rt = vip("web", make_cert("one.test"))
+
+    async def body(server: TlsServer, port: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        local = writer.get_extra_info("sockname")
+        writer.write(b"\x00\x01garbage that is not TLS at all\r\n")
+        with contextlib.suppress(ConnectionResetError):  # closed with our bytes unread
+            assert await asyncio.wait_for(reader.read(100), 3) == b""
+        writer.close()
+        assert rt.counters.failures["garbage"] == 1
+        lines = [r.getMessage() for r in caplog.records if "closed: garbage" in r.getMessage()]
+        assert lines == [f"tls vip=web peer=127.0.0.1:{local[1]} closed: garbage"]
+
+    with caplog.at_level("INFO", logger="l7lb.tls"):
+        run_with_server(rt, body)
