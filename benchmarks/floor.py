@@ -10,9 +10,16 @@ header rewriting, no timer and no log. Two modes:
   with an ``on_header`` callback building the (lower-cased name, value) list, exactly as
   l7lb's fast codec does before it can decide anything. The cost of reading HTTP at all.
 
+With ``--cert``/``--key`` the listener terminates TLS with uvloop's own TLS transport (the one
+l7lb hands its connections to), with no session cache callbacks, ticket-key callbacks, SNI
+map or ClientHello peek of l7lb's.
+
 ``benchmarks/compare.py`` runs both beside l7lb and HAProxy (variants ``floor-relay`` and
 ``floor-parse``): the distance from ``floor-parse`` to l7lb is what l7lb's own per-request work
 costs; the distance from HAProxy to ``floor-parse`` is what no Python code path can win back.
+One difference runs the other way: the floor opens a backend connection for every client
+connection, where l7lb reuses idle ones, so with a new connection per request the floor pays a
+backend connect and close that l7lb does not.
 
     python benchmarks/floor.py --mode parse --listen 8080 --backend 127.0.0.1:8081
 """
@@ -22,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import ssl
 import sys
 
 import httptools
@@ -109,10 +117,12 @@ class Client(asyncio.Protocol):
             b.transport.close()
 
 
-async def serve(port: int, backend: tuple[str, int], parse: bool) -> None:
+async def serve(
+    port: int, backend: tuple[str, int], parse: bool, tls: ssl.SSLContext | None
+) -> None:
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
-        lambda: Client(backend, parse), "127.0.0.1", port, backlog=4096
+        lambda: Client(backend, parse), "127.0.0.1", port, backlog=4096, ssl=tls
     )
     stop = loop.create_future()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -126,9 +136,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mode", choices=("relay", "parse"), required=True)
     ap.add_argument("--listen", type=int, required=True, help="port on 127.0.0.1")
     ap.add_argument("--backend", required=True, help="HOST:PORT of the backend")
+    ap.add_argument("--cert", help="PEM certificate chain: terminate TLS (with --key)")
+    ap.add_argument("--key", help="PEM private key of --cert")
     args = ap.parse_args(argv)
+    if bool(args.cert) != bool(args.key):
+        ap.error("--cert and --key go together")
+    tls = None
+    if args.cert:
+        # what l7lb's contexts set too: TLS 1.2 floor, ALPN http/1.1, one TLS 1.3 ticket
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.minimum_version = ssl.TLSVersion.TLSv1_2
+        tls.set_alpn_protocols(["http/1.1"])
+        tls.num_tickets = 1
+        tls.load_cert_chain(args.cert, args.key)
     host, _, port = args.backend.rpartition(":")
-    uvloop.run(serve(args.listen, (host, int(port)), args.mode == "parse"))
+    uvloop.run(serve(args.listen, (host, int(port)), args.mode == "parse", tls))
     return 0
 
 

@@ -180,8 +180,8 @@ class Bench:
             conf = self.tmp / f"{v.label}.cfg"
             argv = [HAPROXY, "-db", "-f", str(conf)]
         elif v.proxy == "floor":
-            if cert is not None or v.cookie or len(ports) != 1:
-                raise StartError("the floor relays plain HTTP to one backend only")
+            if v.cookie or len(ports) != 1:
+                raise StartError("the floor relays to one backend, without persistence")
             text = f"(no configuration: {FLOOR} --mode {v.parser})"
             conf = self.tmp / f"{v.label}.txt"
             argv = [
@@ -194,6 +194,8 @@ class Bench:
                 "--backend",
                 f"127.0.0.1:{ports[0]}",
             ]
+            if cert is not None:
+                argv += ["--cert", cert.cert, "--key", cert.key]
         elif v.proxy == "nginx":
             if v.cookie:
                 raise StartError("nginx has no cookie-insertion persistence")
