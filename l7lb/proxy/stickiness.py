@@ -188,6 +188,11 @@ class StickTables:
         return dropped
 
 
+# Bound on the Set-Cookie values remembered within one second (refreshes of old cookies
+# each have their own ``issued``: a burst of them must not grow the cache).
+_MINTED_MAX = 1024
+
+
 class Stickiness:
     """The persistence policy of one pool (see the module docstring)."""
 
@@ -195,6 +200,8 @@ class Stickiness:
         "_codec",
         "_cookie_seen",
         "_finder",
+        "_minted",
+        "_minted_at",
         "_name",
         "_plain_cookie",
         "_quiet_when_stuck",
@@ -227,6 +234,11 @@ class Stickiness:
             self._codec = CookieCodec(p.secret, {pool.name: [s.name for s in pool.servers]})
         self._plain_cookie: SetCookie | None = None
         self._secure_cookie: SetCookie | None = None
+        # Set-Cookie values minted during the second ``_minted_at``, by (server, issued,
+        # secure): a value depends on nothing else, so a stream of new clients costs one
+        # MAC per server and second, not one per response.
+        self._minted: dict[tuple[str, int, bool], bytes] = {}
+        self._minted_at = -1
         if p.mode is PersistenceMode.COOKIE:
             samesite = SameSite(p.samesite) if p.samesite else None
             # Browsers drop SameSite=None without Secure: on a plain VIP the
@@ -462,10 +474,19 @@ class Stickiness:
             return headers  # the client's value is valid: never re-sent with indirect
         assert self._codec is not None
         issued = info.issued if info is not None else seconds
-        value = self._codec.encode(self.pool.name, server.name, issued, max(issued, seconds))
-        cookie = self._secure_cookie if secure else self._plain_cookie
-        assert cookie is not None
-        out = [*headers, (b"set-cookie", cookie.render(value))]
+        if seconds != self._minted_at:
+            self._minted.clear()
+            self._minted_at = seconds
+        key = (server.name, issued, secure)
+        rendered = self._minted.get(key)
+        if rendered is None:
+            value = self._codec.encode(self.pool.name, server.name, issued, max(issued, seconds))
+            cookie = self._secure_cookie if secure else self._plain_cookie
+            assert cookie is not None
+            rendered = cookie.render(value)
+            if len(self._minted) < _MINTED_MAX:
+                self._minted[key] = rendered
+        out = [*headers, (b"set-cookie", rendered)]
         return make_private(out) if p.nocache else out
 
     def _learn(self, headers: Headers, server: ServerState, now: float) -> list[StickUpdate]:

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from l7lb.balancing import ServerState
 from l7lb.balancing.pool_state import PoolState
 from l7lb.config.load import parse_config
 from l7lb.config.model import Pool
@@ -154,6 +155,30 @@ def test_cookie_forged_values_are_not_stuck(mangle: str) -> None:
     # and the response gives the client a fresh, valid cookie
     out, _ = s.response_headers([], s.state.by_name["s1"], sticky, False, NOW)
     assert len(set_cookies(out)) == 1
+
+
+def test_cookie_values_minted_within_a_second_are_reused_per_server_and_scheme() -> None:
+    # new clients in the same second get the same value (it depends on nothing else),
+    # never another server's or scheme's, and a later second mints a fresh one
+    s = make(COOKIE)
+    s1, s2 = s.state.by_name["s1"], s.state.by_name["s2"]
+
+    def minted(server: ServerState, secure: bool, now: float) -> bytes:
+        headers, _ = s.response_headers([], server, NOT_STUCK, secure, now)
+        (value,) = set_cookies(headers)
+        return value
+
+    first = minted(s1, False, NOW)
+    assert minted(s1, False, NOW + 0.5) == first
+    assert minted(s2, False, NOW + 0.5) != first
+    assert b"Secure" in minted(s1, True, NOW + 0.5)
+    later = minted(s1, False, NOW + 1)
+    assert later != first
+    for value, at in ((first, NOW), (later, NOW + 1)):
+        stuck = s.lookup(b"/", cookie_request(value), "p", at)
+        assert stuck.server is s1 and stuck.cookie is not None
+        assert stuck.cookie.issued == int(at)
+    assert s.lookup(b"/", cookie_request(minted(s2, False, NOW + 1)), "p", NOW + 1).server is s2
 
 
 @settings(max_examples=60, deadline=None)
