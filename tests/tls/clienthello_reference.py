@@ -3,71 +3,34 @@ lean rewrite (a bounds-checked cursor object, one method call per field).
 
 ``test_clienthello_reference.py`` checks that ``l7lb.tls.clienthello`` gives the
 same result, or the same error message, on the same bytes. Do not import this
-from l7lb. The original module docstring follows.
-
-Sans-IO parser for the TLS ClientHello, read before the handshake starts.
-
-The listener peeks at the first bytes of a new connection (``MSG_PEEK``) and
-parses them here to learn the SNI name, the legacy session id and the TLS 1.3
-PSK identities. It needs them *before* OpenSSL does because OpenSSL's
-get-session callback is synchronous: the session must already be in the
-process-local cache when the handshake asks for it (see DESIGN.md).
-
-Record layer: the handshake message may be split over several consecutive
-handshake records (RFC 8446 §5.1 allows it; real clients send one record, but a
-post-quantum key share can exceed 16 KiB one day). We reassemble up to
-``MAX_HELLO`` bytes. Everything else about the input is hostile: every length
-is bounds-checked and the only exception that leaves this module is
-``ClientHelloError``.
+from l7lb. What the parser is for: the docstring of ``l7lb.tls.clienthello``.
 """
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass
+# The types and constants are shared with l7lb's parser: only the parsing is the reference.
+from l7lb.tls.clienthello import (
+    CONTENT_HANDSHAKE,
+    EXT_ALPN,
+    EXT_PRE_SHARED_KEY,
+    EXT_SERVER_NAME,
+    EXT_SESSION_TICKET,
+    EXT_SUPPORTED_VERSIONS,
+    HANDSHAKE_CLIENT_HELLO,
+    MAX_HELLO,
+    NEED_MORE,
+    ClientHello,
+    ClientHelloError,
+    NeedMore,
+)
 
-# A ClientHello bigger than this is refused; OpenSSL's own limit for the
-# message is similar (SSL3_RT_MAX_PLAIN_LENGTH plus extensions).
-MAX_HELLO = 64 * 1024
-
-CONTENT_HANDSHAKE = 0x16
-HANDSHAKE_CLIENT_HELLO = 0x01
-
-EXT_SERVER_NAME = 0
-EXT_ALPN = 16
-EXT_SESSION_TICKET = 35
-EXT_PRE_SHARED_KEY = 41
-EXT_SUPPORTED_VERSIONS = 43
-
-TLS1_3 = 0x0304
-
-
-class ClientHelloError(ValueError):
-    """The bytes are not a well-formed TLS ClientHello."""
-
-
-class NeedMore(enum.Enum):
-    """More bytes are needed before the ClientHello can be parsed."""
-
-    NEED_MORE = "need more"
-
-
-NEED_MORE = NeedMore.NEED_MORE
-
-
-@dataclass(frozen=True, slots=True)
-class ClientHello:
-    legacy_version: int
-    session_id: bytes  # legacy_session_id; random in TLS 1.3 "middlebox compat" mode
-    server_name: str | None  # lower-cased host name from SNI, or None
-    alpn: tuple[bytes, ...]
-    supported_versions: tuple[int, ...]  # empty when the extension is absent
-    psk_identities: tuple[bytes, ...]  # TLS 1.3 pre_shared_key identities
-    session_ticket: bytes | None  # TLS 1.2 SessionTicket extension (b"" = asks for one)
-
-    @property
-    def offers_tls13(self) -> bool:
-        return TLS1_3 in self.supported_versions
+__all__ = [
+    "NEED_MORE",
+    "ClientHello",
+    "ClientHelloError",
+    "parse_client_hello",
+    "parse_sni_extension",
+]
 
 
 class _Reader:
@@ -298,23 +261,3 @@ def _parse_psk(body: _Reader) -> tuple[bytes, ...]:
     if body.remaining():
         raise ClientHelloError("trailing bytes in pre_shared_key")
     return tuple(out)
-
-
-# Methods nginx and HAProxy see in practice on a TLS port; the token rule below
-# also admits extension methods (WebDAV and friends).
-_METHOD_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ-_")
-
-
-def looks_like_http(data: bytes) -> bool:
-    """True if ``data`` starts like a plain HTTP/1.x request line.
-
-    Used on a TLS port to answer a readable 400 in clear text, as nginx does,
-    rather than a TLS alert the client cannot read. Needs the method and the
-    space after it (at most 21 bytes); a shorter prefix returns False.
-    """
-    head = bytes(data[:21])
-    space = head.find(b" ")
-    if space < 3:
-        return False
-    method = head[:space]
-    return all(b in _METHOD_CHARS for b in method) and method[0] in b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
