@@ -184,7 +184,7 @@ def remove_cookie(headers: Headers, name: bytes) -> Headers:
             if new is hvalue:
                 continue
             out = headers[:i]
-        if new:
+        if new or hname != b"cookie":  # other fields may be empty (RFC 9110 5.5)
             out.append((hname, new))
     return headers if out is None else out
 

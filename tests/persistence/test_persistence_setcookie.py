@@ -166,6 +166,12 @@ def test_remove_cookie_headers() -> None:
     assert remove_cookie([], b"SRV") == []
 
 
+def test_remove_cookie_keeps_empty_fields_after_the_cookie() -> None:
+    # an empty field value is valid (RFC 9110 5.5): only an emptied Cookie header goes
+    headers = [(b"cookie", b"SRV=1"), (b"x-empty", b""), (b"x-after", b"1")]
+    assert remove_cookie(headers, b"SRV") == [(b"x-empty", b""), (b"x-after", b"1")]
+
+
 def test_make_private() -> None:
     assert make_private([(b"content-type", b"text/html")]) == [
         (b"content-type", b"text/html"),

@@ -92,6 +92,24 @@ def test_cookie_indirect_hides_cookie_and_does_not_resend() -> None:
     assert out == [(b"x", b"y")]  # valid value: no Set-Cookie, no Cache-Control change
 
 
+def test_cookie_indirect_keeps_empty_fields_after_the_cookie() -> None:
+    # stripping l7lb's cookie used to drop every empty-valued field that followed it
+    s = make(COOKIE)
+    server = s.state.by_name["s1"]
+    headers, _ = s.response_headers([], server, NOT_STUCK, False, NOW)
+    ours = set_cookies(headers)[0].split(b";")[0]
+    for cookie, kept in ((b"a=1; " + ours, [(b"cookie", b"a=1")]), (ours, [])):
+        req = [(b"host", b"www"), (b"cookie", cookie), (b"x-empty", b""), (b"x-after", b"1")]
+        sticky = s.lookup(b"/", req, "192.0.2.1", NOW)
+        assert sticky.server is server
+        assert s.request_headers(req, sticky) == [
+            (b"host", b"www"),
+            *kept,
+            (b"x-empty", b""),
+            (b"x-after", b"1"),
+        ]
+
+
 def test_cookie_without_indirect_reaches_backend_and_is_resent() -> None:
     s = make(COOKIE + "\nindirect = false\nnocache = false")
     server = s.state.by_name["s1"]
