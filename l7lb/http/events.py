@@ -120,6 +120,11 @@ class ResponseParser(Protocol):
         ProtocolError when a message was cut short."""
         ...
 
+    def idle(self) -> bool:
+        """Between messages with nothing buffered: after a response's END, False means
+        the server sent bytes beyond it, and the connection must not be reused."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Limits:

@@ -219,6 +219,9 @@ class H11ResponseParser:
             self._state = _DEAD
             raise ProtocolError(502, str(exc)) from None
 
+    def idle(self) -> bool:
+        return self._state == _HEAD and not self._buf
+
     def feed_eof(self) -> list[Event]:
         if self._state == _DONE or (self._state == _HEAD and not self._buf.strip(b"\r\n")):
             return []

@@ -325,6 +325,9 @@ class HttptoolsResponseParser:
             raise
         return events
 
+    def idle(self) -> bool:
+        return self._state == _HEAD and not self._buf
+
     def feed_eof(self) -> list[Event]:
         state = self._state
         if state == _DONE or (state == _HEAD and not self._buf.strip(b"\r\n")):

@@ -634,7 +634,8 @@ class ClientConnection(asyncio.Protocol):
     def response_events(self, events: list[Event], conn: BackendConnection) -> None:
         """What one backend read produced, in order; stops if the exchange moves on
         (the backend was released at END and may already serve someone else)."""
-        for ev in events:
+        last = len(events) - 1
+        for i, ev in enumerate(events):
             t = type(ev)
             if t is Data:
                 data = ev.data  # type: ignore[union-attr]
@@ -647,7 +648,7 @@ class ClientConnection(asyncio.Protocol):
             elif t is ResponseHead:
                 self._response_head(ev)  # type: ignore[arg-type]
             elif t is EndOfMessage:
-                self._response_end()
+                self._response_end(i == last)
             elif t is Upgrade:
                 self._start_tunnel(ev.tail)  # type: ignore[union-attr]
             if conn.client is not self:
@@ -716,7 +717,8 @@ class ClientConnection(asyncio.Protocol):
         reason = head.reason or responses.reason(status)
         self.out.append(serialize_response_head(b"1.1", status, reason, hs))
 
-    def _response_end(self) -> None:
+    def _response_end(self, last: bool) -> None:
+        """The response is complete; ``last``: nothing followed it in the same read."""
         if self.resp is None or self.resp.status == 101:
             return  # the END of an informational response, or of a 101 (tunnel follows)
         if self.out_chunked:
@@ -727,7 +729,20 @@ class ClientConnection(asyncio.Protocol):
             b.client = None
             assert self.resp is not None
             if self.resp.keep_alive and self.req_done and not b.closed and self.pool is not None:
-                self.pool.put_idle(b, self.loop.time())
+                if last and b.parser.idle():
+                    self.pool.put_idle(b, self.loop.time())
+                else:
+                    # Bytes beyond the response (a body sent to HEAD, a 304 or a 204, or
+                    # a second response nobody asked for) would answer the next request
+                    # sent on this connection: never reuse it.
+                    log.warning(
+                        "pool %s server %s: bytes after the end of a response to %s; "
+                        "connection closed",
+                        self.pool.name,
+                        b.server.server.name,
+                        self.req.method.decode("latin-1") if self.req else "-",
+                    )
+                    b.close()
             else:
                 b.close()
         self._release_server()

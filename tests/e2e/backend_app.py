@@ -15,6 +15,8 @@ Routes (the query string carries parameters):
   /redirect         302 with Location http://127.0.0.1:PORT/target
   /conn             the number of TCP connections this server has accepted
   /garbage          answers bytes that are not HTTP
+  /smuggle          a response whose body is a second, complete response (sent even to
+                    HEAD, as buggy servers do), then closes
   /reset            closes the connection without answering
   /ws               101 Switching Protocols, then echoes raw bytes
   /login            sets JSESSIONID=<random> (with ?suffix=1: <random>.NAME, a Tomcat jvmRoute)
@@ -94,6 +96,16 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, nam
                 return
             if path == "/garbage":
                 writer.write(b"this is not http\r\n\r\n")
+                await writer.drain()
+                writer.close()
+                return
+            if path == "/smuggle":
+                injected = (
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\nX-Injected: yes\r\n\r\nINJECTED"
+                )
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(injected) + injected
+                )
                 await writer.drain()
                 writer.close()
                 return

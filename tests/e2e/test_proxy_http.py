@@ -108,6 +108,36 @@ def test_http10_request_without_host_reaches_the_backend(proxy):
     assert "x-forwarded-host" not in seen
 
 
+@pytest.mark.parametrize("parser", ["httptools", "h11"])
+def test_bytes_after_a_response_never_answer_the_next_request(tmp_path, parser):
+    # The backend sends a body to HEAD, and that body is a complete response. The client
+    # pipelined a GET behind the HEAD, to the same (only) realserver: it must get that
+    # server's answer, not the bytes left on the connection (a response desync).
+    b = start_backend("solo")
+    port = free_port()
+    cfg = basic_config(port, [b], extra=f'[http]\nparser = "{parser}"\n')
+    p = start_proxy(tmp_path, cfg, port, workers=1)
+    try:
+        reply = raw_exchange(
+            port,
+            b"HEAD /smuggle HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        assert b"INJECTED" not in reply and b"x-injected" not in reply.lower(), reply
+        first, _, second = reply.partition(b"\r\n\r\n")
+        assert first.startswith(b"HTTP/1.1 200 ") and b"content-length: 63" in first.lower()
+        assert re.fullmatch(rb"HTTP/1\.1 200 .*\r\n\r\nsolo\n", second, re.S), second
+        deadline = time.monotonic() + 3
+        while (
+            "bytes after the end of a response" not in p.error_log() and time.monotonic() < deadline
+        ):
+            time.sleep(0.05)
+        assert "bytes after the end of a response to HEAD" in p.error_log()
+    finally:
+        assert p.stop() == 0
+        b.stop()
+
+
 def test_location_of_realserver_rewritten_to_vip(proxy):
     status, headers, _ = request(proxy.port, "/redirect")
     assert status == 302

@@ -878,3 +878,42 @@ def test_stray_empty_lines_between_responses_are_skipped(kind: str) -> None:
     assert [ev.status for ev in events if isinstance(ev, ResponseHead)] == [200, 200]
     assert body_of(events) == b"xx"
     assert p.feed_eof() == []
+
+
+# --- reuse after a response -----------------------------------------------------------------
+
+
+def test_idle_only_between_messages_with_nothing_buffered(kind: str) -> None:
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"
+    p = resp_parser(kind, b"GET")
+    assert p.idle()
+    p.feed(ok[:20])
+    assert not p.idle()  # inside a head
+    p.feed(ok[20:-1])
+    assert not p.idle()  # inside a body
+    p.feed(ok[-1:])
+    assert p.idle()
+    # a stray CRLF after a body is skipped (as llhttp does): still reusable
+    p = resp_parser(kind, b"GET")
+    p.feed(ok + b"\r\n")
+    assert p.idle()
+
+
+@pytest.mark.parametrize(
+    ("method", "tail"),
+    [
+        (b"HEAD", b"hello"),  # a body sent to HEAD
+        (b"GET", b"HTTP/1.1 200 OK\r\nContent-Le"),  # the start of an unasked-for response
+    ],
+)
+def test_bytes_after_a_response_make_the_parser_not_idle(
+    kind: str, method: bytes, tail: bytes
+) -> None:
+    p = resp_parser(kind, method)
+    events = p.feed(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"
+        + (b"" if method == b"HEAD" else b"12345")
+        + tail
+    )
+    assert END in events
+    assert not p.idle()
