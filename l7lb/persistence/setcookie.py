@@ -9,7 +9,7 @@ persistence cookie that fails to parse only costs a rescheduling.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -177,14 +177,22 @@ def remove_cookie(headers: Headers, name: bytes) -> Headers:
     (the ``indirect`` mode: the backend never sees it). A Cookie header left
     empty is dropped. Returns ``headers`` itself when nothing changes, so the
     common case allocates nothing."""
+    return rewrite_cookie_headers(headers, lambda value: strip_cookie(value, name))
+
+
+def rewrite_cookie_headers(headers: Headers, rewrite: Callable[[bytes], bytes]) -> Headers:
+    """``headers`` with each Cookie header's value replaced by ``rewrite(value)``; a Cookie
+    header rewritten to b"" is dropped, every other field is kept as it is (an empty value
+    is valid, RFC 9110 5.5). ``rewrite`` returns its argument itself for "no change": then
+    ``headers`` itself comes back, so the common case allocates nothing."""
     out: Headers | None = None
     for i, (hname, hvalue) in enumerate(headers):
-        new = strip_cookie(hvalue, name) if hname == b"cookie" else hvalue
+        new = rewrite(hvalue) if hname == b"cookie" else hvalue
         if out is None:
             if new is hvalue:
                 continue
             out = headers[:i]
-        if new or hname != b"cookie":  # other fields may be empty (RFC 9110 5.5)
+        if new or hname != b"cookie":
             out.append((hname, new))
     return headers if out is None else out
 

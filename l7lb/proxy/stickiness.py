@@ -40,6 +40,7 @@ from l7lb.persistence.setcookie import (
     SetCookie,
     get_cookie,
     make_private,
+    rewrite_cookie_headers,
     strip_cookie,
 )
 from l7lb.persistence.table import StickTable, source_key
@@ -402,26 +403,19 @@ class Stickiness:
     def _without_our_cookie(self, headers: Headers) -> Headers:
         """``remove_cookie`` with the stripped value of each Cookie header
         remembered (see ``_cookie_seen``)."""
-        out: Headers | None = None
+        return rewrite_cookie_headers(headers, self._stripped_value)
+
+    def _stripped_value(self, value: bytes) -> bytes:
+        """A Cookie header value without l7lb's cookie (the same object when it had none)."""
         stripped = self._stripped
-        for i, (hname, hvalue) in enumerate(headers):
-            if hname == b"cookie":
-                new = stripped.get(hvalue)
-                if new is None:
-                    new = strip_cookie(hvalue, self._name)
-                    if len(hvalue) <= _CACHE_KEY_MAX:  # longer: hostile or rare, not kept
-                        if len(stripped) >= _CACHE_MAX:
-                            stripped.clear()
-                        stripped[hvalue] = new
-            else:
-                new = hvalue
-            if out is None:
-                if new is hvalue:
-                    continue
-                out = headers[:i]
-            if new or hname != b"cookie":  # other fields may be empty (RFC 9110 5.5)
-                out.append((hname, new))
-        return headers if out is None else out
+        new = stripped.get(value)
+        if new is None:
+            new = strip_cookie(value, self._name)
+            if len(value) <= _CACHE_KEY_MAX:  # longer: hostile or rare, not kept
+                if len(stripped) >= _CACHE_MAX:
+                    stripped.clear()
+                stripped[value] = new
+        return new
 
     def dispatched(self, sticky: Sticky, server: ServerState, now: float) -> list[StickUpdate]:
         """A server was chosen for the request: stick the client's address
