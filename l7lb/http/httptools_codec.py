@@ -145,6 +145,11 @@ class HttptoolsRequestParser:
     def on_message_complete(self) -> None:
         self._complete = True
 
+    def _parsed(self) -> RequestHead | None:
+        """The head the callbacks built, read through a call: the caller set ``_head`` to
+        None before feeding llhttp, and mypy (so mypyc) would narrow a direct read to None."""
+        return self._head
+
     # -- RequestParser -----------------------------------------------------------------------
 
     def feed(self, data: bytes) -> list[Event]:
@@ -205,7 +210,7 @@ class HttptoolsRequestParser:
                 raise ProtocolError(400, str(exc)) from None
             except HttpParserError as exc:
                 raise ProtocolError(_request_error_status(exc), str(exc)) from None
-            rh = self._head
+            rh = self._parsed()
             if rh is None:  # pragma: no cover - llhttp always completes a complete head
                 raise ProtocolError(400, "incomplete request head")
             if not (reuse and self._complete):
@@ -299,6 +304,11 @@ class HttptoolsResponseParser:
     def on_message_complete(self) -> None:
         self._complete = True
 
+    def _parsed(self) -> ResponseHead | None:
+        """The head the callbacks built, read through a call: the caller set ``_head`` to
+        None before feeding llhttp, and mypy (so mypyc) would narrow a direct read to None."""
+        return self._head
+
     # -- ResponseParser ----------------------------------------------------------------------
 
     def feed(self, data: bytes) -> list[Event]:
@@ -368,10 +378,11 @@ class HttptoolsResponseParser:
             except HttpParserError as exc:
                 # llhttp pauses after any 101 head, but httptools only turns that into
                 # HttpParserUpgrade when Connection/Upgrade headers were present.
-                if self._head is None or self._head.status != 101:
+                got = self._parsed()
+                if got is None or got.status != 101:
                     raise ProtocolError(502, str(exc)) from None
                 reuse = False
-            rh = self._head
+            rh = self._parsed()
             if rh is None:  # pragma: no cover
                 raise ProtocolError(502, "incomplete response head")
             if not (reuse and self._complete):
