@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from l7lb import native
 from l7lb.admin.commands import AdminError, ServerRow, merge_tls
 from l7lb.admin.server import AdminServer
 from l7lb.config.health_targets import check_targets
@@ -156,10 +157,11 @@ class Supervisor:
             return 1
         listen = ", ".join(sorted(self.sockets))
         log.info(
-            "serving %s with %d workers (pid %d)",
+            "serving %s with %d workers (pid %d); %s",
             listen,
             self.worker_count(self.config),
             os.getpid(),
+            native.describe(),
         )
         # checks run here, once per director, whatever the number of workers
         ring_task = loop.create_task(self._ring_loop())

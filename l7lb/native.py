@@ -1,0 +1,131 @@
+"""Compiled (mypyc) or pure Python: which of l7lb's hot modules run, and why.
+
+``tools/build_native.py`` compiles the modules named in ``HOT`` into one extension group: a
+compiled module sits beside its source (``client.cpython-311-x86_64-linux-gnu.so`` next to
+``client.py``) and calls the other compiled modules directly, in C. Python would load a
+compiled module before its source, so ``install()`` (run when the package is imported)
+decides for all of them at once:
+
+* the compiled modules are used when every one of them is there and no source is newer
+  than the build;
+* otherwise every l7lb module loads from source, with the same behaviour, only slower: no C
+  compiler, ``L7LB_PURE=1`` in the environment, or a source edited since the last build
+  (a stale compiled module never runs in place of the code you see).
+
+The supervisor logs ``describe()`` once at start.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from importlib.machinery import (
+    EXTENSION_SUFFIXES,
+    SOURCE_SUFFIXES,
+    FileFinder,
+    ModuleSpec,
+    SourceFileLoader,
+)
+
+# the per-request path: codec, forwarding rules, proxy, routing, scheduling, persistence
+HOT: tuple[str, ...] = (
+    "l7lb.http.events",
+    "l7lb.http.framing",
+    "l7lb.http.forwarding",
+    "l7lb.http.httptools_codec",
+    "l7lb.proxy.backend",
+    "l7lb.proxy.client",
+    "l7lb.proxy.responses",
+    "l7lb.proxy.runtime",
+    "l7lb.proxy.stickiness",
+    "l7lb.routing.redirect",
+    "l7lb.routing.router",
+    "l7lb.routing.target",
+    "l7lb.balancing.consistent_hash",
+    "l7lb.balancing.hash_key",
+    "l7lb.balancing.hashing",
+    "l7lb.balancing.least_conn",
+    "l7lb.balancing.pool_state",
+    "l7lb.balancing.round_robin",
+    "l7lb.balancing.scheduler",
+    "l7lb.balancing.server_state",
+    "l7lb.balancing.source_hash",
+    "l7lb.persistence.cookie",
+    "l7lb.persistence.jsessionid",
+    "l7lb.persistence.prefix",
+    "l7lb.persistence.setcookie",
+    "l7lb.persistence.table",
+    "l7lb.accesslog",
+    "l7lb.config.model",
+)
+GROUP = "l7lb._native"  # the shared library of the group: l7lb/_native__mypyc.*.so
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_state = ""  # "compiled", or why not
+
+
+def source_path(module: str, root: str = _ROOT) -> str:
+    return os.path.join(root, *module.split(".")) + ".py"
+
+
+def _compiled_path(module: str, root: str) -> str | None:
+    base = os.path.join(root, *module.split("."))
+    for suffix in EXTENSION_SUFFIXES:
+        if os.path.exists(base + suffix):
+            return base + suffix
+    return None
+
+
+def check(root: str = _ROOT, environ: Mapping[str, str] = os.environ) -> str:
+    """ "compiled" when the compiled modules under ``root`` (the directory that holds the
+    ``l7lb`` package) may be used, else the reason they may not."""
+    if environ.get("L7LB_PURE", "") not in ("", "0"):
+        return "L7LB_PURE is set"
+    group = _compiled_path(GROUP + "__mypyc", root)
+    if group is None:
+        return "not built (tools/build_native.py)"
+    built = os.path.getmtime(group)
+    for module in HOT:
+        if _compiled_path(module, root) is None:
+            return f"{module} is not compiled (rebuild: tools/build_native.py)"
+        if os.path.getmtime(source_path(module, root)) > built:
+            return f"{module} changed since the build (rebuild: tools/build_native.py)"
+    return "compiled"
+
+
+class _SourceOnly:
+    """A meta-path finder for l7lb's submodules that only knows ``.py`` files."""
+
+    @staticmethod
+    def find_spec(
+        name: str, path: Sequence[str] | None = None, target: object = None
+    ) -> ModuleSpec | None:
+        if not name.startswith("l7lb.") or not path:
+            return None
+        for entry in path:
+            spec = FileFinder(entry, (SourceFileLoader, SOURCE_SUFFIXES)).find_spec(name)
+            if spec is not None:
+                return spec
+        return None
+
+
+def install() -> None:
+    """Decide once, before any hot module is imported (see the module docstring)."""
+    global _state
+    if _state:
+        return
+    _state = check()
+    if _state != "compiled" and _SourceOnly not in sys.meta_path:
+        sys.meta_path.insert(0, _SourceOnly)
+
+
+def compiled() -> bool:
+    return _state == "compiled"
+
+
+def describe() -> str:
+    """One line for the log: whether the hot path runs compiled, and if not, why."""
+    if compiled():
+        return f"hot path compiled with mypyc ({len(HOT)} modules)"
+    return f"hot path runs as pure Python: {_state}"

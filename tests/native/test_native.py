@@ -1,0 +1,91 @@
+"""The choice between the mypyc-compiled hot path and its pure-Python source."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from importlib.machinery import EXTENSION_SUFFIXES
+from pathlib import Path
+
+import pytest
+
+from l7lb import native
+
+SUFFIX = EXTENSION_SUFFIXES[0]  # e.g. ".cpython-311-x86_64-linux-gnu.so"
+ROOT = Path(native.__file__).resolve().parent.parent
+
+
+def _fake_build(root: Path) -> None:
+    """A tree with every hot source and a compiled file beside each, built after them."""
+    for module in native.HOT:
+        src = Path(native.source_path(module, str(root)))
+        src.parent.mkdir(parents=True, exist_ok=True)
+        src.write_text("")
+        os.utime(src, (1000, 1000))
+        src.with_name(src.stem + SUFFIX).write_bytes(b"")
+    group = root / (native.GROUP.replace(".", "/") + "__mypyc" + SUFFIX)
+    group.write_bytes(b"")
+    os.utime(group, (2000, 2000))
+
+
+def test_a_complete_fresh_build_is_used(tmp_path: Path) -> None:
+    _fake_build(tmp_path)
+    assert native.check(str(tmp_path), {}) == "compiled"
+
+
+def test_l7lb_pure_wins_over_a_build(tmp_path: Path) -> None:
+    _fake_build(tmp_path)
+    assert native.check(str(tmp_path), {"L7LB_PURE": "1"}) == "L7LB_PURE is set"
+    assert native.check(str(tmp_path), {"L7LB_PURE": "0"}) == "compiled"
+
+
+def test_no_build_means_pure_python(tmp_path: Path) -> None:
+    _fake_build(tmp_path)
+    (tmp_path / ("l7lb/_native__mypyc" + SUFFIX)).unlink()
+    assert native.check(str(tmp_path), {}).startswith("not built")
+
+
+def test_a_source_edited_after_the_build_turns_every_module_pure(tmp_path: Path) -> None:
+    _fake_build(tmp_path)
+    edited = Path(native.source_path("l7lb.proxy.client", str(tmp_path)))
+    os.utime(edited, (3000, 3000))
+    assert native.check(str(tmp_path), {}) == (
+        "l7lb.proxy.client changed since the build (rebuild: tools/build_native.py)"
+    )
+
+
+def test_a_missing_compiled_module_turns_every_module_pure(tmp_path: Path) -> None:
+    _fake_build(tmp_path)
+    Path(native.source_path("l7lb.http.framing", str(tmp_path))).with_suffix(SUFFIX).unlink()
+    assert native.check(str(tmp_path), {}).startswith("l7lb.http.framing is not compiled")
+
+
+def _loaded_from(env: dict[str, str]) -> list[str]:
+    code = (
+        "import importlib, l7lb.native as n\n"
+        "print(n.describe())\n"
+        "for m in n.HOT: print(importlib.import_module(m).__file__)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert len(out) == 1 + len(native.HOT), out
+    return out
+
+
+def test_l7lb_pure_loads_every_hot_module_from_source() -> None:
+    out = _loaded_from({**os.environ, "L7LB_PURE": "1"})
+    assert out[0] == "hot path runs as pure Python: L7LB_PURE is set"
+    assert all(path.endswith(".py") for path in out[1:]), out
+
+
+@pytest.mark.skipif(
+    os.environ.get("L7LB_EXPECT_NATIVE") != "1",
+    reason="the suite was not started by ./dev test after a successful native build",
+)
+def test_the_build_is_what_runs() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "L7LB_PURE"}
+    out = _loaded_from(env)
+    assert out[0] == f"hot path compiled with mypyc ({len(native.HOT)} modules)"
+    assert all(path.endswith(SUFFIX) for path in out[1:]), out
