@@ -28,6 +28,7 @@ from harness.procstat import cpu_seconds, descendants
 from harness.results import ScenarioResult, VariantRun
 from harness.scenarios import VARIANTS, Variant, spec, unit
 from harness.stats import Measurement
+from l7lb import native
 from l7lb.bench.scenario import Scenario
 
 NGINX = "/usr/sbin/nginx"
@@ -175,6 +176,11 @@ class Bench:
             text = configs.l7lb(port, ports, v.parser, cert, v.cookie)
             conf = self.tmp / f"{v.label}.toml"
             argv = [sys.executable, "-m", "l7lb", "run", "-c", str(conf), "--workers", "1"]
+            if v.pure:
+                argv = ["env", "L7LB_PURE=1", *argv]
+            elif native.check() != "compiled":
+                # the figures of the shipped build must not silently be the pure path's
+                raise StartError(f"{v.label}: the hot path is not compiled: {native.check()}")
         elif v.proxy == "haproxy":
             text = configs.haproxy(port, ports, cert, v.cookie)
             conf = self.tmp / f"{v.label}.cfg"

@@ -24,6 +24,7 @@ class Variant:
     proxy: str  # "l7lb", "haproxy", "nginx" or "floor" (benchmarks/floor.py)
     parser: str = "httptools"  # l7lb only; floor: its --mode (relay or parse)
     cookie: bool = False  # cookie-insertion persistence on the pool
+    pure: bool = False  # l7lb only: L7LB_PURE=1, the hot path from source, not the mypyc build
 
 
 VARIANTS = {
@@ -31,6 +32,7 @@ VARIANTS = {
     for v in (
         Variant("l7lb-httptools", "l7lb", parser="httptools"),
         Variant("l7lb-h11", "l7lb", parser="h11"),
+        Variant("l7lb-httptools-pure", "l7lb", parser="httptools", pure=True),
         Variant("haproxy", "haproxy"),
         Variant("nginx", "nginx"),
         Variant("l7lb-httptools-cookie", "l7lb", parser="httptools", cookie=True),
