@@ -69,12 +69,18 @@ def source_path(module: str, root: str = _ROOT) -> str:
     return os.path.join(root, *module.split(".")) + ".py"
 
 
-def _compiled_path(module: str, root: str) -> str | None:
-    base = os.path.join(root, *module.split("."))
-    for suffix in EXTENSION_SUFFIXES:
-        if os.path.exists(base + suffix):
-            return base + suffix
-    return None
+def compiled_files(root: str = _ROOT) -> dict[str, str]:
+    """Every compiled module file inside the ``l7lb`` package under ``root``, by module."""
+    found = {}
+    package = os.path.join(root, "l7lb")
+    for directory, _, files in os.walk(package):
+        for name in files:
+            for suffix in EXTENSION_SUFFIXES:
+                if name.endswith(suffix):
+                    rel = os.path.relpath(os.path.join(directory, name[: -len(suffix)]), root)
+                    found[rel.replace(os.sep, ".")] = os.path.join(directory, name)
+                    break  # ".cpython-311-x86_64-linux-gnu.so" ends with ".so" too
+    return found
 
 
 def check(root: str = _ROOT, environ: Mapping[str, str] = os.environ) -> str:
@@ -82,15 +88,21 @@ def check(root: str = _ROOT, environ: Mapping[str, str] = os.environ) -> str:
     ``l7lb`` package) may be used, else the reason they may not."""
     if environ.get("L7LB_PURE", "") not in ("", "0"):
         return "L7LB_PURE is set"
-    group = _compiled_path(GROUP + "__mypyc", root)
+    files = compiled_files(root)
+    group = files.get(GROUP + "__mypyc")
     if group is None:
         return "not built (tools/build_native.py)"
     built = os.path.getmtime(group)
-    for module in HOT:
-        if _compiled_path(module, root) is None:
-            return f"{module} is not compiled (rebuild: tools/build_native.py)"
+    rebuild = "(rebuild: tools/build_native.py)"
+    # this file holds the list: a list changed since the build is a stale build
+    for module in (*HOT, __name__):
+        if module != __name__ and module not in files:
+            return f"{module} is not compiled {rebuild}"
         if os.path.getmtime(source_path(module, root)) > built:
-            return f"{module} changed since the build (rebuild: tools/build_native.py)"
+            return f"{module} changed since the build {rebuild}"
+    extra = sorted(set(files) - set(HOT) - {GROUP + "__mypyc"})
+    if extra:
+        return f"{extra[0]} is compiled but not in l7lb.native.HOT {rebuild}"
     return "compiled"
 
 

@@ -11,7 +11,6 @@ the same code as pure Python. ``L7LB_PURE=1`` makes l7lb ignore a build.
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 import shutil
 import sys
@@ -24,10 +23,9 @@ from l7lb import native  # noqa: E402
 
 
 def _remove_build() -> None:
-    for module in (*native.HOT, native.GROUP + "__mypyc"):
-        base = os.path.join(ROOT, *module.split("."))
-        for path in glob.glob(base + ".*.so") + glob.glob(base + ".*.pyd"):
-            os.remove(path)
+    """Every compiled file in the package, listed in HOT or not (an old list's leftovers)."""
+    for path in native.compiled_files(ROOT).values():
+        os.remove(path)
 
 
 def main(argv: list[str] | None = None) -> int:

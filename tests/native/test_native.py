@@ -24,6 +24,9 @@ def _fake_build(root: Path) -> None:
         src.write_text("")
         os.utime(src, (1000, 1000))
         src.with_name(src.stem + SUFFIX).write_bytes(b"")
+    own = Path(native.source_path(native.__name__, str(root)))
+    own.write_text("")
+    os.utime(own, (1000, 1000))
     group = root / (native.GROUP.replace(".", "/") + "__mypyc" + SUFFIX)
     group.write_bytes(b"")
     os.utime(group, (2000, 2000))
@@ -59,6 +62,21 @@ def test_a_missing_compiled_module_turns_every_module_pure(tmp_path: Path) -> No
     _fake_build(tmp_path)
     Path(native.source_path("l7lb.http.framing", str(tmp_path))).with_suffix(SUFFIX).unlink()
     assert native.check(str(tmp_path), {}).startswith("l7lb.http.framing is not compiled")
+
+
+def test_a_changed_module_list_is_a_stale_build(tmp_path: Path) -> None:
+    _fake_build(tmp_path)
+    os.utime(native.source_path(native.__name__, str(tmp_path)), (3000, 3000))
+    assert native.check(str(tmp_path), {}).startswith("l7lb.native changed since the build")
+
+
+def test_a_compiled_module_left_from_an_older_list_is_a_stale_build(tmp_path: Path) -> None:
+    _fake_build(tmp_path)
+    (tmp_path / "l7lb" / "tls").mkdir()
+    (tmp_path / "l7lb" / "tls" / ("listener" + SUFFIX)).write_bytes(b"")
+    assert native.check(str(tmp_path), {}) == (
+        "l7lb.tls.listener is compiled but not in l7lb.native.HOT (rebuild: tools/build_native.py)"
+    )
 
 
 def _loaded_from(env: dict[str, str]) -> list[str]:
