@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Final, Protocol
 
 
 class Framing(enum.Enum):
@@ -68,7 +68,7 @@ class EndOfMessage:
         return "END"
 
 
-END = EndOfMessage()
+END: Final = EndOfMessage()
 
 
 @dataclass(slots=True)

@@ -18,6 +18,7 @@ What the proxy owns and these functions therefore never pass through:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Final
 
 from l7lb.config.model import Address
 
@@ -27,7 +28,7 @@ Headers = list[tuple[bytes, bytes]]
 # the pre-standard keep-alive and proxy-connection. Proxy-Authorization and
 # Proxy-Authenticate are meant for (and consumed by) the proxy, never the next
 # hop (RFC 9110 11.7.1, 11.7.2).
-HOP_BY_HOP = frozenset(
+HOP_BY_HOP: Final = frozenset(
     {
         b"connection",
         b"keep-alive",
@@ -40,28 +41,32 @@ HOP_BY_HOP = frozenset(
         b"proxy-authenticate",
     }
 )
-FRAMING = frozenset({b"content-length", b"transfer-encoding"})
+FRAMING: Final = frozenset({b"content-length", b"transfer-encoding"})
 
 # Request fields that leave the ordinary copy loop: dropped, or rebuilt below.
 # X-Forwarded-Proto/-Host are overwritten: whatever the client sent is a claim
 # an attacker controls (a spoofed "https" would defeat a backend's https check).
-_REQUEST_SPECIAL = (
+_REQUEST_SPECIAL: Final = (
     HOP_BY_HOP
     | FRAMING
     | {b"host", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"via", b"forwarded"}
 )
-_RESPONSE_SPECIAL = HOP_BY_HOP | FRAMING | {b"via", b"location", b"content-location", b"refresh"}
+_RESPONSE_SPECIAL: Final = (
+    HOP_BY_HOP | FRAMING | {b"via", b"location", b"content-location", b"refresh"}
+)
 # Connection tokens that name nothing the copy loop would keep anyway.
-_NOT_EXTRA = HOP_BY_HOP | {b"close", b"host"}
+_NOT_EXTRA: Final = HOP_BY_HOP | {b"close", b"host"}
 
 # RFC 9110 5.6.2 tchar, for deciding whether a Forwarded value needs quoting.
-_TCHAR = frozenset(b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+_TCHAR: Final = frozenset(
+    b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+)
 
 
 # Clients and servers send a handful of distinct Connection values ("keep-alive",
 # "close", "Upgrade"): remember their parse. Bounded so hostile values cannot grow it.
-_EXTRA_CACHE: dict[bytes, frozenset[bytes]] = {}
-_EXTRA_CACHE_MAX = 64
+_EXTRA_CACHE: Final[dict[bytes, frozenset[bytes]]] = {}
+_EXTRA_CACHE_MAX: Final = 64
 
 
 def _connection_extra(values: list[bytes]) -> frozenset[bytes]:
@@ -183,7 +188,7 @@ def server_authorities(addresses: Iterable[Address]) -> frozenset[bytes]:
     return frozenset(str(a).lower().encode() for a in addresses)
 
 
-_DEFAULT_PORT = {b"http": b"80", b"https": b"443"}
+_DEFAULT_PORT: Final = {b"http": b"80", b"https": b"443"}
 
 
 def _authority_key(authority: bytes, default_port: bytes) -> bytes:
@@ -344,7 +349,7 @@ def serialize_request_head(method: bytes, target: bytes, headers: Headers) -> by
     return b"".join(parts)
 
 
-_STATUS = {code: b"%d" % code for code in range(100, 600)}
+_STATUS: Final = {code: b"%d" % code for code in range(100, 600)}
 
 
 def serialize_response_head(

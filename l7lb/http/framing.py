@@ -10,26 +10,29 @@ place and cannot drift apart between h11 and httptools.
 from __future__ import annotations
 
 import re
+from typing import Final
 
 from l7lb.http.events import Framing, Limits, ProtocolError, RequestHead, ResponseHead
 
-_CRLF2 = b"\r\n\r\n"
+_CRLF2: Final = b"\r\n\r\n"
 
 # Headers whose values decide framing or connection handling; everything else passes untouched.
-_CONTENT_LENGTH = b"content-length"
-_TRANSFER_ENCODING = b"transfer-encoding"
-_HOST = b"host"
-_CONNECTION = b"connection"
-_UPGRADE = b"upgrade"
-_EXPECT = b"expect"
-_SPECIAL = frozenset((_CONTENT_LENGTH, _TRANSFER_ENCODING, _HOST, _CONNECTION, _UPGRADE, _EXPECT))
+_CONTENT_LENGTH: Final = b"content-length"
+_TRANSFER_ENCODING: Final = b"transfer-encoding"
+_HOST: Final = b"host"
+_CONNECTION: Final = b"connection"
+_UPGRADE: Final = b"upgrade"
+_EXPECT: Final = b"expect"
+_SPECIAL: Final = frozenset(
+    (_CONTENT_LENGTH, _TRANSFER_ENCODING, _HOST, _CONNECTION, _UPGRADE, _EXPECT)
+)
 
 # RFC 9110 section 5.6.2: tchar. Used for header names and chunk extensions.
 _TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
-_TOKEN_RE = re.compile(_TOKEN)
+_TOKEN_RE: Final = re.compile(_TOKEN)
 # A field value: visible chars, obs-text, SP and HTAB; never NUL, CR, LF or other controls.
-_VALUE_RE = re.compile(rb"[^\x00-\x08\x0a-\x1f\x7f]*")
-_DIGITS_RE = re.compile(rb"[0-9]{1,18}")  # 18 digits: below 2**63, no overflow games
+_VALUE_RE: Final = re.compile(rb"[^\x00-\x08\x0a-\x1f\x7f]*")
+_DIGITS_RE: Final = re.compile(rb"[0-9]{1,18}")  # 18 digits: below 2**63, no overflow games
 
 
 def find_head_end(buf: bytes, start: int, limits: Limits) -> int:
@@ -65,8 +68,8 @@ def skip_empty_lines(buf: bytes) -> bytes:
 
 # Browsers send a handful of distinct Connection values; remembering their parse saves a
 # split/strip/lower per request. Bounded so hostile values cannot grow it.
-_TOKENS_CACHE: dict[bytes, frozenset[bytes]] = {}
-_TOKENS_CACHE_MAX = 64
+_TOKENS_CACHE: Final[dict[bytes, frozenset[bytes]]] = {}
+_TOKENS_CACHE_MAX: Final = 64
 
 
 def _split_tokens(value: bytes) -> frozenset[bytes]:
@@ -264,10 +267,14 @@ def response_head(
 # ---------------------------------------------------------------------------------------------
 # Chunked transfer coding (RFC 9112 section 7.1), for back ends that hand us raw body bytes.
 
-_SIZE, _DATA, _DATA_CRLF, _TRAILER, _DONE = range(5)
+_SIZE: Final = 0
+_DATA: Final = 1
+_DATA_CRLF: Final = 2
+_TRAILER: Final = 3
+_DONE: Final = 4
 # chunk-size [ chunk-ext ]; 20 hex digits as h11 allows, extensions checked for syntax only
 # (nobody uses them; they are dropped). Trailing whitespace tolerated as h11 does.
-_CHUNK_LINE_RE = re.compile(
+_CHUNK_LINE_RE: Final = re.compile(
     rb"([0-9A-Fa-f]{1,20})"
     rb"((?:[ \t]*;[ \t]*"
     + _TOKEN
@@ -276,8 +283,8 @@ _CHUNK_LINE_RE = re.compile(
     + rb'|"(?:[^"\\\x00-\x08\x0a-\x1f\x7f]|\\[\t !-~\x80-\xff])*"))?)*)'
     rb"[ \t]*"
 )
-_TRAILER_RE = re.compile(_TOKEN + rb":[ \t]*[^\x00-\x08\x0a-\x1f\x7f]*")
-_MAX_CHUNK_LINE = 4096
+_TRAILER_RE: Final = re.compile(_TOKEN + rb":[ \t]*[^\x00-\x08\x0a-\x1f\x7f]*")
+_MAX_CHUNK_LINE: Final = 4096
 
 
 class ChunkedDecoder:

@@ -19,6 +19,7 @@ simply replaced: creating one costs about 0.3 us.
 from __future__ import annotations
 
 from collections import deque
+from typing import Final
 
 from httptools import (
     HttpParserCallbackError,
@@ -48,9 +49,13 @@ from l7lb.http.framing import (
     skip_empty_lines,
 )
 
-_HEAD, _LENGTH, _CHUNKED, _CLOSE, _DONE, _DEAD = range(6)
-_VERSIONS = {"1.1": b"1.1", "1.0": b"1.0"}
-_FRAMING_STATE = {Framing.LENGTH: _LENGTH, Framing.CHUNKED: _CHUNKED, Framing.CLOSE: _CLOSE}
+_HEAD: Final = 0
+_LENGTH: Final = 1
+_CHUNKED: Final = 2
+_CLOSE: Final = 3
+_DONE: Final = 4
+_DEAD: Final = 5
+_VERSIONS: Final = {"1.1": b"1.1", "1.0": b"1.0"}
 
 
 def _request_error_status(exc: Exception) -> int:
@@ -223,7 +228,14 @@ class HttptoolsRequestParser:
             if framing is Framing.NONE:
                 events.append(END)
             else:
-                state = _FRAMING_STATE[framing]
+                # identity tests: hashing an Enum member runs Python code (Enum.__hash__)
+                state = (
+                    _LENGTH
+                    if framing is Framing.LENGTH
+                    else _CHUNKED
+                    if framing is Framing.CHUNKED
+                    else _CLOSE
+                )
                 body = self._body
                 if state == _LENGTH:
                     body._remaining = rh.content_length
@@ -398,7 +410,14 @@ class HttptoolsResponseParser:
             if framing is Framing.NONE:
                 events.append(END)
             else:
-                state = _FRAMING_STATE[framing]
+                # identity tests: hashing an Enum member runs Python code (Enum.__hash__)
+                state = (
+                    _LENGTH
+                    if framing is Framing.LENGTH
+                    else _CHUNKED
+                    if framing is Framing.CHUNKED
+                    else _CLOSE
+                )
                 body = self._body
                 if state == _LENGTH:
                     body._remaining = rh.content_length

@@ -21,7 +21,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from l7lb.accesslog import AccessRecord
 from l7lb.http.events import (
@@ -51,22 +51,26 @@ if TYPE_CHECKING:
     from l7lb.balancing import ServerState
     from l7lb.proxy.runtime import PoolRuntime, VipRuntime, WorkerRuntime
 
-log = logging.getLogger("l7lb.proxy")
+log: Final = logging.getLogger("l7lb.proxy")
 
-IDLE, HEAD, ACTIVE, TUNNEL, CLOSED = range(5)
+IDLE: Final = 0
+HEAD: Final = 1
+ACTIVE: Final = 2
+TUNNEL: Final = 3
+CLOSED: Final = 4
 
 # reasons reading from the client is paused (bit mask)
-_PENDING = 1  # too many pipelined events queued
-_BACKEND_FULL = 2  # the backend's write buffer is full
-_NO_BACKEND = 4  # body bytes buffered while the backend connection is being made
+_PENDING: Final = 1  # too many pipelined events queued
+_BACKEND_FULL: Final = 2  # the backend's write buffer is full
+_NO_BACKEND: Final = 4  # body bytes buffered while the backend connection is being made
 
-_MAX_PENDING = 16
-_NEVER = float("inf")
-_MAX_FALLBACK_HOPS = 8
-_MAX_EARLY_BODY = 65536
-_EMPTY: frozenset[str] = frozenset()
-_CHUNK_END = b"0\r\n\r\n"
-_IDEMPOTENT = frozenset((b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"))
+_MAX_PENDING: Final = 16
+_NEVER: Final = float("inf")
+_MAX_FALLBACK_HOPS: Final = 8
+_MAX_EARLY_BODY: Final = 65536
+_EMPTY: Final[frozenset[str]] = frozenset()
+_CHUNK_END: Final = b"0\r\n\r\n"
+_IDEMPOTENT: Final = frozenset((b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"))
 
 
 def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes:

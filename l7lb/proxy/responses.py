@@ -8,10 +8,11 @@ connection survives an error.
 from __future__ import annotations
 
 from http import HTTPStatus
+from typing import Final
 
 from l7lb.config.model import StaticResponse
 
-_REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
+_REASONS: Final = {s.value: s.phrase.encode() for s in HTTPStatus}
 
 
 def reason(status: int) -> bytes:

@@ -12,7 +12,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from l7lb.accesslog import AccessLog
 from l7lb.admin.commands import ServerRow
@@ -29,9 +29,9 @@ from l7lb.routing.router import Router
 if TYPE_CHECKING:
     from l7lb.proxy.client import ClientConnection
 
-log = logging.getLogger("l7lb.worker")
+log: Final = logging.getLogger("l7lb.worker")
 
-CLAIM_TIMEOUT = 0.05  # seconds a first-contact request waits for the supervisor
+CLAIM_TIMEOUT: Final = 0.05  # seconds a first-contact request waits for the supervisor
 
 
 class PoolRuntime:

@@ -5,7 +5,9 @@ Sans-IO helpers the proxy calls once per request before ``Router.route``.
 
 from __future__ import annotations
 
-_ABSOLUTE_SCHEMES = (b"http://", b"https://")
+from typing import Final
+
+_ABSOLUTE_SCHEMES: Final = (b"http://", b"https://")
 
 
 def _is_absolute(target: bytes) -> bool:
