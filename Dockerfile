@@ -1,9 +1,15 @@
 # l7lb on a slim Python image. Mount your configuration at /etc/l7lb/l7lb.toml.
 FROM python:3.11-slim AS build
+# a C compiler for the mypyc build of the per-request modules (docs/operations.md)
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY l7lb ./l7lb
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+COPY tools ./tools
+RUN pip install --no-cache-dir "mypy>=1.10" "setuptools>=68" wheel . \
+    && python tools/build_native.py \
+    && pip wheel --no-cache-dir --wheel-dir /wheels .
 
 FROM python:3.11-slim
 RUN useradd --system --home-dir /nonexistent --shell /usr/sbin/nologin l7lb

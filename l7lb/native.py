@@ -6,8 +6,10 @@ compiled module sits beside its source (``client.cpython-311-x86_64-linux-gnu.so
 compiled module before its source, so ``install()`` (run when the package is imported)
 decides for all of them at once:
 
-* the compiled modules are used when every one of them is there and no source is newer
-  than the build;
+* the compiled modules are used when every one of them is there and every source is the one
+  they were built from (``l7lb/_native_build.txt`` holds the SHA-256 of each, and of this
+  file, written by the build; contents, not times, so a checkout or a wheel install that
+  touches files does not matter);
 * otherwise every l7lb module loads from source, with the same behaviour, only slower: no C
   compiler, ``L7LB_PURE=1`` in the environment, or a source edited since the last build
   (a stale compiled module never runs in place of the code you see).
@@ -17,6 +19,7 @@ The supervisor logs ``describe()`` once at start.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -60,6 +63,7 @@ HOT: tuple[str, ...] = (
     "l7lb.config.model",
 )
 GROUP = "l7lb._native"  # the shared library of the group: l7lb/_native__mypyc.*.so
+MANIFEST = "_native_build.txt"  # in the package directory: "<sha256> <module>" per line
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _state = ""  # "compiled", or why not
@@ -83,22 +87,46 @@ def compiled_files(root: str = _ROOT) -> dict[str, str]:
     return found
 
 
+def source_digests(root: str = _ROOT) -> dict[str, str]:
+    """SHA-256 of each hot module's source, and of this file (it holds the list)."""
+    out = {}
+    for module in (*HOT, __name__):
+        with open(source_path(module, root), "rb") as f:
+            out[module] = hashlib.sha256(f.read()).hexdigest()
+    return out
+
+
+def write_manifest(root: str = _ROOT) -> None:
+    """Record the sources a build was made from (the build script calls this last)."""
+    lines = [f"{digest} {module}\n" for module, digest in source_digests(root).items()]
+    with open(os.path.join(root, "l7lb", MANIFEST), "w", encoding="ascii") as f:
+        f.writelines(lines)
+
+
+def _read_manifest(root: str) -> dict[str, str] | None:
+    try:
+        with open(os.path.join(root, "l7lb", MANIFEST), encoding="ascii") as f:
+            pairs = [line.split() for line in f if line.strip()]
+    except (OSError, UnicodeDecodeError):
+        return None
+    return {p[1]: p[0] for p in pairs if len(p) == 2}
+
+
 def check(root: str = _ROOT, environ: Mapping[str, str] = os.environ) -> str:
     """ "compiled" when the compiled modules under ``root`` (the directory that holds the
     ``l7lb`` package) may be used, else the reason they may not."""
     if environ.get("L7LB_PURE", "") not in ("", "0"):
         return "L7LB_PURE is set"
     files = compiled_files(root)
-    group = files.get(GROUP + "__mypyc")
-    if group is None:
+    built = _read_manifest(root)
+    if GROUP + "__mypyc" not in files or built is None:
         return "not built (tools/build_native.py)"
-    built = os.path.getmtime(group)
     rebuild = "(rebuild: tools/build_native.py)"
-    # this file holds the list: a list changed since the build is a stale build
-    for module in (*HOT, __name__):
-        if module != __name__ and module not in files:
+    for module in HOT:
+        if module not in files:
             return f"{module} is not compiled {rebuild}"
-        if os.path.getmtime(source_path(module, root)) > built:
+    for module, digest in source_digests(root).items():
+        if built.get(module) != digest:
             return f"{module} changed since the build {rebuild}"
     extra = sorted(set(files) - set(HOT) - {GROUP + "__mypyc"})
     if extra:

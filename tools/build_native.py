@@ -4,7 +4,8 @@
 
 The modules are those of ``l7lb.native.HOT``, built as one group so that they call each
 other directly in C. Nothing is done when the build is newer than every source (``--force``
-rebuilds anyway). Needs mypy (which ships mypyc) and a C compiler; without them l7lb runs
+rebuilds anyway); the build ends by writing ``l7lb/_native_build.txt``, the digests of the
+sources it compiled. Needs mypy (which ships mypyc) and a C compiler; without them l7lb runs
 the same code as pure Python. ``L7LB_PURE=1`` makes l7lb ignore a build.
 """
 
@@ -26,6 +27,9 @@ def _remove_build() -> None:
     """Every compiled file in the package, listed in HOT or not (an old list's leftovers)."""
     for path in native.compiled_files(ROOT).values():
         os.remove(path)
+    manifest = os.path.join(ROOT, "l7lb", native.MANIFEST)
+    if os.path.exists(manifest):
+        os.remove(manifest)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         _remove_build()
         print(f"build_native: failed ({exc}); l7lb runs as pure Python", file=sys.stderr)
         return 1
+    native.write_manifest(ROOT)
     state = native.check()
     if state != "compiled":
         print(f"build_native: built, but {state}", file=sys.stderr)

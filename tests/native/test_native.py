@@ -17,19 +17,15 @@ ROOT = Path(native.__file__).resolve().parent.parent
 
 
 def _fake_build(root: Path) -> None:
-    """A tree with every hot source and a compiled file beside each, built after them."""
-    for module in native.HOT:
+    """A tree with every hot source, a compiled file beside each and the build's manifest."""
+    for module in (*native.HOT, native.__name__):
         src = Path(native.source_path(module, str(root)))
         src.parent.mkdir(parents=True, exist_ok=True)
-        src.write_text("")
-        os.utime(src, (1000, 1000))
-        src.with_name(src.stem + SUFFIX).write_bytes(b"")
-    own = Path(native.source_path(native.__name__, str(root)))
-    own.write_text("")
-    os.utime(own, (1000, 1000))
-    group = root / (native.GROUP.replace(".", "/") + "__mypyc" + SUFFIX)
-    group.write_bytes(b"")
-    os.utime(group, (2000, 2000))
+        src.write_text(f"# {module}\n")
+        if module != native.__name__:
+            src.with_name(src.stem + SUFFIX).write_bytes(b"")
+    (root / (native.GROUP.replace(".", "/") + "__mypyc" + SUFFIX)).write_bytes(b"")
+    native.write_manifest(str(root))
 
 
 def test_a_complete_fresh_build_is_used(tmp_path: Path) -> None:
@@ -52,10 +48,22 @@ def test_no_build_means_pure_python(tmp_path: Path) -> None:
 def test_a_source_edited_after_the_build_turns_every_module_pure(tmp_path: Path) -> None:
     _fake_build(tmp_path)
     edited = Path(native.source_path("l7lb.proxy.client", str(tmp_path)))
-    os.utime(edited, (3000, 3000))
+    edited.write_text("# edited\n")
     assert native.check(str(tmp_path), {}) == (
         "l7lb.proxy.client changed since the build (rebuild: tools/build_native.py)"
     )
+
+
+def test_touching_a_source_without_changing_it_keeps_the_build(tmp_path: Path) -> None:
+    _fake_build(tmp_path)
+    os.utime(native.source_path("l7lb.proxy.client", str(tmp_path)), (4e9, 4e9))
+    assert native.check(str(tmp_path), {}) == "compiled"
+
+
+def test_a_build_without_its_manifest_is_not_used(tmp_path: Path) -> None:
+    _fake_build(tmp_path)
+    (tmp_path / "l7lb" / native.MANIFEST).unlink()
+    assert native.check(str(tmp_path), {}).startswith("not built")
 
 
 def test_a_missing_compiled_module_turns_every_module_pure(tmp_path: Path) -> None:
@@ -66,7 +74,7 @@ def test_a_missing_compiled_module_turns_every_module_pure(tmp_path: Path) -> No
 
 def test_a_changed_module_list_is_a_stale_build(tmp_path: Path) -> None:
     _fake_build(tmp_path)
-    os.utime(native.source_path(native.__name__, str(tmp_path)), (3000, 3000))
+    Path(native.source_path(native.__name__, str(tmp_path))).write_text("# new list\n")
     assert native.check(str(tmp_path), {}).startswith("l7lb.native changed since the build")
 
 
