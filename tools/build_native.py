@@ -16,6 +16,7 @@ import os
 import shutil
 import sys
 import time
+import warnings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -47,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.force and native.check() == "compiled":
         print("build_native: up to date")
         return 0
+    # setuptools finds [tool.setuptools] in pyproject.toml and calls it beta, every time
+    warnings.filterwarnings("ignore", message=".*tool.setuptools.*")
     try:
         from mypyc.build import mypycify
         from setuptools import setup

@@ -86,7 +86,7 @@ def _split_tokens(value: bytes) -> frozenset[bytes]:
 def _connection_tokens(values: list[bytes]) -> frozenset[bytes]:
     if len(values) == 1:
         return _split_tokens(values[0])
-    return frozenset().union(*(_split_tokens(v) for v in values))
+    return frozenset().union(*[_split_tokens(v) for v in values])
 
 
 def _content_length(values: list[bytes], status: int) -> int:

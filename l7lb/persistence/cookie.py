@@ -73,9 +73,9 @@ class _PoolMac:
 
     def __init__(self, key: bytes, prefix: bytes) -> None:
         block = key.ljust(64, b"\x00")  # key is 32 bytes: shorter than the block
-        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
+        self._inner = hashlib.sha256(bytes([b ^ 0x36 for b in block]))
         self._inner.update(prefix)
-        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
+        self._outer = hashlib.sha256(bytes([b ^ 0x5C for b in block]))
 
     def tag(self, body: bytes) -> bytes:
         inner = self._inner.copy()

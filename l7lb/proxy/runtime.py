@@ -41,7 +41,7 @@ class PoolRuntime:
         self.runtime = runtime
         self.state = PoolState(pool)
         self.idle: dict[str, list[BackendConnection]] = {s.name: [] for s in pool.servers}
-        self.authorities = server_authorities(s.address for s in pool.servers)
+        self.authorities = server_authorities([s.address for s in pool.servers])
         self.hash_key = HashKey(pool.hash_key)
         self.stickiness: Stickiness | None = None
         if pool.persistence.enabled:
