@@ -1,12 +1,13 @@
 """Compile l7lb's per-request modules with mypyc, in place, beside their sources.
 
-    python tools/build_native.py [--force]
+    python tools/build_native.py [--force | --clean]
 
 The modules are those of ``l7lb.native.HOT``, built as one group so that they call each
-other directly in C. Nothing is done when the build is newer than every source (``--force``
-rebuilds anyway); the build ends by writing ``l7lb/_native_build.txt``, the digests of the
-sources it compiled. Needs mypy (which ships mypyc) and a C compiler; without them l7lb runs
-the same code as pure Python. ``L7LB_PURE=1`` makes l7lb ignore a build.
+other directly in C. Nothing is done when the build in place was made from the sources as they
+are now (``--force`` rebuilds anyway); a build ends by writing ``l7lb/_native_build.txt``, the
+digests of the sources it compiled, which is how ``l7lb.native`` tells. Needs mypy (which
+ships mypyc) and a C compiler; without them l7lb runs the same code as pure Python.
+``L7LB_PURE=1`` makes l7lb ignore a build; ``--clean`` removes it.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         print("build_native: removed; l7lb runs as pure Python")
         return 0
     os.environ.pop("L7LB_PURE", None)
-    if not args.force and native.check() == "compiled":
+    if not args.force and native.check(ROOT) == "compiled":
         print("build_native: up to date")
         return 0
     # setuptools finds [tool.setuptools] in pyproject.toml and calls it beta, every time
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"build_native: failed ({exc}); l7lb runs as pure Python", file=sys.stderr)
         return 1
     native.write_manifest(ROOT)
-    state = native.check()
+    state = native.check(ROOT)
     if state != "compiled":
         print(f"build_native: built, but {state}", file=sys.stderr)
         return 1
