@@ -178,9 +178,9 @@ class Bench:
             argv = [sys.executable, "-m", "l7lb", "run", "-c", str(conf), "--workers", "1"]
             if v.pure:
                 argv = ["env", "L7LB_PURE=1", *argv]
-            elif native.check() != "compiled":
+            elif (build := native.check()) != "compiled":
                 # the figures of the shipped build must not silently be the pure path's
-                raise StartError(f"{v.label}: the hot path is not compiled: {native.check()}")
+                raise StartError(f"{v.label}: the hot path is not compiled: {build}")
         elif v.proxy == "haproxy":
             text = configs.haproxy(port, ports, cert, v.cookie)
             conf = self.tmp / f"{v.label}.cfg"

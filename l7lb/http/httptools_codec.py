@@ -58,6 +58,16 @@ _DEAD: Final = 5
 _VERSIONS: Final = {"1.1": b"1.1", "1.0": b"1.0"}
 
 
+def _body_state(framing: Framing) -> int:
+    """The parser state that reads a body framed so (not NONE)."""
+    # identity tests, not a dict: hashing an Enum member runs Python code (Enum.__hash__)
+    if framing is Framing.LENGTH:
+        return _LENGTH
+    if framing is Framing.CHUNKED:
+        return _CHUNKED
+    return _CLOSE
+
+
 def _request_error_status(exc: Exception) -> int:
     reason = str(exc)
     # llhttp rejects these before our own rules see the head; keep their statuses the same.
@@ -228,14 +238,7 @@ class HttptoolsRequestParser:
             if framing is Framing.NONE:
                 events.append(END)
             else:
-                # identity tests: hashing an Enum member runs Python code (Enum.__hash__)
-                state = (
-                    _LENGTH
-                    if framing is Framing.LENGTH
-                    else _CHUNKED
-                    if framing is Framing.CHUNKED
-                    else _CLOSE
-                )
+                state = _body_state(framing)
                 body = self._body
                 if state == _LENGTH:
                     body._remaining = rh.content_length
@@ -410,14 +413,7 @@ class HttptoolsResponseParser:
             if framing is Framing.NONE:
                 events.append(END)
             else:
-                # identity tests: hashing an Enum member runs Python code (Enum.__hash__)
-                state = (
-                    _LENGTH
-                    if framing is Framing.LENGTH
-                    else _CHUNKED
-                    if framing is Framing.CHUNKED
-                    else _CLOSE
-                )
+                state = _body_state(framing)
                 body = self._body
                 if state == _LENGTH:
                     body._remaining = rh.content_length
