@@ -4,7 +4,7 @@ Pieces, each in the module named for it:
 
 - ``settings``: ``[vip.tls]`` → ``TlsSettings`` (``parse_tls_table``).
 - ``context``: ``build_vip_tls`` → ``VipTls`` (SSL contexts, SNI map, hooks).
-- ``listener``: ``serve_tls`` (peek, plain-HTTP 400, prefetch, handshake).
+- ``listener``: ``serve_tls`` (ClientHello gate, plain-HTTP 400, prefetch, handshake).
 - ``clienthello``: sans-IO ClientHello parser; ``looks_like_http``.
 - ``shim``: ctypes into the stdlib's libssl (session cache, ticket keys).
 - ``sessions``: ``SessionCache`` LRU, ``SessionStore`` protocol, prefetch.

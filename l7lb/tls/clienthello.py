@@ -1,10 +1,11 @@
 """Sans-IO parser for the TLS ClientHello, read before the handshake starts.
 
-The listener peeks at the first bytes of a new connection (``MSG_PEEK``) and
-parses them here to learn the SNI name, the legacy session id and the TLS 1.3
-PSK identities. It needs them *before* OpenSSL does because OpenSSL's
-get-session callback is synchronous: the session must already be in the
-process-local cache when the handshake asks for it (see DESIGN.md).
+The listener reads the first bytes of a new connection itself (then hands
+them to OpenSSL unchanged) and parses them here to learn the SNI name, the
+legacy session id and the TLS 1.3 PSK identities. It needs them *before*
+OpenSSL does because OpenSSL's get-session callback is synchronous: the
+session must already be in the process-local cache when the handshake asks
+for it (see DESIGN.md).
 
 Record layer: the handshake message may be split over several consecutive
 handshake records (RFC 8446 §5.1 allows it; real clients send one record, but a

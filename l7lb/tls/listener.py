@@ -1,31 +1,43 @@
-"""TLS accept loop of one VIP listening socket.
+"""TLS accept path of one VIP listening socket.
 
-Per connection: accept → peek the ClientHello (``MSG_PEEK``, nothing is
-consumed, so OpenSSL later reads the same bytes) → answer plain HTTP with a
-clear-text 400, drop garbage → prefetch the sessions the hello names from the
-shared store → hand the socket to uvloop's TLS with the time left of the
-handshake deadline. Each step that fails closes the socket, bumps one counter
-and logs one line with the peer and the reason.
+uvloop accepts (in C) and hands each connection to a ``_Gate``: a plain
+protocol that sees the client's first bytes before any TLS does. It answers
+plain HTTP with a clear-text 400, drops garbage, refuses unknown names under
+``strict_sni``, prefetches the sessions the ClientHello names from the shared
+store, and then hands the same transport, with the bytes already read, to
+uvloop's ``SSLProtocol`` for the handshake, with the time left of the
+handshake deadline. Each step that fails closes the connection, bumps one
+counter and logs one line with the peer and the reason.
 
 The deadline runs from accept: a client trickling its ClientHello one byte a
 second is cut off when it expires, as is one that never finishes the
 handshake.
+
+There is no task, no peek and no extra socket object per connection: this
+costs less per TLS connection than accepting in Python and calling
+``connect_accepted_socket`` (figures in benchmarks/README.md). The gate also
+gives the application protocol the TCP transport (``socket_transport``), so a
+connection that ends cleanly can close right after its close_notify instead
+of waiting for the client's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import select
 import socket
 import ssl
 from collections.abc import Callable
+from typing import Any
+
+from uvloop.loop import SSLProtocol  # type: ignore[attr-defined]  # not in its stubs
 
 from l7lb.tls.clienthello import (
     CONTENT_HANDSHAKE,
     NEED_MORE,
     ClientHello,
     ClientHelloError,
+    NeedMore,
     looks_like_http,
     parse_client_hello,
 )
@@ -37,7 +49,7 @@ log = logging.getLogger("l7lb.tls")
 
 # One full record plus the next header. A bigger (valid so far) hello goes to
 # OpenSSL unparsed: no prefetch, and strict SNI is left to the SNI callback.
-PEEK_MAX = 16384 + 5 + 5
+READ_AHEAD_MAX = 16384 + 5 + 5
 PLAIN_HTTP_BODY = b"400 Bad Request: this port speaks HTTPS; use an https:// URL.\n"
 PLAIN_HTTP_RESPONSE = (
     b"HTTP/1.1 400 Bad Request\r\n"
@@ -51,19 +63,28 @@ _METHOD_PREFIX = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ-_")
 
 
 class _Reject(Exception):
-    def __init__(self, reason: str, detail: str = "", plain_http: bool = False) -> None:
+    def __init__(self, reason: str, detail: str = "", answer: bytes = b"") -> None:
         super().__init__(reason)
         self.reason = reason
         self.detail = detail
-        self.plain_http = plain_http
+        self.answer = answer  # sent in clear before closing (the 400, a TLS alert)
+
+
+# what a gate is doing
+_HELLO = 0  # reading the ClientHello
+_PREFETCH = 1  # waiting for the shared store
+_HANDSHAKE = 2  # handed to SSLProtocol
+_ANSWER = 3  # sent a clear-text answer; reading what the client still sends
+_DONE = 4
 
 
 class TlsServer:
-    """The running accept loop; ``runtime`` may be swapped (certificate reload).
+    """The running accept path; ``runtime`` may be swapped (certificate reload).
 
-    ``close()`` stops accepting and aborts handshakes in progress; connections
-    already handed to the protocol are not touched, nor is the listening
-    socket (the supervisor owns it).
+    ``stop_accepting()`` closes this worker's listening handle (the other
+    workers and the supervisor keep theirs); ``close()`` also aborts
+    connections still before the end of their handshake. Connections already
+    handed to the application protocol are not touched.
     """
 
     def __init__(
@@ -81,236 +102,293 @@ class TlsServer:
         self.protocol_factory = protocol_factory
         self.handshake_timeout = handshake_timeout
         self.max_pending = max_pending
-        self._pending: set[asyncio.Task[None]] = set()
-        self._accepting = False  # the listening socket is registered for reading
-        self._stopped = False
-        self._closed = asyncio.Event()
+        self._pending: set[_Gate] = set()
+        self._server: asyncio.AbstractServer | None = None
+        self._idle: asyncio.Future[None] | None = None
 
-    # Accepting is a reader callback, not a task awaiting loop.sock_accept(): a
-    # task cancelled just after its accept completed loses the accepted socket,
-    # and the client sees a reset. That happened to about one connection per
-    # reload under load. Here every accepted socket is handed to its handler in
-    # the same callback, so stopping can never drop one.
-
-    def start(self) -> None:
+    async def start(self, backlog: int = 1024) -> None:
         self.sock.setblocking(False)
-        # socket.accept() reads these three properties (each builds an IntEnum)
-        # for every connection; read them once
-        self._accept_as = (self.sock.family, self.sock.type, self.sock.proto)
-        self._resume()
+        self._server = await self.loop.create_server(self._gate, sock=self.sock, backlog=backlog)
 
-    def _resume(self) -> None:
-        if not self._stopped and not self._accepting:
-            self.loop.add_reader(self.sock.fileno(), self._on_readable)
-            self._accepting = True
-
-    def _pause(self) -> None:
-        if self._accepting:
-            self.loop.remove_reader(self.sock.fileno())
-            self._accepting = False
+    def _gate(self) -> _Gate:
+        return _Gate(self)
 
     def stop_accepting(self) -> None:
         """Graceful stop: no new connections; handshakes in progress may finish
         (a worker draining for a reload must not drop a client mid-handshake)."""
-        self._stopped = True
-        self._pause()
+        if self._server is not None:
+            self._server.close()
 
     def close(self) -> None:
         self.stop_accepting()
-        for task in list(self._pending):
-            task.cancel()
-        self._closed.set()
+        for gate in list(self._pending):
+            gate.abort()
 
     async def wait_closed(self) -> None:
-        await self._closed.wait()
-        await asyncio.gather(*self._pending, return_exceptions=True)
+        while self._pending:
+            self._idle = self.loop.create_future()
+            await self._idle
 
     @property
     def pending(self) -> int:
+        """Connections between accept and the end of their handshake."""
         return len(self._pending)
 
-    def _on_readable(self) -> None:
-        # A bounded batch per wake-up: other connections get the loop in between.
-        family, kind, proto = self._accept_as
-        for _ in range(64):
-            try:
-                # socket.accept() minus its per-call property reads; _accept is the
-                # C method it wraps (accept4 with SOCK_CLOEXEC), absent from typeshed
-                fd, peer = self.sock._accept()  # type: ignore[attr-defined]
-            except (BlockingIOError, InterruptedError):
-                return  # another worker took it, or nothing left
-            except OSError as exc:
-                # EMFILE/ENFILE/ENOBUFS: back off instead of spinning on the error.
-                log.warning("tls vip=%s accept failed: %s", self.runtime.vip, exc)
-                self._pause()
-                self.loop.call_later(0.1, self._resume)
-                return
-            conn = socket.socket(family, kind, proto, fileno=fd)
-            conn.setblocking(False)
-            if len(self._pending) >= self.max_pending:
-                self.runtime.counters.fail("overload")
-                conn.close()
-                continue
-            # the peer address is formatted only when a line is logged
-            task = self.loop.create_task(self._handle(conn, peer))
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
+    def _release(self, gate: _Gate) -> None:
+        self._pending.discard(gate)
+        idle = self._idle
+        if not self._pending and idle is not None and not idle.done():
+            idle.set_result(None)
 
-    async def _handle(self, conn: socket.socket, peer: object) -> None:
-        rt = self.runtime
-        timeout = self.handshake_timeout or rt.settings.handshake_timeout
-        deadline = self.loop.time() + timeout
-        handed_over = done = False
+
+class _Gate(asyncio.Protocol):
+    """One connection from accept to the end of its TLS handshake."""
+
+    __slots__ = (
+        "buf",
+        "deadline",
+        "drained",
+        "hello",
+        "peer",
+        "rt",
+        "server",
+        "state",
+        "timer",
+        "transport",
+    )
+
+    def __init__(self, server: TlsServer) -> None:
+        self.server = server
+        self.rt = server.runtime  # a reload swaps the server's; this connection keeps its own
+        self.transport: asyncio.Transport | None = None
+        self.buf = b""
+        self.state = _HELLO
+        self.deadline = 0.0
+        self.timer: asyncio.TimerHandle | None = None
+        self.hello: ClientHello | None = None
+        self.peer: object = None
+        self.drained = 0
+
+    # ---- before the hand-over: our protocol -----------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
+        server = self.server
+        if len(server._pending) >= server.max_pending:
+            self.rt.counters.fail("overload")
+            self.state = _DONE
+            transport.abort()  # type: ignore[attr-defined]
+            return
+        server._pending.add(self)
+        # read now: once the socket is closed (the usual case of a line logged) it is gone
+        self.peer = transport.get_extra_info("peername")
+        loop = server.loop
+        timeout = server.handshake_timeout or self.rt.settings.handshake_timeout
+        self.deadline = loop.time() + timeout
+        self.timer = loop.call_at(self.deadline, self._on_deadline)
+
+    def data_received(self, data: bytes) -> None:
+        state = self.state
+        if state == _ANSWER:
+            self.drained += len(data)
+            if self.drained >= 65536:
+                self._finish()
+            return
+        if state != _HELLO:
+            return  # _PREFETCH pauses reading; bytes racing the pause are not expected
+        self.buf = buf = self.buf + data if self.buf else data
         try:
-            try:
-                hello = await self._peek(conn, deadline)
-            except _Reject as r:
-                rt.counters.fail(r.reason)
-                log.info(
-                    "tls vip=%s peer=%s closed: %s%s", rt.vip, _peer_str(peer), r.reason, r.detail
-                )
-                if r.plain_http:
-                    await self._send_and_close(conn, PLAIN_HTTP_RESPONSE)
+            hello = self._examine(buf)
+        except _Reject as r:
+            self._reject(r)
+            return
+        if hello is NEED_MORE:
+            return
+        self.hello = hello if isinstance(hello, ClientHello) else None
+        self._proceed()
+
+    def eof_received(self) -> bool:
+        if self.state == _HELLO:
+            n = len(self.buf)
+            if n:
+                self._reject(_Reject("truncated", f" ({n} bytes then EOF)"))
+            else:
+                self._reject(_Reject("vanished", " (closed before the ClientHello)"))
+        elif self.state == _ANSWER:
+            self._finish()
+        return False  # the transport closes itself
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.state in (_HELLO, _PREFETCH):
+            why = f" ({exc.strerror})" if isinstance(exc, OSError) and exc.strerror else ""
+            self._log_reject(_Reject("vanished", why or " (closed before the ClientHello)"))
+        self._end()
+
+    def _examine(self, buf: bytes) -> ClientHello | NeedMore | None:
+        """The parsed ClientHello, NEED_MORE, or None if it is larger than we read
+        ahead (OpenSSL reads it; no prefetch). Raises _Reject for what is not TLS."""
+        if buf[0] != CONTENT_HANDSHAKE:
+            if looks_like_http(buf):
+                raise _Reject("plain_http", answer=PLAIN_HTTP_RESPONSE)
+            if len(buf) >= 21 or any(b not in _METHOD_PREFIX for b in buf):
+                raise _Reject("garbage")
+            return NEED_MORE
+        try:
+            result = parse_client_hello(buf)
+        except ClientHelloError as exc:
+            raise _Reject("bad_client_hello", f" ({exc})") from None
+        if result is NEED_MORE and len(buf) >= READ_AHEAD_MAX:
+            return None  # a valid prefix of a huge hello
+        return result
+
+    def _proceed(self) -> None:
+        rt = self.rt
+        hello = self.hello
+        name = hello.server_name if hello else None
+        if name and rt.settings.strict_sni and not rt.names.covers(name):
+            # Refused here, before any crypto; uvloop would drop the alert
+            # OpenSSL queues when the SNI callback refuses the name.
+            self._reject(
+                _Reject("unknown_sni", f" {name}", answer=ALERT_UNRECOGNIZED_NAME), counted=False
+            )
+            rt.counters.fail("unknown_sni")
+            return
+        if hello is not None and rt.cache is not None and rt.store is not None:
+            keys = prefetch_keys(rt.scope, hello)
+            if keys:
+                assert self.transport is not None
+                self.state = _PREFETCH
+                self.transport.pause_reading()
+                self.server.loop.create_task(self._prefetch(keys))
                 return
-            name = hello.server_name if hello else None
-            if name and rt.settings.strict_sni and not rt.names.covers(name):
-                # Refused here, before any crypto; uvloop would drop the alert
-                # OpenSSL queues when the SNI callback refuses the name.
-                rt.counters.fail("unknown_sni")
-                log.info("tls vip=%s peer=%s closed: unknown_sni %s", rt.vip, _peer_str(peer), name)
-                await self._send_and_close(conn, ALERT_UNRECOGNIZED_NAME)
-                return
-            if hello is not None and rt.cache is not None and rt.store is not None:
-                keys = prefetch_keys(rt.scope, hello)
-                if keys:
-                    budget = min(rt.prefetch_deadline, deadline - self.loop.time())
-                    await prefetch(rt.store, rt.cache, keys, max(budget, 0.001))
-            left = deadline - self.loop.time()
-            if left <= 0:
-                rt.counters.fail("handshake_timeout")
-                log.info("tls vip=%s peer=%s closed: handshake_timeout", rt.vip, _peer_str(peer))
-                return
-            handed_over = True
-            try:
-                transport, _ = await self.loop.connect_accepted_socket(
-                    self.protocol_factory, conn, ssl=rt.context, ssl_handshake_timeout=left
-                )
-            except (OSError, ssl.SSLError, TimeoutError) as exc:
-                reason = _handshake_failure(exc)
-                if reason != "unknown_sni":  # counted by the SNI callback already
-                    rt.counters.fail(reason)
-                log.info("tls vip=%s peer=%s handshake failed: %s", rt.vip, _peer_str(peer), reason)
-                return
-            except Exception:  # a bug in the protocol's connection_made: not the client's
-                rt.counters.fail("internal_error")
-                log.exception(
-                    "tls vip=%s peer=%s: protocol failed to start", rt.vip, _peer_str(peer)
-                )
-                return
-            done = True
-            ssl_obj = transport.get_extra_info("ssl_object")
-            if ssl_obj is not None and ssl_obj.session_reused:
+        self._hand_over()
+
+    async def _prefetch(self, keys: list[bytes]) -> None:
+        rt = self.rt
+        assert rt.cache is not None
+        budget = min(rt.prefetch_deadline, self.deadline - self.server.loop.time())
+        await prefetch(rt.store, rt.cache, keys, max(budget, 0.001))
+        if self.state == _PREFETCH:  # not closed meanwhile
+            assert self.transport is not None
+            self.transport.resume_reading()
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        """Give the transport and the bytes read so far to uvloop's TLS."""
+        t = self.transport
+        assert t is not None
+        loop = self.server.loop
+        left = self.deadline - loop.time()
+        if left <= 0:
+            self._reject(_Reject("handshake_timeout", ""))
+            return
+        self._cancel_timer()
+        self.state = _HANDSHAKE
+        rt = self.rt
+        app = self.server.protocol_factory()
+        if hasattr(app, "socket_transport"):
+            app.socket_transport = t
+        waiter = loop.create_future()
+        tls = SSLProtocol(loop, app, rt.context, waiter, True, None, ssl_handshake_timeout=left)
+        # made before the handshake, as connect_accepted_socket does: its ssl_object
+        # tells a finished handshake from a connection lost during it
+        app_transport = tls._get_app_transport()
+        waiter.add_done_callback(lambda w: self._handshake_done(w, app_transport))
+        # The bytes read so far go into its incoming buffer *before* it starts:
+        # connection_made then runs the handshake on the whole ClientHello at
+        # once, instead of once on nothing (a "want read") and again on the data.
+        data, self.buf = self.buf, b""
+        while data:
+            room = tls.get_buffer(len(data))
+            n = min(len(room), len(data))
+            room[:n] = data[:n]
+            tls.buffer_updated(n)  # before connection_made: only buffers
+            data = data[n:]
+        t.set_protocol(tls)
+        tls.connection_made(t)
+
+    def _handshake_done(self, waiter: asyncio.Future[None], app_transport: Any) -> None:
+        rt = self.rt
+        exc = None if waiter.cancelled() else waiter.exception()
+        ssl_obj = app_transport.get_extra_info("ssl_object") if exc is None else None
+        if exc is None and ssl_obj is None:
+            exc = ConnectionResetError("lost during the handshake")
+        if exc is not None:
+            reason = _handshake_failure(exc)
+            if reason != "unknown_sni":  # counted by the SNI callback already
+                rt.counters.fail(reason)
+            log.info("tls vip=%s peer=%s handshake failed: %s", rt.vip, self._peer(), reason)
+        else:
+            assert ssl_obj is not None
+            if ssl_obj.session_reused:
+                hello = self.hello
                 kind = resumption_kind(hello, ssl_obj.version() or "") if hello else "unknown"
                 rt.counters.resumed[kind] += 1
             else:
                 rt.counters.full += 1
-        finally:
-            # Once handed over, the transport owns the fd (uvloop detaches our
-            # socket object when it closes it); before that, or after a failed
-            # handshake that left it attached, it is ours to close.
-            if not done and (not handed_over or conn.fileno() != -1):
-                conn.close()
+        self._end()
 
-    async def _peek(self, conn: socket.socket, deadline: float) -> ClientHello | None:
-        """The parsed ClientHello, or None if it is larger than we peek (OpenSSL reads it)."""
-        delay = 0.005
-        while True:
-            data: bytes | None
-            try:
-                data = conn.recv(PEEK_MAX, socket.MSG_PEEK)
-            except BlockingIOError:
-                data = None
-            except OSError as exc:
-                raise _Reject("vanished", f" ({exc.strerror})") from None
-            if data == b"":
-                raise _Reject("vanished", " (closed before the ClientHello)")
-            if data:
-                if data[0] != CONTENT_HANDSHAKE:
-                    if looks_like_http(data):
-                        raise _Reject("plain_http", plain_http=True)
-                    if len(data) >= 21 or any(b not in _METHOD_PREFIX for b in data):
-                        raise _Reject("garbage")
-                else:
-                    try:
-                        result = parse_client_hello(data)
-                    except ClientHelloError as exc:
-                        raise _Reject("bad_client_hello", f" ({exc})") from None
-                    if result is not NEED_MORE:
-                        assert isinstance(result, ClientHello)
-                        return result
-                    if len(data) >= PEEK_MAX:
-                        return None  # a valid prefix of a huge hello: no prefetch
-                if _peer_shut_down(conn):
-                    raise _Reject("truncated", f" ({len(data)} bytes then EOF)")
-            left = deadline - self.loop.time()
-            if left <= 0:
-                raise _Reject("handshake_timeout", " (ClientHello incomplete)")
-            if data is None:
-                await self._wait_readable(conn, left)
-            else:
-                # Data is pending but incomplete: the socket stays readable, so
-                # poll with back-off rather than spin on readiness.
-                await asyncio.sleep(min(delay, left))
-                delay = min(delay * 2, 0.1)
+    # ---- refusing -------------------------------------------------------------------
 
-    async def _wait_readable(self, conn: socket.socket, timeout: float) -> None:
-        """Until ``conn`` is readable or ``timeout`` seconds pass, whichever is first.
+    def _reject(self, r: _Reject, counted: bool = True) -> None:
+        if counted:
+            self.rt.counters.fail(r.reason)
+        self._log_reject(r)
+        t = self.transport
+        assert t is not None
+        if r.answer and not t.is_closing():
+            # Send, then read what the client sent so the close is a FIN, not a
+            # RST that would destroy the answer in flight.
+            self.state = _ANSWER
+            self._cancel_timer()
+            self.timer = self.server.loop.call_later(1.0, self._finish)
+            t.write(r.answer)
+            if t.can_write_eof():
+                t.write_eof()
+            return
+        self.state = _DONE
+        t.close()
+        self._end()
 
-        A bare future woken by the reader callback or a timer handle: no
-        ``asyncio.wait_for`` (it wraps the future in a task of its own and costs
-        more than the rest of this wait). Cancelling the caller cancels the
-        future; the reader and the timer are removed on every way out.
-        """
-        loop = self.loop
-        fut = loop.create_future()
-        fd = conn.fileno()
-        loop.add_reader(fd, _wake, fut)
-        timer = loop.call_later(timeout, _wake, fut)
-        try:
-            await fut
-        finally:
-            timer.cancel()
-            loop.remove_reader(fd)
+    def _log_reject(self, r: _Reject) -> None:
+        if self.state == _DONE:
+            return
+        log.info("tls vip=%s peer=%s closed: %s%s", self.rt.vip, self._peer(), r.reason, r.detail)
 
-    async def _send_and_close(self, conn: socket.socket, payload: bytes) -> None:
-        """Send ``payload`` (the plain-HTTP 400, a TLS alert), then read what the client
-        sent so the close is a FIN, not a RST that would destroy the answer in flight."""
-        try:
-            await asyncio.wait_for(self.loop.sock_sendall(conn, payload), 1.0)
-            conn.shutdown(socket.SHUT_WR)
-            end = self.loop.time() + 1.0
-            drained = 0
-            while drained < 65536 and (left := end - self.loop.time()) > 0:
-                chunk = await asyncio.wait_for(self.loop.sock_recv(conn, 16384), left)
-                if not chunk:
-                    break
-                drained += len(chunk)
-        except (OSError, TimeoutError):
-            pass
+    def _on_deadline(self) -> None:
+        self.timer = None
+        if self.state in (_HELLO, _PREFETCH):
+            self._reject(_Reject("handshake_timeout", " (ClientHello incomplete)"))
 
+    def _finish(self) -> None:
+        """End of a clear-text answer: close."""
+        self.state = _DONE
+        if self.transport is not None:
+            self.transport.close()
+        self._end()
 
-def _wake(fut: asyncio.Future[None]) -> None:
-    if not fut.done():
-        fut.set_result(None)
+    def abort(self) -> None:
+        """Server close: drop the connection wherever it is."""
+        if self.transport is not None:
+            self.transport.abort()
+        self.state = _DONE
+        self._end()
 
+    # ---- bookkeeping ----------------------------------------------------------------
 
-def _peer_shut_down(conn: socket.socket) -> bool:
-    """True if the peer sent FIN (or reset) even though unread data is pending."""
-    poller = select.poll()
-    poller.register(conn.fileno(), select.POLLRDHUP)
-    return any(
-        ev & (select.POLLRDHUP | select.POLLHUP | select.POLLERR) for _, ev in poller.poll(0)
-    )
+    def _cancel_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def _end(self) -> None:
+        if self.state != _HANDSHAKE:
+            self.state = _DONE
+        self._cancel_timer()
+        self.server._release(self)
+
+    def _peer(self) -> str:
+        return _peer_str(self.peer)
 
 
 def _peer_str(peer: object) -> str:
@@ -349,5 +427,5 @@ async def serve_tls(
     handshake (more are closed at once, counted as ``overload``).
     """
     server = TlsServer(loop, listen_sock, runtime, protocol_factory, handshake_timeout, max_pending)
-    server.start()
+    await server.start()
     return server

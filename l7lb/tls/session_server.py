@@ -3,7 +3,7 @@
 The supervisor runs ``SessionServer`` on a Unix socket; each worker uses a
 ``SessionServerClient``, which implements ``SessionStore`` and also hands out
 the supervisor's ticket key ring. Why a server and not shared memory: OpenSSL
-reads sessions synchronously, but the listener already peeks the ClientHello
+reads sessions synchronously, but the listener already reads the ClientHello
 and prefetches before the handshake, so an asynchronous store costs no
 blocking; one owner process means no cross-process locking, and the same
 client-side code path serves Redis or memcached later.

@@ -3,7 +3,7 @@
 OpenSSL asks for a session synchronously, mid-handshake, so the handshake
 only ever reads ``SessionCache`` (a bounded in-process LRU). A shared
 ``SessionStore`` (the supervisor's session server, Redis, memcached) is read
-*before* the handshake: the listener peeks the ClientHello and ``prefetch``
+*before* the handshake: the listener reads the ClientHello first and ``prefetch``
 copies the sessions it names into the LRU under a short deadline. New
 sessions go to the LRU at once and to the store in the background. A slow or
 dead store therefore costs a full handshake, never an error.

@@ -184,44 +184,6 @@ def test_session_id_resumes_through_prefetch(make_cert: Any, tmp_path: Path) -> 
     uvloop.run(asyncio.wait_for(main(), 30))
 
 
-def test_wait_readable_wakes_times_out_and_cleans_up() -> None:
-    """The ClientHello wait: woken by data, or by its timer; never leaves a reader
-    or a timer behind (it replaced asyncio.wait_for, which cost a task per wait)."""
-
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        server = TlsServer.__new__(TlsServer)
-        server.loop = loop
-        a, b = socket.socketpair()
-        a.setblocking(False)
-        try:
-            loop.call_later(0.05, b.send, b"x")
-            t0 = loop.time()
-            await server._wait_readable(a, 5.0)
-            assert loop.time() - t0 < 1.0 and a.recv(1) == b"x"
-            assert not loop.remove_reader(a.fileno())  # already removed
-            t0 = loop.time()
-            await server._wait_readable(a, 0.1)  # nothing arrives: the timer wakes it
-            assert 0.09 <= loop.time() - t0 < 1.0
-            assert not loop.remove_reader(a.fileno())
-            # Cancelled while waiting (server.close() cancels the handshake tasks).
-            task = loop.create_task(server._wait_readable(a, 5.0))
-            await asyncio.sleep(0.01)
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
-            assert not loop.remove_reader(a.fileno())
-            # A wake-up from both the data and the timer at once is harmless.
-            b.send(b"y")
-            await server._wait_readable(a, 0.0)
-            assert not loop.remove_reader(a.fileno())
-        finally:
-            a.close()
-            b.close()
-
-    uvloop.run(asyncio.wait_for(main(), 10))
-
-
 def test_rejected_connection_is_logged_with_the_peer(
     make_cert: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
