@@ -307,3 +307,47 @@ def test_sessions_do_not_survive_a_certificate_change(tmp_path, backend):
         assert status == 200 and not reused
     finally:
         p.stop()
+
+
+def test_close_does_not_wait_for_the_clients_close_notify(tmp_path, backend):
+    """After a ``Connection: close`` response l7lb sends close_notify and closes the
+    TCP connection at once, as nginx and HAProxy do. A client that never answers
+    the close_notify still gets all of the response, then a FIN (the old way kept
+    the connection until the client's close_notify, or 30 s)."""
+    a = make_cert(tmp_path, "a.example.com")
+    port = free_port()
+    p = start_proxy(tmp_path, tls_config(port, backend.address, [a]), port, workers=1)
+    try:
+        raw = socket.create_connection(("127.0.0.1", port), timeout=3)
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        obj = client_ctx().wrap_bio(incoming, outgoing, server_hostname="a.example.com")
+
+        def flush() -> None:
+            if out := outgoing.read():
+                raw.sendall(out)
+
+        while True:
+            try:
+                obj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                flush()
+                chunk = raw.recv(65536)
+                assert chunk, "closed during the handshake"
+                incoming.write(chunk)
+        flush()
+        obj.write(b"GET / HTTP/1.1\r\nHost: a.example.com\r\nConnection: close\r\n\r\n")
+        flush()
+        # TCP level: ends at the server's FIN; socket.timeout fails the test
+        while chunk := raw.recv(65536):
+            incoming.write(chunk)
+        app = b""
+        try:
+            while data := obj.read(65536):
+                app += data
+        except ssl.SSLZeroReturnError:
+            pass  # the server's close_notify, read after its last byte
+        assert app.startswith(b"HTTP/1.1 200 ") and app.endswith(b"\r\n\r\nb1\n")
+        raw.close()
+    finally:
+        p.stop()
