@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 
 from l7lb.http.events import Limits, RequestParser, ResponseParser
@@ -33,23 +34,25 @@ def resolve_parser_kind(kind: str) -> str:
     raise ValueError(f"unknown HTTP parser {kind!r}: expected one of {', '.join(KINDS)}")
 
 
+def parser_types(
+    kind: str,
+) -> tuple[Callable[[Limits], RequestParser], Callable[[Limits], ResponseParser]]:
+    """The request and response parser classes ``kind`` resolves to. A runtime
+    resolves them once, so a new connection makes its parser with one call."""
+    if resolve_parser_kind(kind) == "httptools":
+        from l7lb.http.httptools_codec import HttptoolsRequestParser, HttptoolsResponseParser
+
+        return HttptoolsRequestParser, HttptoolsResponseParser
+    from l7lb.http.h11_codec import H11RequestParser, H11ResponseParser
+
+    return H11RequestParser, H11ResponseParser
+
+
 def make_request_parser(kind: str, limits: Limits) -> RequestParser:
     """A fresh parser for one client connection."""
-    if resolve_parser_kind(kind) == "httptools":
-        from l7lb.http.httptools_codec import HttptoolsRequestParser
-
-        return HttptoolsRequestParser(limits)
-    from l7lb.http.h11_codec import H11RequestParser
-
-    return H11RequestParser(limits)
+    return parser_types(kind)[0](limits)
 
 
 def make_response_parser(kind: str, limits: Limits) -> ResponseParser:
     """A fresh parser for one backend connection."""
-    if resolve_parser_kind(kind) == "httptools":
-        from l7lb.http.httptools_codec import HttptoolsResponseParser
-
-        return HttptoolsResponseParser(limits)
-    from l7lb.http.h11_codec import H11ResponseParser
-
-    return H11ResponseParser(limits)
+    return parser_types(kind)[1](limits)

@@ -19,7 +19,7 @@ from l7lb.admin.commands import ServerRow
 from l7lb.balancing import HashKey, PoolState, ServerState
 from l7lb.config.model import Config, Pool, Vip
 from l7lb.health.passive import PassiveTracker
-from l7lb.http.codec import make_request_parser, make_response_parser, resolve_parser_kind
+from l7lb.http.codec import parser_types, resolve_parser_kind
 from l7lb.http.events import RequestParser, ResponseParser
 from l7lb.http.forwarding import server_authorities
 from l7lb.proxy.backend import BackendConnection
@@ -146,6 +146,7 @@ class WorkerRuntime:
         self.timeouts = config.timeouts
         self.http = config.http
         self.parser_kind = resolve_parser_kind(config.http.parser)
+        self._request_parser, self._response_parser = parser_types(self.parser_kind)
         self.limits = config.http.limits
         self.via = config.http.via.encode()
         self.forwarded = config.http.forwarded
@@ -219,10 +220,10 @@ class WorkerRuntime:
             log.warning("unknown control message type %r", t)
 
     def request_parser(self) -> RequestParser:
-        return make_request_parser(self.parser_kind, self.limits)
+        return self._request_parser(self.limits)
 
     def response_parser(self) -> ResponseParser:
-        return make_response_parser(self.parser_kind, self.limits)
+        return self._response_parser(self.limits)
 
     def announce(self, updates: list[StickUpdate]) -> None:
         """Persistence entries this worker learned: to the supervisor, which tells
