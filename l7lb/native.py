@@ -31,7 +31,8 @@ from importlib.machinery import (
     SourceFileLoader,
 )
 
-# the per-request path: codec, forwarding rules, proxy, routing, scheduling, persistence
+# the per-request path: codec, forwarding rules, proxy, routing, scheduling, persistence;
+# per TLS connection, the accept gate and the ClientHello parser
 HOT: tuple[str, ...] = (
     "l7lb.http.events",
     "l7lb.http.framing",
@@ -61,6 +62,8 @@ HOT: tuple[str, ...] = (
     "l7lb.persistence.table",
     "l7lb.accesslog",
     "l7lb.config.model",
+    "l7lb.tls.clienthello",
+    "l7lb.tls.listener",
 )
 GROUP = "l7lb._native"  # the shared library of the group: l7lb/_native__mypyc.*.so
 MANIFEST = "_native_build.txt"  # in the package directory: "<sha256> <module>" per line

@@ -80,10 +80,11 @@ def test_a_changed_module_list_is_a_stale_build(tmp_path: Path) -> None:
 
 def test_a_compiled_module_left_from_an_older_list_is_a_stale_build(tmp_path: Path) -> None:
     _fake_build(tmp_path)
-    (tmp_path / "l7lb" / "tls").mkdir()
-    (tmp_path / "l7lb" / "tls" / ("listener" + SUFFIX)).write_bytes(b"")
+    assert "l7lb.tls.shim" not in native.HOT
+    (tmp_path / "l7lb" / "tls").mkdir(exist_ok=True)
+    (tmp_path / "l7lb" / "tls" / ("shim" + SUFFIX)).write_bytes(b"")
     assert native.check(str(tmp_path), {}) == (
-        "l7lb.tls.listener is compiled but not in l7lb.native.HOT (rebuild: tools/build_native.py)"
+        "l7lb.tls.shim is compiled but not in l7lb.native.HOT (rebuild: tools/build_native.py)"
     )
 
 
