@@ -84,8 +84,10 @@ GET_SESSION_CB = ctypes.CFUNCTYPE(
 TICKET_KEY_CB = ctypes.CFUNCTYPE(
     ctypes.c_int,
     ctypes.c_void_p,  # SSL *
-    ctypes.POINTER(ctypes.c_ubyte),  # key_name[16]
-    ctypes.POINTER(ctypes.c_ubyte),  # iv[16]
+    # plain addresses, not POINTER(c_ubyte): ctypes would build two pointer
+    # objects for every ticket
+    ctypes.c_void_p,  # key_name[16]
+    ctypes.c_void_p,  # iv[16]
     ctypes.c_void_p,  # EVP_CIPHER_CTX *
     ctypes.c_void_p,  # EVP_MAC_CTX *
     ctypes.c_int,  # enc
@@ -182,6 +184,7 @@ class _Lib:
         )
         self.RAND_bytes = fn(c, "RAND_bytes", i, vp, i)
         self.EVP_aes_256_cbc = fn(c, "EVP_aes_256_cbc", vp)
+        self.EVP_CIPHER_fetch = fn(c, "EVP_CIPHER_fetch", vp, vp, ctypes.c_char_p, ctypes.c_char_p)
         self.EVP_EncryptInit_ex = fn(c, "EVP_EncryptInit_ex", i, vp, vp, vp, vp, vp)
         self.EVP_DecryptInit_ex = fn(c, "EVP_DecryptInit_ex", i, vp, vp, vp, vp, vp)
         self.EVP_MAC_CTX_set_params = fn(
@@ -281,6 +284,11 @@ class _ServerNameReader:
                     return parse_sni_extension(ctypes.string_at(self._out, n)) or ""
                 except ClientHelloError:
                     return ""
+        return self.settled(ssl_ptr)
+
+    def settled(self, ssl_ptr: int) -> str:
+        """The name once OpenSSL has processed the ClientHello (when tickets are
+        issued): there the ClientHello is gone and ``SSL_get_servername`` has it."""
         name = self._get_servername(ssl_ptr, TLSEXT_NAMETYPE_host_name)
         return name.decode("ascii", "replace").lower() if name else ""
 
@@ -484,7 +492,11 @@ class TicketKeyHooks:
         self.vip = vip.encode()
         self.ring = ring
         self._derived: dict[tuple[bytes, str], _TicketKeyMaterial] = {}
-        self._cipher = library.EVP_aes_256_cbc()
+        # Fetched once: the legacy EVP_aes_256_cbc() makes every EVP_*Init_ex
+        # look the implementation up again in OpenSSL 3's provider store.
+        self._cipher = library.EVP_CIPHER_fetch(None, b"AES-256-CBC", None)
+        if not self._cipher:
+            self._cipher = library.EVP_aes_256_cbc()
         self._digest = ctypes.create_string_buffer(b"SHA256")
         # bound once: the callback runs for every ticket issued or presented
         self._server_name = _ServerNameReader(library)
@@ -544,9 +556,8 @@ class TicketKeyHooks:
     ) -> int:
         try:
             ring = self.ring()
-            sni = self._server_name(ssl_ptr)
             if enc:
-                m = self._material(ring.current.secret, sni)
+                m = self._material(ring.current.secret, self._server_name.settled(ssl_ptr))
                 self._memmove(key_name, m.name, 16)
                 if self._rand_bytes(iv, 16) != 1:
                     return -1
@@ -554,6 +565,7 @@ class TicketKeyHooks:
                     return -1
                 return 1 if self._mac_set_params(hctx, m.mac_params) == 1 else -1
             wanted = ctypes.string_at(key_name, 16)
+            sni = self._server_name(ssl_ptr)
             for index, key in enumerate(ring.accepted()):
                 m = self._material(key.secret, sni)
                 if hmac.compare_digest(m.name, wanted):
