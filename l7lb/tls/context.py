@@ -177,7 +177,11 @@ def build_vip_tls(
             ssl_obj.context = target
         return None
 
-    front.sni_callback = sni_callback
+    if len(groups) > 1 or settings.strict_sni:
+        # With one context and no strict SNI there is nothing to choose or refuse:
+        # no callback, which OpenSSL would otherwise run (through Python) for
+        # every handshake.
+        front.sni_callback = sni_callback
     result = VipTls(
         vip=vip,
         settings=settings,

@@ -129,6 +129,16 @@ def test_default_certificate_and_strict_sni(three: dict[str, tuple[str, str]]) -
     assert rt.counters.failures["unknown_sni"] == 1
 
 
+def test_sni_callback_only_where_there_is_a_choice(three: dict[str, tuple[str, str]]) -> None:
+    """One certificate and no strict SNI: nothing to choose or refuse, so no
+    Python callback runs in every handshake; several, or strict: it is there."""
+    one = vip_tls("web", certs_table(three["www"]))
+    assert one.context.sni_callback is None
+    assert handshake(one.context, client_ctx(), "elsewhere.test").cert_sha == sha(three["www"][0])
+    assert vip_tls("web", certs_table(three["www"], strict_sni=True)).context.sni_callback
+    assert vip_tls("web", certs_table(three["www"], three["other"])).context.sni_callback
+
+
 def test_rsa_and_ecdsa_side_by_side(make_cert: Any) -> None:
     ec = make_cert("dual.test", kind="ec")
     rsa = make_cert("dual.test", kind="rsa")
