@@ -153,6 +153,7 @@ class _Gate(asyncio.Protocol):
         "rt",
         "server",
         "state",
+        "task",
         "timer",
         "transport",
     )
@@ -168,6 +169,7 @@ class _Gate(asyncio.Protocol):
         self.hello: ClientHello | None = None
         self.peer: object = None
         self.drained = 0
+        self.task: asyncio.Task[None] | None = None  # the prefetch, referenced while it runs
 
     # ---- before the hand-over: our protocol -----------------------------------------
 
@@ -259,7 +261,7 @@ class _Gate(asyncio.Protocol):
                 assert self.transport is not None
                 self.state = _PREFETCH
                 self.transport.pause_reading()
-                self.server.loop.create_task(self._prefetch(keys))
+                self.task = self.server.loop.create_task(self._prefetch(keys))
                 return
         self._hand_over()
 
@@ -268,6 +270,7 @@ class _Gate(asyncio.Protocol):
         assert rt.cache is not None
         budget = min(rt.prefetch_deadline, self.deadline - self.server.loop.time())
         await prefetch(rt.store, rt.cache, keys, max(budget, 0.001))
+        self.task = None
         if self.state == _PREFETCH:  # not closed meanwhile
             assert self.transport is not None
             self.transport.resume_reading()
