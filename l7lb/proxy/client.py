@@ -992,18 +992,15 @@ class ClientConnection(asyncio.Protocol):
         self.state = CLOSED
         t = self.transport
         raw = self.socket_transport
-        if t is None or raw is None or t.is_closing():
+        # TLS: corked, the last response, the close_notify and (below) the FIN
+        # leave in one segment instead of three
+        sock = _socket_of(raw) if raw is not None and t is not None and not t.is_closing() else None
+        if sock is None:
             self.flush_out()
             if t is not None:
                 t.close()
             return
-        # TLS. Corked, the last response, the close_notify and (below) the FIN
-        # leave in one segment instead of three.
-        sock = _socket_of(raw)
-        if sock is None:
-            self.flush_out()
-            t.close()
-            return
+        assert raw is not None and t is not None
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
             self.flush_out()
