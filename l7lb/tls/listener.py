@@ -250,10 +250,7 @@ class _Gate(asyncio.Protocol):
         if name and rt.settings.strict_sni and not rt.names.covers(name):
             # Refused here, before any crypto; uvloop would drop the alert
             # OpenSSL queues when the SNI callback refuses the name.
-            self._reject(
-                _Reject("unknown_sni", f" {name}", answer=ALERT_UNRECOGNIZED_NAME), counted=False
-            )
-            rt.counters.fail("unknown_sni")
+            self._reject(_Reject("unknown_sni", f" {name}", answer=ALERT_UNRECOGNIZED_NAME))
             return
         if hello is not None and rt.cache is not None and rt.store is not None:
             keys = prefetch_keys(rt.scope, hello)
@@ -333,9 +330,8 @@ class _Gate(asyncio.Protocol):
 
     # ---- refusing -------------------------------------------------------------------
 
-    def _reject(self, r: _Reject, counted: bool = True) -> None:
-        if counted:
-            self.rt.counters.fail(r.reason)
+    def _reject(self, r: _Reject) -> None:
+        self.rt.counters.fail(r.reason)
         self._log_reject(r)
         t = self.transport
         assert t is not None
