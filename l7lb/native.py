@@ -64,6 +64,7 @@ HOT: tuple[str, ...] = (
     "l7lb.config.model",
     "l7lb.tls.clienthello",
     "l7lb.tls.listener",
+    "l7lb.tls.stream",
 )
 GROUP = "l7lb._native"  # the shared library of the group: l7lb/_native__mypyc.*.so
 MANIFEST = "_native_build.txt"  # in the package directory: "<sha256> <module>" per line

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Final
@@ -47,6 +46,7 @@ from l7lb.proxy.backend import BackendConnection
 from l7lb.proxy.stickiness import NOT_STUCK, Stickiness, Sticky
 from l7lb.routing.redirect import render_redirect
 from l7lb.routing.target import request_host, split_target
+from l7lb.tls.stream import TlsStream
 
 if TYPE_CHECKING:
     from l7lb.balancing import ServerState
@@ -71,29 +71,7 @@ _MAX_FALLBACK_HOPS: Final = 8
 _MAX_EARLY_BODY: Final = 65536
 _EMPTY: Final[frozenset[str]] = frozenset()
 _CHUNK_END: Final = b"0\r\n\r\n"
-_PEEK: Final = socket.MSG_PEEK | socket.MSG_DONTWAIT
 _IDEMPOTENT: Final = frozenset((b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"))
-
-
-def _socket_of(raw: asyncio.Transport) -> socket.socket | None:
-    """A socket object on ``raw``'s descriptor, to ``detach()`` after use (uvloop's
-    own socket stand-in makes a new socket object for every option it sets)."""
-    pseudo = raw.get_extra_info("socket")
-    if pseudo is None:
-        return None
-    return socket.socket(pseudo.family, pseudo.type, pseudo.proto, pseudo.fileno())
-
-
-def _nothing_unread(raw: asyncio.Transport, sock: socket.socket) -> bool:
-    """True if ``raw`` holds no unsent bytes and its socket ``sock`` no unread ones."""
-    if raw.get_write_buffer_size():
-        return False
-    try:
-        return not sock.recv(1, _PEEK)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return True  # reset: nothing left to protect
 
 
 def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes:
@@ -109,8 +87,6 @@ class ClientConnection(asyncio.Protocol):
         self.vip = vip
         self.loop = rt.loop
         self.transport: asyncio.Transport | None = None
-        # under TLS, the TCP transport below ``transport`` (set by the TLS gate)
-        self.socket_transport: asyncio.Transport | None = None
         self.peer = "-"
         self.parser = rt.request_parser()
         self.pending: deque[Event] = deque()
@@ -991,30 +967,10 @@ class ClientConnection(asyncio.Protocol):
         self._cancel_timer()
         self.state = CLOSED
         t = self.transport
-        raw = self.socket_transport
-        # TLS: corked, the last response, the close_notify and (below) the FIN
-        # leave in one segment instead of three
-        sock = _socket_of(raw) if raw is not None and t is not None and not t.is_closing() else None
-        if sock is None:
-            self.flush_out()
-            if t is not None:
-                t.close()
-            return
-        assert raw is not None and t is not None
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
-            self.flush_out()
-            t.close()  # sends close_notify, then would wait for the client's
-            if not t.get_write_buffer_size() and _nothing_unread(raw, sock):
-                # All we sent is in the kernel and the client has sent nothing
-                # more: close now, as nginx and HAProxy do, rather than keep the
-                # connection (and wake once more) for a close_notify we would
-                # only discard. With unread bytes the close would be a RST that
-                # can destroy the response in flight, so then we wait.
-                raw.close()
-            else:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
-        except OSError:
-            pass  # the connection is gone: the transport reports it
-        finally:
-            sock.detach()
+        if isinstance(t, TlsStream):
+            # corked: the last response, the close_notify and the FIN leave in
+            # one segment instead of three
+            t.cork()
+        self.flush_out()
+        if t is not None:
+            t.close()

@@ -4,21 +4,18 @@ uvloop accepts (in C) and hands each connection to a ``_Gate``: a plain
 protocol that sees the client's first bytes before any TLS does. It answers
 plain HTTP with a clear-text 400, drops garbage, refuses unknown names under
 ``strict_sni``, prefetches the sessions the ClientHello names from the shared
-store, and then hands the same transport, with the bytes already read, to
-uvloop's ``SSLProtocol`` for the handshake, with the time left of the
-handshake deadline. Each step that fails closes the connection, bumps one
-counter and logs one line with the peer and the reason.
+store, and then hands the same transport, with the bytes already read, to a
+``TlsStream`` (l7lb/tls/stream.py) for the handshake. Each step that fails
+closes the connection, bumps one counter and logs one line with the peer and
+the reason.
 
-The deadline runs from accept: a client trickling its ClientHello one byte a
-second is cut off when it expires, as is one that never finishes the
-handshake.
+The deadline runs from accept to the end of the handshake, on the gate's one
+timer: a client trickling its ClientHello one byte a second is cut off when
+it expires, as is one that never finishes the handshake.
 
 There is no task, no peek and no extra socket object per connection: this
 costs less per TLS connection than accepting in Python and calling
-``connect_accepted_socket`` (figures in benchmarks/README.md). The gate also
-gives the application protocol the TCP transport (``socket_transport``), so a
-connection that ends cleanly can close right after its close_notify instead
-of waiting for the client's.
+``connect_accepted_socket`` (figures in benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -29,8 +26,6 @@ import socket
 import ssl
 from collections.abc import Callable
 from typing import Any
-
-from uvloop.loop import SSLProtocol  # type: ignore[attr-defined]  # not in its stubs
 
 from l7lb.tls.clienthello import (
     CONTENT_HANDSHAKE,
@@ -44,6 +39,7 @@ from l7lb.tls.clienthello import (
 from l7lb.tls.context import VipTls
 from l7lb.tls.counters import resumption_kind
 from l7lb.tls.sessions import prefetch, prefetch_keys
+from l7lb.tls.stream import TlsStream
 
 log = logging.getLogger("l7lb.tls")
 
@@ -73,7 +69,7 @@ class _Reject(Exception):
 # what a gate is doing
 _HELLO = 0  # reading the ClientHello
 _PREFETCH = 1  # waiting for the shared store
-_HANDSHAKE = 2  # handed to SSLProtocol
+_HANDSHAKE = 2  # handed to the TlsStream
 _ANSWER = 3  # sent a clear-text answer; reading what the client still sends
 _DONE = 4
 
@@ -153,6 +149,7 @@ class _Gate(asyncio.Protocol):
         "rt",
         "server",
         "state",
+        "stream",
         "task",
         "timer",
         "transport",
@@ -170,6 +167,7 @@ class _Gate(asyncio.Protocol):
         self.peer: object = None
         self.drained = 0
         self.task: asyncio.Task[None] | None = None  # the prefetch, referenced while it runs
+        self.stream: TlsStream | None = None  # from the hand-over to the end of the handshake
 
     # ---- before the hand-over: our protocol -----------------------------------------
 
@@ -248,8 +246,8 @@ class _Gate(asyncio.Protocol):
         hello = self.hello
         name = hello.server_name if hello else None
         if name and rt.settings.strict_sni and not rt.names.covers(name):
-            # Refused here, before any crypto; uvloop would drop the alert
-            # OpenSSL queues when the SNI callback refuses the name.
+            # Refused here, before any crypto (the SNI callback refuses too,
+            # for a hello too big to parse here).
             self._reject(_Reject("unknown_sni", f" {name}", answer=ALERT_UNRECOGNIZED_NAME))
             return
         if hello is not None and rt.cache is not None and rt.store is not None:
@@ -274,58 +272,41 @@ class _Gate(asyncio.Protocol):
             self._hand_over()
 
     def _hand_over(self) -> None:
-        """Give the transport and the bytes read so far to uvloop's TLS."""
+        """Give the transport and the bytes read so far to a ``TlsStream``."""
         t = self.transport
         assert t is not None
-        loop = self.server.loop
-        left = self.deadline - loop.time()
-        if left <= 0:
+        if self.deadline <= self.server.loop.time():
             self._reject(_Reject("handshake_timeout", ""))
             return
-        self._cancel_timer()
+        # the deadline timer keeps running: it also bounds the handshake
         self.state = _HANDSHAKE
         rt = self.rt
         app = self.server.protocol_factory()
-        if hasattr(app, "socket_transport"):
-            app.socket_transport = t
-        waiter = loop.create_future()
-        tls = SSLProtocol(loop, app, rt.context, waiter, True, None, ssl_handshake_timeout=left)
-        # made before the handshake, as connect_accepted_socket does: its ssl_object
-        # tells a finished handshake from a connection lost during it
-        app_transport = tls._get_app_transport()
-        waiter.add_done_callback(lambda w: self._handshake_done(w, app_transport))
-        # The bytes read so far go into its incoming buffer *before* it starts:
-        # connection_made then runs the handshake on the whole ClientHello at
-        # once, instead of once on nothing (a "want read") and again on the data.
+        # uvloop's transport is no asyncio.Transport subclass
+        stream = TlsStream(self.server.loop, app, rt.context, t, self, self.peer)  # type: ignore[arg-type]
+        self.stream = stream
         data, self.buf = self.buf, b""
-        while data:
-            room = tls.get_buffer(len(data))
-            n = min(len(room), len(data))
-            room[:n] = data[:n]
-            tls.buffer_updated(n)  # before connection_made: only buffers
-            data = data[n:]
-        t.set_protocol(tls)
-        tls.connection_made(t)
+        t.set_protocol(stream)
+        stream.start(data)
 
-    def _handshake_done(self, waiter: asyncio.Future[None], app_transport: Any) -> None:
+    def handshake_done(self, exc: BaseException | None, ssl_object: Any) -> None:
+        """Called by the stream: the handshake finished (``exc`` None) or failed."""
+        if self.state != _HANDSHAKE:
+            return  # already counted (the deadline)
         rt = self.rt
-        exc = None if waiter.cancelled() else waiter.exception()
-        ssl_obj = app_transport.get_extra_info("ssl_object") if exc is None else None
-        if exc is None and ssl_obj is None:
-            exc = ConnectionResetError("lost during the handshake")
         if exc is not None:
             reason = _handshake_failure(exc)
             if reason != "unknown_sni":  # counted by the SNI callback already
                 rt.counters.fail(reason)
             log.info("tls vip=%s peer=%s handshake failed: %s", rt.vip, self._peer(), reason)
+        elif ssl_object.session_reused:
+            hello = self.hello
+            kind = resumption_kind(hello, ssl_object.version() or "") if hello else "unknown"
+            rt.counters.resumed[kind] += 1
         else:
-            assert ssl_obj is not None
-            if ssl_obj.session_reused:
-                hello = self.hello
-                kind = resumption_kind(hello, ssl_obj.version() or "") if hello else "unknown"
-                rt.counters.resumed[kind] += 1
-            else:
-                rt.counters.full += 1
+            rt.counters.full += 1
+        self.state = _DONE
+        self.stream = None
         self._end()
 
     # ---- refusing -------------------------------------------------------------------
@@ -358,6 +339,17 @@ class _Gate(asyncio.Protocol):
         self.timer = None
         if self.state in (_HELLO, _PREFETCH):
             self._reject(_Reject("handshake_timeout", " (ClientHello incomplete)"))
+        elif self.state == _HANDSHAKE:
+            stream = self.stream
+            self.rt.counters.fail("handshake_timeout")
+            log.info(
+                "tls vip=%s peer=%s handshake failed: handshake_timeout", self.rt.vip, self._peer()
+            )
+            self.state = _DONE
+            self.stream = None
+            self._end()
+            if stream is not None:
+                stream.abort()
 
     def _finish(self) -> None:
         """End of a clear-text answer: close."""
@@ -368,7 +360,9 @@ class _Gate(asyncio.Protocol):
 
     def abort(self) -> None:
         """Server close: drop the connection wherever it is."""
-        if self.transport is not None:
+        if self.stream is not None:
+            self.stream.abort()
+        elif self.transport is not None:
             self.transport.abort()
         self.state = _DONE
         self._end()
@@ -400,8 +394,6 @@ def _peer_str(peer: object) -> str:
 def _handshake_failure(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError | asyncio.TimeoutError):
         return "handshake_timeout"
-    if isinstance(exc, ConnectionAbortedError) and "taking longer" in str(exc):
-        return "handshake_timeout"  # how uvloop reports ssl_handshake_timeout
     if isinstance(exc, ssl.SSLError):
         reason = (exc.reason or "").lower()
         if "unrecognized_name" in reason or "callback_failed" in reason:
