@@ -5,6 +5,8 @@ Pieces, each in the module named for it:
 - ``settings``: ``[vip.tls]`` → ``TlsSettings`` (``parse_tls_table``).
 - ``context``: ``build_vip_tls`` → ``VipTls`` (SSL contexts, SNI map, hooks).
 - ``listener``: ``serve_tls`` (ClientHello gate, plain-HTTP 400, prefetch, handshake).
+- ``stream``: ``TlsStream``, the TLS record pump between the socket and the application
+  (``sslcalls``: its two calls that raise "want read" by design, kept interpreted).
 - ``clienthello``: sans-IO ClientHello parser; ``looks_like_http``.
 - ``shim``: ctypes into the stdlib's libssl (session cache, ticket keys).
 - ``sessions``: ``SessionCache`` LRU, ``SessionStore`` protocol, prefetch.

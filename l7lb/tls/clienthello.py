@@ -50,7 +50,7 @@ class NeedMore(enum.Enum):
 NEED_MORE = NeedMore.NEED_MORE
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False)
 class ClientHello:
     legacy_version: int
     session_id: bytes  # legacy_session_id; random in TLS 1.3 "middlebox compat" mode
@@ -59,6 +59,27 @@ class ClientHello:
     supported_versions: tuple[int, ...]  # empty when the extension is absent
     psk_identities: tuple[bytes, ...]  # TLS 1.3 pre_shared_key identities
     session_ticket: bytes | None  # TLS 1.2 SessionTicket extension (b"" = asks for one)
+
+    # Written out rather than generated: mypyc compiles this one, while the
+    # dataclass-made __init__ (of a frozen class at that) ran as Python on every
+    # TLS connection. Treat instances as read-only.
+    def __init__(
+        self,
+        legacy_version: int,
+        session_id: bytes,
+        server_name: str | None,
+        alpn: tuple[bytes, ...],
+        supported_versions: tuple[int, ...],
+        psk_identities: tuple[bytes, ...],
+        session_ticket: bytes | None,
+    ) -> None:
+        self.legacy_version = legacy_version
+        self.session_id = session_id
+        self.server_name = server_name
+        self.alpn = alpn
+        self.supported_versions = supported_versions
+        self.psk_identities = psk_identities
+        self.session_ticket = session_ticket
 
     @property
     def offers_tls13(self) -> bool:
@@ -71,10 +92,6 @@ class ClientHello:
 # tests/tls/clienthello_reference.py keeps the earlier cursor-based parser, and
 # a property test checks that both give the same result or the same error.
 
-_U16 = struct.Struct("!H")
-_U16_PAIR = struct.Struct("!HH")
-_u16 = _U16.unpack_from
-_u16_pair = _U16_PAIR.unpack_from
 # Bytes allowed in a host_name: letters, digits, hyphen, dot, underscore.
 _HOST_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._"
 
@@ -218,7 +235,8 @@ def _parse_body(d: bytes, p: int, end: int) -> ClientHello:
                 if p + 2 > end:
                     raise ClientHelloError("truncated extension type")
                 raise ClientHelloError("truncated extension body")
-            ext_type, n = _u16_pair(d, p)
+            ext_type = (d[p] << 8) | d[p + 1]
+            n = (d[p + 2] << 8) | d[p + 3]
             p += 4
             b_end = p + n
             if b_end > end:
