@@ -138,8 +138,15 @@ class TlsStream(asyncio.Protocol):
             keep = self.app.eof_received()
             if keep:
                 return True
-            self.close()
-            return self.state == _LINGER  # closing: let _finish close the socket
+            # The client can send nothing more: no linger, only our close_notify;
+            # the TCP transport sends what is queued, then closes.
+            if not self.closing:
+                self.closing = True
+                sslcalls.shutdown(self.sslobj)
+                self._flush()
+            self._uncork()
+            self._finish()
+            return False
         if state == _HANDSHAKE:
             self._fail(ConnectionResetError("closed during the handshake"))
         elif state == _LINGER:
