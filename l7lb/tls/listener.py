@@ -305,8 +305,6 @@ class _Gate(asyncio.Protocol):
             rt.counters.resumed[kind] += 1
         else:
             rt.counters.full += 1
-        self.state = _DONE
-        self.stream = None
         self._end()
 
     # ---- refusing -------------------------------------------------------------------
@@ -341,13 +339,7 @@ class _Gate(asyncio.Protocol):
             self._reject(_Reject("handshake_timeout", " (ClientHello incomplete)"))
         elif self.state == _HANDSHAKE:
             stream = self.stream
-            self.rt.counters.fail("handshake_timeout")
-            log.info(
-                "tls vip=%s peer=%s handshake failed: handshake_timeout", self.rt.vip, self._peer()
-            )
-            self.state = _DONE
-            self.stream = None
-            self._end()
+            self.handshake_done(TimeoutError("handshake deadline"), None)
             if stream is not None:
                 stream.abort()
 
@@ -375,8 +367,8 @@ class _Gate(asyncio.Protocol):
             self.timer = None
 
     def _end(self) -> None:
-        if self.state != _HANDSHAKE:
-            self.state = _DONE
+        self.state = _DONE
+        self.stream = None
         self._cancel_timer()
         self.server._release(self)
 

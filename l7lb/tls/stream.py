@@ -142,8 +142,7 @@ class TlsStream(asyncio.Protocol):
             # the TCP transport sends what is queued, then closes.
             if not self.closing:
                 self.closing = True
-                sslcalls.shutdown(self.sslobj)
-                self._flush()
+                self._send_close_notify()
             self._uncork()
             self._finish()
             return False
@@ -183,8 +182,8 @@ class TlsStream(asyncio.Protocol):
             return
         try:
             self.sslobj.write(data)
-        except _SSLError as exc:
-            self._fatal(exc)
+        except _SSLError:
+            self._fatal()
             return
         self._flush()
 
@@ -200,8 +199,7 @@ class TlsStream(asyncio.Protocol):
             self._uncork()
             self.raw.close()
             return
-        sslcalls.shutdown(self.sslobj)  # queues our close_notify
-        self._flush()
+        self._send_close_notify()
         raw = self.raw
         if raw.is_closing():
             self._uncork()
@@ -323,9 +321,8 @@ class TlsStream(asyncio.Protocol):
                 data = sslobj.read(_RECORD)
             except _WantRead:
                 break
-            except (_SSLError, ValueError) as exc:
-                self._flush()
-                self._fatal(exc)
+            except (_SSLError, ValueError):
+                self._fatal()
                 return
             if not data:
                 eof = True  # close_notify
@@ -337,12 +334,8 @@ class TlsStream(asyncio.Protocol):
             self._flush()  # e.g. an answer to a key update
         if chunks and self.app_made and not self.closing:
             self.app.data_received(chunks[0] if len(chunks) == 1 else b"".join(chunks))
-        if eof and self.state == _OPEN:
-            if self.closing:
-                return
-            keep = self.app.eof_received()
-            if not keep:
-                self.close()
+        if eof and self.state == _OPEN and not self.closing and not self.app.eof_received():
+            self.close()
 
     def _flush(self) -> None:
         outgoing = self.outgoing
@@ -362,7 +355,11 @@ class TlsStream(asyncio.Protocol):
         self.raw.close()
         self.observer.handshake_done(exc, None)
 
-    def _fatal(self, exc: BaseException) -> None:
+    def _send_close_notify(self) -> None:
+        sslcalls.shutdown(self.sslobj)
+        self._flush()
+
+    def _fatal(self) -> None:
         """A TLS error after the handshake: send the alert, drop the connection."""
         self.closing = True
         self._flush()
@@ -372,11 +369,16 @@ class TlsStream(asyncio.Protocol):
         """True if the client sent bytes we have not read (a close would be a RST)."""
         if self.incoming.pending:
             return True
-        pseudo = self.raw.get_extra_info("socket")
-        if pseudo is None:
-            return False
+        sock = self.sock  # corked: the descriptor is at hand
+        if sock is not None:
+            fd = sock.fileno()
+        else:
+            pseudo = self.raw.get_extra_info("socket")
+            if pseudo is None:
+                return False
+            fd = pseudo.fileno()
         try:
-            n = fcntl.ioctl(pseudo.fileno(), termios.FIONREAD, _FOUR_ZEROS)
+            n = fcntl.ioctl(fd, termios.FIONREAD, _FOUR_ZEROS)
         except OSError:
             return False  # reset: nothing left to protect
         return n != _FOUR_ZEROS
@@ -384,7 +386,7 @@ class TlsStream(asyncio.Protocol):
     def _uncork(self) -> None:
         sock = self.sock
         if sock is not None:
-            try:  # noqa: SIM105  # as in close()
+            try:  # noqa: SIM105  # contextlib.suppress would cost a context manager
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
             except OSError:
                 pass
