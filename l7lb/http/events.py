@@ -30,33 +30,190 @@ class Framing(enum.Enum):
     CLOSE = "close"  # responses only: the body ends when the server closes
 
 
-@dataclass(slots=True)
+Headers = list[tuple[bytes, bytes]]
+_NOTHING: Final[frozenset[bytes]] = frozenset()
+
+# The events are plain classes, not dataclasses: mypyc compiles their __init__, where a
+# dataclass's generated one would run as interpreted Python for every head and every read.
+
+
 class RequestHead:
-    method: bytes
-    target: bytes
-    version: bytes  # b"1.0" or b"1.1"
-    headers: list[tuple[bytes, bytes]]
-    framing: Framing
-    content_length: int  # >= 0 when framing is LENGTH, else -1
-    keep_alive: bool  # what the client asked for (version + Connection)
-    upgrade: bool  # Connection: upgrade with an Upgrade header
-    expect_continue: bool  # Expect: 100-continue
+    __slots__ = (
+        "content_length",
+        "dropped",
+        "expect_continue",
+        "fields_at",
+        "framing",
+        "headers",
+        "host",
+        "keep_alive",
+        "method",
+        "raw",
+        "rebuilt",
+        "target",
+        "upgrade",
+        "version",
+    )
+
+    def __init__(
+        self,
+        method: bytes,
+        target: bytes,
+        version: bytes,
+        headers: Headers,
+        framing: Framing,
+        content_length: int,
+        keep_alive: bool,
+        upgrade: bool,
+        expect_continue: bool,
+        host: bytes = b"",
+        raw: bytes = b"",
+        fields_at: list[int] | None = None,
+        rebuilt: list[bytes] | None = None,
+        dropped: frozenset[bytes] = _NOTHING,
+    ) -> None:
+        self.method = method
+        self.target = target
+        self.version = version  # b"1.0" or b"1.1"
+        self.headers = headers
+        self.framing = framing
+        self.content_length = content_length  # >= 0 when framing is LENGTH, else -1
+        self.keep_alive = keep_alive  # what the client asked for (version + Connection)
+        self.upgrade = upgrade  # Connection: upgrade with an Upgrade header
+        self.expect_continue = expect_continue  # Expect: 100-continue
+        # The host the client asked for: an absolute-form target's authority, else the one
+        # Host value, else b"" (HTTP/1.0 without Host); checked by ``l7lb.http.authority``.
+        self.host = host
+        # The head as received, request line to blank line, when it came as HTTP/1.x bytes
+        # (b"" otherwise), and where in it each field's line starts, then where the blank
+        # line does (None without ``raw``): forwarding splices these bytes instead of
+        # serialising the header list again.
+        self.raw = raw
+        self.fields_at = fields_at
+        # One name per field of the head that the proxy must not forward as received
+        # (``l7lb.http.fields.REQUEST_REBUILT``, Host of an absolute-form request, and what
+        # Connection lists), in order; None when there is none.
+        self.rebuilt = rebuilt
+        # The field names Connection lists beyond the hop-by-hop ones: dropped, never merged
+        self.dropped = dropped
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RequestHead):
+            return NotImplemented
+        return _fields_of(self) == _fields_of(other)
+
+    def __repr__(self) -> str:
+        return _repr(self)
 
 
-@dataclass(slots=True)
 class ResponseHead:
-    status: int
-    reason: bytes
-    version: bytes
-    headers: list[tuple[bytes, bytes]]
-    framing: Framing
-    content_length: int
-    keep_alive: bool  # the server keeps the connection open after this response
+    __slots__ = (
+        "content_length",
+        "dropped",
+        "fields_at",
+        "framing",
+        "headers",
+        "keep_alive",
+        "raw",
+        "reason",
+        "rebuilt",
+        "status",
+        "version",
+    )
+
+    def __init__(
+        self,
+        status: int,
+        reason: bytes,
+        version: bytes,
+        headers: Headers,
+        framing: Framing,
+        content_length: int,
+        keep_alive: bool,
+        raw: bytes = b"",
+        fields_at: list[int] | None = None,
+        rebuilt: list[bytes] | None = None,
+        dropped: frozenset[bytes] = _NOTHING,
+    ) -> None:
+        self.status = status
+        self.reason = reason
+        self.version = version
+        self.headers = headers
+        self.framing = framing
+        self.content_length = content_length
+        self.keep_alive = keep_alive  # the server keeps the connection open after this
+        self.raw = raw  # see RequestHead.raw and fields_at
+        self.fields_at = fields_at
+        # One name per field in ``l7lb.http.fields.RESPONSE_REBUILT`` (and what Connection
+        # lists, and a Content-Length a 1xx or 204 must not carry), in order; None when none.
+        self.rebuilt = rebuilt
+        self.dropped = dropped  # see RequestHead.dropped
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ResponseHead):
+            return NotImplemented
+        return _fields_of(self) == _fields_of(other)
+
+    def __repr__(self) -> str:
+        return _repr(self)
 
 
-@dataclass(slots=True)
+def _fields_of(head: RequestHead | ResponseHead) -> list[object]:
+    return [getattr(head, name) for name in _ORDER[type(head).__name__]]
+
+
+def _repr(head: RequestHead | ResponseHead) -> str:
+    cls = type(head).__name__
+    inner = ", ".join(f"{name}={getattr(head, name)!r}" for name in _ORDER[cls])
+    return f"{cls}({inner})"
+
+
+_ORDER: Final = {
+    "RequestHead": (
+        "method",
+        "target",
+        "version",
+        "headers",
+        "framing",
+        "content_length",
+        "keep_alive",
+        "upgrade",
+        "expect_continue",
+        "host",
+        "raw",
+        "fields_at",
+        "rebuilt",
+        "dropped",
+    ),
+    "ResponseHead": (
+        "status",
+        "reason",
+        "version",
+        "headers",
+        "framing",
+        "content_length",
+        "keep_alive",
+        "raw",
+        "fields_at",
+        "rebuilt",
+        "dropped",
+    ),
+}
+
+
 class Data:
-    data: bytes
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Data):
+            return NotImplemented
+        return self.data == other.data
+
+    def __repr__(self) -> str:
+        return f"Data(data={self.data!r})"
 
 
 class EndOfMessage:
@@ -71,7 +228,6 @@ class EndOfMessage:
 END: Final = EndOfMessage()
 
 
-@dataclass(slots=True)
 class Upgrade:
     """The connection leaves HTTP: ``tail`` holds the bytes after the head.
 
@@ -80,7 +236,18 @@ class Upgrade:
     be fed afterwards: the caller tunnels the raw bytes.
     """
 
-    tail: bytes
+    __slots__ = ("tail",)
+
+    def __init__(self, tail: bytes) -> None:
+        self.tail = tail
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Upgrade):
+            return NotImplemented
+        return self.tail == other.tail
+
+    def __repr__(self) -> str:
+        return f"Upgrade(tail={self.tail!r})"
 
 
 Event = RequestHead | ResponseHead | Data | EndOfMessage | Upgrade

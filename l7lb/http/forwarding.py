@@ -21,27 +21,9 @@ from collections.abc import Iterable
 from typing import Final
 
 from l7lb.config.model import Address
+from l7lb.http.fields import FRAMING, HOP_BY_HOP, NOT_EXTRA
 
 Headers = list[tuple[bytes, bytes]]
-
-# RFC 9110 7.6.1 and RFC 9112 (te, trailer, transfer-encoding, upgrade), plus
-# the pre-standard keep-alive and proxy-connection. Proxy-Authorization and
-# Proxy-Authenticate are meant for (and consumed by) the proxy, never the next
-# hop (RFC 9110 11.7.1, 11.7.2).
-HOP_BY_HOP: Final = frozenset(
-    {
-        b"connection",
-        b"keep-alive",
-        b"proxy-connection",
-        b"te",
-        b"trailer",
-        b"transfer-encoding",
-        b"upgrade",
-        b"proxy-authorization",
-        b"proxy-authenticate",
-    }
-)
-FRAMING: Final = frozenset({b"content-length", b"transfer-encoding"})
 
 # Request fields that leave the ordinary copy loop: dropped, or rebuilt below.
 # X-Forwarded-Proto/-Host are overwritten: whatever the client sent is a claim
@@ -54,8 +36,6 @@ _REQUEST_SPECIAL: Final = (
 _RESPONSE_SPECIAL: Final = (
     HOP_BY_HOP | FRAMING | {b"via", b"location", b"content-location", b"refresh"}
 )
-# Connection tokens that name nothing the copy loop would keep anyway.
-_NOT_EXTRA: Final = HOP_BY_HOP | {b"close", b"host"}
 
 # RFC 9110 5.6.2 tchar, for deciding whether a Forwarded value needs quoting.
 _TCHAR: Final = frozenset(
@@ -79,7 +59,7 @@ def _connection_extra(values: list[bytes]) -> frozenset[bytes]:
     for value in values:
         for token in value.split(b","):
             token = token.strip().lower()
-            if token and token not in _NOT_EXTRA:
+            if token and token not in NOT_EXTRA:
                 extra.add(token)
     result = frozenset(extra)
     if len(values) == 1 and len(_EXTRA_CACHE) < _EXTRA_CACHE_MAX:
@@ -159,6 +139,38 @@ def backend_request_headers(
             if b"forwarded" in extra:
                 fwd_chain = []
 
+    out += forward_additions(
+        xff,
+        via_chain,
+        fwd_chain,
+        client_ip=client_ip,
+        scheme=scheme,
+        host=host,
+        via=via,
+        forwarded=forwarded,
+        upgrade=upgrade,
+        version=version,
+    )
+    return out
+
+
+def forward_additions(
+    xff: list[bytes],
+    via_chain: list[bytes],
+    fwd_chain: list[bytes],
+    *,
+    client_ip: str,
+    scheme: bytes,
+    host: bytes,
+    via: bytes,
+    forwarded: bool,
+    upgrade: bool,
+    version: bytes,
+) -> Headers:
+    """The forwarding fields the proxy adds to a request: the client's own X-Forwarded-For,
+    Via and Forwarded values (``xff``, ``via_chain``, ``fwd_chain``) extended with this hop,
+    the scheme and host it was asked for, and ``Connection: upgrade`` for an upgrade."""
+    out: Headers = []
     if client_ip:
         xff.append(client_ip.encode("ascii"))
     if xff:

@@ -12,7 +12,9 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from l7lb.http.authority import check_authority, check_target
 from l7lb.http.events import Framing, Limits, ProtocolError, RequestHead, ResponseHead
+from l7lb.http.fields import NOT_EXTRA, REQUEST_REBUILT, RESPONSE_REBUILT
 
 _CRLF2: Final = b"\r\n\r\n"
 
@@ -26,13 +28,17 @@ _EXPECT: Final = b"expect"
 _SPECIAL: Final = frozenset(
     (_CONTENT_LENGTH, _TRANSFER_ENCODING, _HOST, _CONNECTION, _UPGRADE, _EXPECT)
 )
+# What the one walk over a head stops at: framing fields and the ones the proxy rebuilds.
+_REQUEST_NOTABLE: Final = _SPECIAL | REQUEST_REBUILT
+_RESPONSE_NOTABLE: Final = frozenset((_CONTENT_LENGTH, _TRANSFER_ENCODING, _CONNECTION)) | (
+    RESPONSE_REBUILT
+)
 
 # RFC 9110 section 5.6.2: tchar. Used for header names and chunk extensions.
 _TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _TOKEN_RE: Final = re.compile(_TOKEN)
 # A field value: visible chars, obs-text, SP and HTAB; never NUL, CR, LF or other controls.
 _VALUE_RE: Final = re.compile(rb"[^\x00-\x08\x0a-\x1f\x7f]*")
-_DIGITS_RE: Final = re.compile(rb"[0-9]{1,18}")  # 18 digits: below 2**63, no overflow games
 
 
 def find_head_end(buf: bytes, start: int, limits: Limits) -> int:
@@ -58,6 +64,19 @@ def resume_offset(buf: bytes) -> int:
     return len(buf) - 3 if len(buf) > 3 else 0
 
 
+def field_offsets(head: bytes) -> list[int]:
+    """Where each field line of a complete head starts, then where its blank line does (the
+    ``fields_at`` of a head event): the httptools back end finds these as it splits the
+    fields, this is for the other."""
+    lines = head.split(b"\r\n")
+    pos = len(lines[0]) + 2
+    at = [pos]
+    for line in lines[1:-2]:
+        pos += len(line) + 2
+        at.append(pos)
+    return at
+
+
 def skip_empty_lines(buf: bytes) -> bytes:
     """Drop empty lines before a request line (RFC 9112 section 2.2: a server SHOULD ignore
     at least one; some old clients send CRLF after a POST body)."""
@@ -69,7 +88,13 @@ def skip_empty_lines(buf: bytes) -> bytes:
 # Browsers send a handful of distinct Connection values; remembering their parse saves a
 # split/strip/lower per request. Bounded so hostile values cannot grow it.
 _TOKENS_CACHE: Final[dict[bytes, frozenset[bytes]]] = {}
+_NOTHING: Final[frozenset[bytes]] = frozenset()
 _TOKENS_CACHE_MAX: Final = 64
+_EXTRA_CACHE: Final[dict[frozenset[bytes], frozenset[bytes]]] = {}
+# Clients send a handful of distinct Host values; remember the ones that passed the authority
+# check (a bounded set: an attacker's inventions are checked every time).
+_HOSTS_OK: Final[set[bytes]] = set()
+_HOSTS_OK_MAX: Final = 256
 
 
 def _split_tokens(value: bytes) -> frozenset[bytes]:
@@ -96,9 +121,15 @@ def _content_length(values: list[bytes], status: int) -> int:
     if len(values) != 1:
         raise ProtocolError(status, "several Content-Length values")
     v = values[0]
-    if _DIGITS_RE.fullmatch(v) is None:
+    n = len(v)
+    if not 0 < n <= 18:  # 18 digits: below 2**63, no overflow games
         raise ProtocolError(status, "invalid Content-Length")
-    return int(v)
+    length = 0
+    for c in v:  # a loop over the digits: cheaper than a regex and int() from compiled code
+        if c < 48 or c > 57:
+            raise ProtocolError(status, "invalid Content-Length")
+        length = length * 10 + (c - 48)
+    return length
 
 
 def check_fields(headers: list[tuple[bytes, bytes]], status: int) -> None:
@@ -111,15 +142,45 @@ def check_fields(headers: list[tuple[bytes, bytes]], status: int) -> None:
             raise ProtocolError(status, "invalid character in header value")
 
 
+def _listed(
+    headers: list[tuple[bytes, bytes]],
+    tokens: frozenset[bytes],
+    rebuilt: list[bytes] | None,
+    noted: frozenset[bytes],
+) -> tuple[frozenset[bytes], list[bytes] | None]:
+    """The fields a Connection header names beyond the standard hop-by-hop ones (RFC 9110
+    7.6.1: a client must not be able to smuggle a field past the proxy, or strip one, by
+    listing it there), and ``rebuilt`` with the ones not noted yet. Rare: only then is the
+    header list walked a second time."""
+    extra = _EXTRA_CACHE.get(tokens)
+    if extra is None:
+        extra = tokens - NOT_EXTRA
+        if len(_EXTRA_CACHE) < _TOKENS_CACHE_MAX:
+            _EXTRA_CACHE[tokens] = extra
+    if not extra:
+        return _NOTHING, rebuilt
+    out = [] if rebuilt is None else rebuilt
+    for name, _ in headers:
+        if name in extra and name not in noted:
+            out.append(name)
+    return extra, (out or None)
+
+
 def request_head(
     method: bytes,
     target: bytes,
     version: bytes,
     headers: list[tuple[bytes, bytes]],
     limits: Limits,
+    raw: bytes = b"",
+    fields_at: list[int] | None = None,
 ) -> RequestHead:
     """Build a RequestHead from a parsed head (names already lower-cased, values stripped),
-    enforcing the request-side framing and limit rules. Raises ProtocolError."""
+    enforcing the request-side framing, target, Host and limit rules. Raises ProtocolError.
+
+    This is the one walk over the request's header list: besides framing it notes the host
+    and the fields the proxy must not forward as received (``RequestHead.rebuilt``), so
+    nothing later has to look for them again."""
     if version != b"1.1" and version != b"1.0":
         raise ProtocolError(505, "HTTP version not supported")
     if len(target) > limits.max_uri_length:
@@ -129,18 +190,27 @@ def request_head(
     if method == b"CONNECT":
         # A reverse proxy does not open tunnels to arbitrary hosts.
         raise ProtocolError(501, "CONNECT not supported")
+    authority = check_target(method, target)
 
     cl: list[bytes] | None = None
     te: list[bytes] | None = None
     conn: list[bytes] | None = None
+    rebuilt: list[bytes] | None = None
+    host = b""
     hosts = 0
     has_upgrade = False
     expect_continue = False
-    special = _SPECIAL
+    notable = _REQUEST_NOTABLE
     for name, value in headers:
-        if name in special:
+        if name in notable:
+            if name in REQUEST_REBUILT:
+                if rebuilt is None:
+                    rebuilt = [name]
+                else:
+                    rebuilt.append(name)
             if name == _HOST:
                 hosts += 1
+                host = value
             elif name == _CONNECTION:
                 if conn is None:
                     conn = [value]
@@ -158,13 +228,22 @@ def request_head(
                     te.append(value)
             elif name == _UPGRADE:
                 has_upgrade = True
-            elif value.lower() == b"100-continue":
+            elif name == _EXPECT and value.lower() == b"100-continue":
                 expect_continue = True
 
     http11 = version == b"1.1"
     if hosts > 1 or (http11 and hosts == 0):
         # RFC 9112 section 3.2: exactly one Host in HTTP/1.1.
         raise ProtocolError(400, "missing or repeated Host header")
+    if hosts and host not in _HOSTS_OK:
+        check_authority(host)
+        if len(_HOSTS_OK) < _HOSTS_OK_MAX:
+            _HOSTS_OK.add(host)
+    if authority is not None:
+        # RFC 9112 section 3.2.2: the authority of an absolute-form target replaces Host.
+        if hosts:
+            rebuilt = [_HOST] if rebuilt is None else [*rebuilt, _HOST]
+        host = authority
 
     framing = Framing.NONE
     length = -1
@@ -182,6 +261,7 @@ def request_head(
         length = _content_length(cl, 400)
         framing = Framing.LENGTH
 
+    dropped = _NOTHING
     if conn is None:
         keep_alive = http11
         upgrade = False
@@ -189,8 +269,22 @@ def request_head(
         tokens = _connection_tokens(conn)
         keep_alive = b"close" not in tokens if http11 else b"keep-alive" in tokens
         upgrade = has_upgrade and method == b"GET" and b"upgrade" in tokens
+        dropped, rebuilt = _listed(headers, tokens, rebuilt, REQUEST_REBUILT)
     return RequestHead(
-        method, target, version, headers, framing, length, keep_alive, upgrade, expect_continue
+        method,
+        target,
+        version,
+        headers,
+        framing,
+        length,
+        keep_alive,
+        upgrade,
+        expect_continue,
+        host,
+        raw,
+        fields_at,
+        rebuilt,
+        dropped,
     )
 
 
@@ -201,9 +295,12 @@ def response_head(
     headers: list[tuple[bytes, bytes]],
     request_method: bytes,
     limits: Limits,
+    raw: bytes = b"",
+    fields_at: list[int] | None = None,
 ) -> ResponseHead:
     """Build a ResponseHead, deciding how its body is delimited (RFC 9112 section 6.3).
-    Every problem is the server's fault: ProtocolError(502)."""
+    Every problem is the server's fault: ProtocolError(502). The one walk over the header
+    list also notes the fields the proxy may rewrite (``ResponseHead.rebuilt``)."""
     if version != b"1.1" and version != b"1.0":
         raise ProtocolError(502, "unsupported HTTP version from server")
     if not 100 <= status <= 599:
@@ -214,29 +311,39 @@ def response_head(
     cl: list[bytes] | None = None
     te: list[bytes] | None = None
     conn: list[bytes] | None = None
+    rebuilt: list[bytes] | None = None
+    notable = _RESPONSE_NOTABLE
     for name, value in headers:
-        if name == _CONTENT_LENGTH:
-            if cl is None:
-                cl = [value]
-            else:
-                cl.append(value)
-        elif name == _TRANSFER_ENCODING:
-            if te is None:
-                te = [value]
-            else:
-                te.append(value)
-        elif name == _CONNECTION:
-            if conn is None:
-                conn = [value]
-            else:
-                conn.append(value)
+        if name in notable:
+            if name in RESPONSE_REBUILT:
+                if rebuilt is None:
+                    rebuilt = [name]
+                else:
+                    rebuilt.append(name)
+            if name == _CONTENT_LENGTH:
+                if cl is None:
+                    cl = [value]
+                else:
+                    cl.append(value)
+            elif name == _TRANSFER_ENCODING:
+                if te is None:
+                    te = [value]
+                else:
+                    te.append(value)
+            elif name == _CONNECTION:
+                if conn is None:
+                    conn = [value]
+                else:
+                    conn.append(value)
 
     http11 = version == b"1.1"
+    dropped = _NOTHING
     if conn is None:
         keep_alive = http11
     else:
         tokens = _connection_tokens(conn)
         keep_alive = b"close" not in tokens if http11 else b"keep-alive" in tokens
+        dropped, rebuilt = _listed(headers, tokens, rebuilt, RESPONSE_REBUILT)
 
     if te is not None and cl is not None:
         raise ProtocolError(502, "both Transfer-Encoding and Content-Length from server")
@@ -245,6 +352,9 @@ def response_head(
         framing = Framing.NONE
         if cl is not None:
             _content_length(cl, 502)  # still reject garbage: it would confuse the next hop
+            if status < 200 or status == 204:
+                # RFC 9110 8.6: never in a 1xx or 204; the proxy drops it
+                rebuilt = [_CONTENT_LENGTH] if rebuilt is None else [*rebuilt, _CONTENT_LENGTH]
     elif te is not None:
         codings = [c.strip(b" \t").lower() for v in te for c in v.split(b",")]
         if codings[-1] == b"chunked":
@@ -261,7 +371,19 @@ def response_head(
     else:
         framing = Framing.CLOSE
         keep_alive = False
-    return ResponseHead(status, reason, version, headers, framing, length, keep_alive)
+    return ResponseHead(
+        status,
+        reason,
+        version,
+        headers,
+        framing,
+        length,
+        keep_alive,
+        raw,
+        fields_at,
+        rebuilt,
+        dropped,
+    )
 
 
 # ---------------------------------------------------------------------------------------------

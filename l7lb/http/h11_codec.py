@@ -32,6 +32,7 @@ from l7lb.http.events import (
 )
 from l7lb.http.framing import (
     check_fields,
+    field_offsets,
     find_head_end,
     request_head,
     response_head,
@@ -156,7 +157,9 @@ class H11RequestParser:
             headers = _headers_of(ev)
             check_fields(headers, 400)
             _raw_content_length_matches(head, headers, 400)
-            rh = request_head(ev.method, ev.target, ev.http_version, headers, limits)
+            rh = request_head(
+                ev.method, ev.target, ev.http_version, headers, limits, head, field_offsets(head)
+            )
             events.append(rh)
             if end < len(buf):  # h11 takes b"" as end of input
                 conn.receive_data(buf[end:])
@@ -291,7 +294,14 @@ class H11ResponseParser:
             if type(ev) is h11.InformationalResponse:
                 check_fields(headers, 502)
                 rh = response_head(
-                    ev.status_code, bytes(ev.reason), ev.http_version, headers, method, limits
+                    ev.status_code,
+                    bytes(ev.reason),
+                    ev.http_version,
+                    headers,
+                    method,
+                    limits,
+                    head,
+                    field_offsets(head),
                 )
                 events.append(rh)
                 events.append(END)
@@ -303,7 +313,14 @@ class H11ResponseParser:
             check_fields(headers, 502)
             _raw_content_length_matches(head, headers, 502)
             rh = response_head(
-                ev.status_code, bytes(ev.reason), ev.http_version, headers, method, limits
+                ev.status_code,
+                bytes(ev.reason),
+                ev.http_version,
+                headers,
+                method,
+                limits,
+                head,
+                field_offsets(head),
             )
             events.append(rh)
             if end < len(buf):  # h11 takes b"" as end of input

@@ -14,6 +14,10 @@ what makes this back end exact where llhttp alone is not:
 
 After a head whose body llhttp is still waiting for (or after an upgrade), the llhttp parser is
 simply replaced: creating one costs about 0.3 us.
+
+llhttp only validates: it is given no header, URL or status callbacks (each would be a Python
+call per field), and once it has accepted a head we split the lines ourselves, which its
+grammar makes safe (every line is ``token ":" value`` with CRLF, no folding, no bare CR or LF).
 """
 
 from __future__ import annotations
@@ -22,7 +26,6 @@ from collections import deque
 from typing import Final
 
 from httptools import (
-    HttpParserCallbackError,
     HttpParserError,
     HttpParserUpgrade,
     HttpRequestParser,
@@ -55,7 +58,7 @@ _CHUNKED: Final = 2
 _CLOSE: Final = 3
 _DONE: Final = 4
 _DEAD: Final = 5
-_VERSIONS: Final = {"1.1": b"1.1", "1.0": b"1.0"}
+_CRLF: Final = b"\r\n"
 
 
 def _body_state(framing: Framing) -> int:
@@ -76,6 +79,73 @@ def _request_error_status(exc: Exception) -> int:
     if "invalid `transfer-encoding`" in reason.lower():
         return 501
     return 400
+
+
+# bytes.lower() is a generic method call from compiled code; translate is a primitive
+_LOWER: Final = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz")
+
+
+def _fields(head: bytes, lines: list[bytes]) -> tuple[list[tuple[bytes, bytes]], list[int]]:
+    """The header fields of a head llhttp accepted, whose lines (``head.split(CRLF)``: the
+    start line, the fields, and two empty ones for the blank line) are ``lines``: names
+    lower-cased, values without surrounding whitespace; and where each field's line starts
+    in ``head``, then where the blank line does."""
+    pos = len(lines[0]) + 2
+    at = [pos]
+    headers: list[tuple[bytes, bytes]] = []
+    last = len(lines) - 2
+    if last <= 1:
+        return headers, at
+    lower = head.translate(_LOWER)
+    for k in range(1, last):
+        line = lines[k]
+        n = len(line)
+        colon = 0
+        while line[colon] != 58:  # ":" ends the name (a token, llhttp checked)
+            colon += 1
+        i = colon + 1
+        while i < n and (line[i] == 32 or line[i] == 9):
+            i += 1
+        j = n
+        while j > i and (line[j - 1] == 32 or line[j - 1] == 9):
+            j -= 1
+        headers.append((lower[pos : pos + colon], line[i:j]))
+        pos += n + 2
+        at.append(pos)
+    return headers, at
+
+
+def _request(head: bytes, limits: Limits) -> RequestHead:
+    """The RequestHead of one complete head that llhttp accepted."""
+    lines = head.split(_CRLF)
+    line = lines[0]
+    n = len(line)
+    sp1 = 0
+    while sp1 < n and line[sp1] != 32:
+        sp1 += 1
+    sp2 = sp1 + 1
+    while sp2 < n and line[sp2] != 32:
+        sp2 += 1
+    # llhttp tolerates runs of spaces between method and target; RFC 9112 3 and h11 do not
+    if sp1 == 0 or sp2 >= n or sp2 == sp1 + 1 or line[sp2 + 1 : sp2 + 6] != b"HTTP/":
+        raise ProtocolError(400, "invalid request line")  # (llhttp also speaks RTSP)
+    version = line[sp2 + 6 :]
+    if len(version) != 3:
+        raise ProtocolError(400, "invalid request line")
+    headers, at = _fields(head, lines)
+    return request_head(line[:sp1], line[sp1 + 1 : sp2], version, headers, limits, head, at)
+
+
+def _response(head: bytes, method: bytes, limits: Limits) -> ResponseHead:
+    """The ResponseHead of one complete head that llhttp accepted (three-digit status)."""
+    lines = head.split(_CRLF)
+    line = lines[0]
+    if line[:5] != b"HTTP/" or line[8:9] != b" ":
+        raise ProtocolError(502, "unsupported protocol from server")
+    status = (line[9] - 48) * 100 + (line[10] - 48) * 10 + (line[11] - 48)
+    reason = line[13:]  # b"" when the line ends after the code, with or without a space
+    headers, at = _fields(head, lines)
+    return response_head(status, reason, line[5:8], headers, method, limits, head, at)
 
 
 class _BodyReader:
@@ -129,41 +199,12 @@ class HttptoolsRequestParser:
         self._body = _BodyReader()
         self._parser = HttpRequestParser(self)
         self._head: RequestHead | None = None
-        # filled by llhttp callbacks while one head is parsed
-        self._url = b""
-        self._headers: list[tuple[bytes, bytes]] = []
-        self._complete = False
-        self._error: ProtocolError | None = None
+        self._complete = False  # set by llhttp when the head it was fed is a whole message
 
-    # -- llhttp callbacks ------------------------------------------------------------------
-
-    def on_url(self, url: bytes) -> None:
-        self._url += url
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        # llhttp strips leading whitespace from values but keeps trailing whitespace
-        self._headers.append((name.lower(), value.rstrip(b" \t")))
-
-    def on_headers_complete(self) -> None:
-        p = self._parser
-        version = _VERSIONS.get(p.get_http_version())
-        try:
-            if version is None:
-                raise ProtocolError(505, "HTTP version not supported")
-            self._head = request_head(
-                p.get_method(), self._url, version, self._headers, self._limits
-            )
-        except ProtocolError as exc:
-            self._error = exc
-            raise
+    # -- llhttp callback ---------------------------------------------------------------------
 
     def on_message_complete(self) -> None:
         self._complete = True
-
-    def _parsed(self) -> RequestHead | None:
-        """The head the callbacks built, read through a call: the caller set ``_head`` to
-        None before feeding llhttp, and mypy (so mypyc) would narrow a direct read to None."""
-        return self._head
 
     # -- RequestParser -----------------------------------------------------------------------
 
@@ -210,24 +251,17 @@ class HttptoolsRequestParser:
                 self._buf = buf
                 self._search = resume_offset(buf)
                 return
-            self._url = b""
-            self._headers = []
+            head = buf[:end] if end < len(buf) else buf
             self._complete = False
-            self._head = None
             reuse = True
             try:
-                self._parser.feed_data(buf[:end] if end < len(buf) else buf)
+                self._parser.feed_data(head)
             except HttpParserUpgrade:
                 reuse = False  # llhttp stops after an upgrade head; our framing decides
-            except HttpParserCallbackError as exc:
-                if self._error is not None:
-                    raise self._error from None
-                raise ProtocolError(400, str(exc)) from None
             except HttpParserError as exc:
                 raise ProtocolError(_request_error_status(exc), str(exc)) from None
-            rh = self._parsed()
-            if rh is None:  # pragma: no cover - llhttp always completes a complete head
-                raise ProtocolError(400, "incomplete request head")
+            rh = _request(head, limits)
+            self._head = rh
             if not (reuse and self._complete):
                 self._parser = HttpRequestParser(self)
             events.append(rh)
@@ -280,49 +314,16 @@ class HttptoolsResponseParser:
         self._body = _BodyReader()
         self._parser = HttpResponseParser(self)
         self._methods: deque[bytes] = deque()
-        self._method = b"GET"
         self._head: ResponseHead | None = None
-        self._reason = b""
-        self._headers: list[tuple[bytes, bytes]] = []
-        self._complete = False
-        self._error: ProtocolError | None = None
+        self._complete = False  # set by llhttp when the head it was fed is a whole message
 
     def expect(self, method: bytes) -> None:
         self._methods.append(method)
 
-    # -- llhttp callbacks ------------------------------------------------------------------
-
-    def on_status(self, reason: bytes) -> None:
-        self._reason += reason
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers.append((name.lower(), value.rstrip(b" \t")))
-
-    def on_headers_complete(self) -> None:
-        p = self._parser
-        version = _VERSIONS.get(p.get_http_version())
-        try:
-            if version is None:
-                raise ProtocolError(502, "unsupported HTTP version from server")
-            self._head = response_head(
-                p.get_status_code(),
-                self._reason,
-                version,
-                self._headers,
-                self._method,
-                self._limits,
-            )
-        except ProtocolError as exc:
-            self._error = exc
-            raise
+    # -- llhttp callback ---------------------------------------------------------------------
 
     def on_message_complete(self) -> None:
         self._complete = True
-
-    def _parsed(self) -> ResponseHead | None:
-        """The head the callbacks built, read through a call: the caller set ``_head`` to
-        None before feeding llhttp, and mypy (so mypyc) would narrow a direct read to None."""
-        return self._head
 
     # -- ResponseParser ----------------------------------------------------------------------
 
@@ -376,30 +377,22 @@ class HttptoolsResponseParser:
             if end < 0:
                 self._search = resume_offset(buf)
                 return
-            self._method = self._methods[0] if self._methods else b"GET"
-            self._reason = b""
-            self._headers = []
+            head = buf[:end] if end < len(buf) else buf
             self._complete = False
-            self._head = None
             reuse = True
             try:
-                self._parser.feed_data(buf[:end] if end < len(buf) else buf)
+                self._parser.feed_data(head)
             except HttpParserUpgrade:
                 reuse = False
-            except HttpParserCallbackError as exc:
-                if self._error is not None:
-                    raise self._error from None
-                raise ProtocolError(502, str(exc)) from None
             except HttpParserError as exc:
                 # llhttp pauses after any 101 head, but httptools only turns that into
                 # HttpParserUpgrade when Connection/Upgrade headers were present.
-                got = self._parsed()
-                if got is None or got.status != 101:
+                if self._parser.get_status_code() != 101:
                     raise ProtocolError(502, str(exc)) from None
                 reuse = False
-            rh = self._parsed()
-            if rh is None:  # pragma: no cover
-                raise ProtocolError(502, "incomplete response head")
+            method = self._methods[0] if self._methods else b"GET"
+            rh = _response(head, method, limits)
+            self._head = rh
             if not (reuse and self._complete):
                 # e.g. a HEAD response announcing a length: llhttp now waits for a body
                 self._parser = HttpResponseParser(self)

@@ -1,0 +1,260 @@
+"""What changes in a head between two hops, and the two ways of applying it.
+
+A ``HeadEdit`` names the fields to remove (every field of each name) and the fields to add.
+It is worked out once per message from what the one walk over the head noted
+(``RequestHead.rebuilt`` / ``ResponseHead.rebuilt``), by the same rules as
+``l7lb.http.forwarding``, and then applied in one of two ways:
+
+* ``splice``: the head came as HTTP/1.x bytes, so its own bytes are copied with the removed
+  lines cut out (the codec noted where each line starts) and the new ones appended, with no
+  re-serialisation (most requests cut one line, ``Connection``, and add four);
+* ``apply``: the header list filtered and extended, for heads that came as a list (HTTP/2)
+  or that l7lb built itself.
+
+Both give the next hop the same fields; ``tests/http_forwarding/test_head_edit.py`` holds them
+to each other and to ``forwarding``'s list functions.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from l7lb.http.events import Framing, RequestHead, ResponseHead
+from l7lb.http.forwarding import (
+    LocationRewriter,
+    forward_additions,
+    serialize_request_head,
+    serialize_response_head,
+)
+from l7lb.http.status import reason
+
+Headers = list[tuple[bytes, bytes]]
+
+_CRLF: Final = b"\r\n"
+_SEP: Final = b": "
+_HOST: Final = b"host"
+_UPGRADE: Final = b"upgrade"
+_XFF: Final = b"x-forwarded-for"
+_VIA: Final = b"via"
+_FORWARDED: Final = b"forwarded"
+_COOKIE: Final = b"cookie"
+_CHAINED: Final = frozenset((_XFF, _VIA, _FORWARDED))
+_URLS: Final = frozenset((b"location", b"content-location", b"refresh"))
+_REFRESH: Final = b"refresh"
+
+
+class HeadEdit:
+    """Fields to remove (by name, every field of it) and fields to append, in order."""
+
+    __slots__ = ("add", "cut")
+
+    def __init__(self, cut: list[bytes], add: Headers) -> None:
+        self.cut = cut
+        self.add = add
+
+    def remove(self, name: bytes) -> None:
+        if name not in self.cut:
+            self.cut.append(name)
+
+    def __repr__(self) -> str:
+        return f"HeadEdit(cut={self.cut!r}, add={self.add!r})"
+
+
+def splice(
+    raw: bytes, fields_at: list[int], headers: Headers, first_line: bytes, edit: HeadEdit
+) -> bytes:
+    """``first_line`` (with its CRLF), the field lines of ``raw`` (a complete head as
+    received, whose field ``i`` is ``headers[i]`` and starts at ``fields_at[i]``) except
+    those ``edit`` removes, the added fields, and the blank line. No search: the codec
+    found the lines, and only fields of a removed name are looked at."""
+    parts = [first_line]
+    cut = edit.cut
+    end = fields_at[-1]
+    pos = fields_at[0]
+    if cut:
+        for i in range(len(headers)):
+            if headers[i][0] in cut:
+                start = fields_at[i]
+                if start > pos:
+                    parts.append(raw[pos:start])
+                pos = fields_at[i + 1]
+    if end > pos:
+        parts.append(raw[pos:end])
+    for name, value in edit.add:
+        parts.append(name)
+        parts.append(_SEP)
+        parts.append(value)
+        parts.append(_CRLF)
+    parts.append(_CRLF)
+    return b"".join(parts)
+
+
+def apply(headers: Headers, edit: HeadEdit) -> Headers:
+    """``headers`` without the removed names, with the added fields at the end."""
+    cut = edit.cut
+    out = [h for h in headers if h[0] not in cut] if cut else list(headers)
+    out.extend(edit.add)
+    return out
+
+
+def _values(headers: Headers, name: bytes) -> list[bytes]:
+    return [v for n, v in headers if n == name]
+
+
+def request_edit(
+    req: RequestHead,
+    *,
+    client_ip: str,
+    scheme: bytes,
+    via: bytes,
+    forwarded: bool,
+    server_host: bytes,
+    cookies: list[bytes] | None = None,
+) -> HeadEdit:
+    """The edit from a client's request to the head its backend gets (the rules of
+    ``forwarding.backend_request_headers``). ``server_host``: the realserver's own
+    ``host:port``, sent as Host when the request has none. ``cookies``: new values for the
+    request's Cookie fields when persistence changed them (an empty one is dropped)."""
+    cut: list[bytes] = []
+    xff: list[bytes] = []
+    via_chain: list[bytes] = []
+    fwd_chain: list[bytes] = []
+    rebuilt = req.rebuilt
+    if rebuilt is not None:
+        chained = False
+        dropped = req.dropped
+        for name in rebuilt:
+            if name == _UPGRADE and req.upgrade:
+                continue  # an upgrade keeps its Upgrade field
+            if name not in cut:
+                cut.append(name)
+            if name in _CHAINED and name not in dropped:
+                chained = True
+        if chained:
+            for name, value in req.headers:
+                if name == _XFF:
+                    if value and _XFF not in dropped:
+                        xff.append(value)
+                elif name == _VIA:
+                    if _VIA not in dropped:
+                        via_chain.append(value)
+                elif name == _FORWARDED and _FORWARDED not in dropped:
+                    fwd_chain.append(value)
+    add: Headers = []
+    host = req.host
+    target = req.target
+    if not host or (target[:1] != b"/" and target != b"*"):
+        # an absolute-form target's authority (RFC 9112 3.2.2: it replaces Host), or the
+        # realserver's own for a request without one (the backend gets HTTP/1.1, where a
+        # request without Host is a 400)
+        if _HOST not in cut:
+            cut.append(_HOST)
+        sent = host or server_host
+        if sent:
+            add.append((_HOST, sent))
+    add += forward_additions(
+        xff,
+        via_chain,
+        fwd_chain,
+        client_ip=client_ip,
+        scheme=scheme,
+        host=host,
+        via=via,
+        forwarded=forwarded,
+        upgrade=req.upgrade,
+        version=req.version,
+    )
+    if req.framing is Framing.CHUNKED:
+        add.append((b"transfer-encoding", b"chunked"))
+    if cookies is not None:
+        cut.append(_COOKIE)
+        for value in cookies:
+            if value:
+                add.append((_COOKIE, value))
+    return HeadEdit(cut, add)
+
+
+def backend_request(req: RequestHead, target: bytes, edit: HeadEdit) -> bytes:
+    """The HTTP/1.1 head for the backend: ``req`` with ``edit`` applied, sent to
+    ``target`` (origin-form). The client's own request line is reused when it says the
+    same."""
+    at = req.fields_at
+    if at is not None:
+        raw = req.raw
+        if req.version == b"1.1" and target is req.target:
+            first = raw[: at[0]]
+        else:
+            first = req.method + b" " + target + b" HTTP/1.1\r\n"
+        return splice(raw, at, req.headers, first, edit)
+    return serialize_request_head(req.method, target, apply(req.headers, edit))
+
+
+def response_edit(
+    resp: ResponseHead,
+    *,
+    via: bytes,
+    authorities: frozenset[bytes] | None = None,
+    scheme: bytes = b"",
+    host: bytes = b"",
+    upgrade: bool = False,
+) -> HeadEdit:
+    """The edit from a realserver's response to the head its client gets, before
+    persistence and framing add theirs (the rules of ``forwarding.client_response_headers``).
+    ``authorities``: the realservers' own ``host:port`` forms, whose URLs point back at
+    ``scheme://host`` (``forwarding.LocationRewriter``; None: no rewriting). ``upgrade``: a
+    101 being relayed keeps Upgrade and gets ``Connection: upgrade``."""
+    cut: list[bytes] = []
+    add: Headers = []
+    via_chain: list[bytes] = []
+    rebuilt = resp.rebuilt
+    if rebuilt is not None:
+        dropped = resp.dropped
+        rewrite: LocationRewriter | None = None
+        for name in rebuilt:
+            if name in cut:
+                continue
+            if name in _URLS and name not in dropped:
+                if authorities is None:
+                    continue
+                if rewrite is None:
+                    rewrite = LocationRewriter(authorities, scheme, host)
+                values = _values(resp.headers, name)
+                new = [
+                    rewrite.rewrite_refresh(v) if name == _REFRESH else rewrite.rewrite_url(v)
+                    for v in values
+                ]
+                if any(a is not b for a, b in zip(new, values, strict=True)):
+                    cut.append(name)
+                    add += [(name, v) for v in new]
+            elif name == _VIA:
+                cut.append(name)
+                if _VIA not in dropped:
+                    via_chain = _values(resp.headers, _VIA)
+            elif name == _UPGRADE and upgrade:
+                continue
+            else:
+                cut.append(name)
+    if via:
+        # received-protocol "1.1" whatever the realserver spoke, as l7lb always said
+        via_chain.append(b"1.1 " + via)
+    if via_chain:
+        add.append((_VIA, b", ".join(via_chain)))
+    if upgrade:
+        add.append((b"connection", b"upgrade"))
+    return HeadEdit(cut, add)
+
+
+def client_response(resp: ResponseHead, edit: HeadEdit) -> bytes:
+    """The HTTP/1.1 head for the client: ``resp`` with ``edit`` applied. The realserver's
+    own status line is reused when it is an HTTP/1.1 one with a reason phrase."""
+    at = resp.fields_at
+    if at is not None:
+        raw = resp.raw
+        if resp.version == b"1.1" and resp.reason:
+            first = raw[: at[0]]
+        else:
+            first = b"HTTP/1.1 %d %s\r\n" % (resp.status, resp.reason or reason(resp.status))
+        return splice(raw, at, resp.headers, first, edit)
+    return serialize_response_head(
+        b"1.1", resp.status, resp.reason or reason(resp.status), apply(resp.headers, edit)
+    )
