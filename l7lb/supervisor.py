@@ -31,7 +31,7 @@ from l7lb.config.load import ConfigError, load_config
 from l7lb.config.model import Address, Config
 from l7lb.control import LineDecoder, encode
 from l7lb.health.checker import HealthChecker
-from l7lb.proxy.stickiness import StickTables, StickUpdate
+from l7lb.persistence.shared import StickTables, StickUpdate
 from l7lb.store.backend import SharedStore, open_store
 from l7lb.store.stick import StickStore
 from l7lb.store.ticketkeys import fetch_or_rotate, load_ticket_key_file

@@ -22,81 +22,33 @@ Nothing here does I/O. Headers are lists of (lower-case name, value) pairs.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from l7lb.balancing.pool_state import PoolState
 from l7lb.balancing.server_state import ServerState
 from l7lb.config.model import PersistenceMode, Pool
+from l7lb.http.head_edit import HeadEdit, apply
 from l7lb.persistence.cookie import CookieCodec, CookieInfo, refresh_due
 from l7lb.persistence.jsessionid import SessionIdFinder, route_of
-from l7lb.persistence.prefix import prefix_response, unprefix_request
+from l7lb.persistence.prefix import prefix_set_cookie, strip_prefix, unprefix_request
 from l7lb.persistence.setcookie import (
     Headers,
     SameSite,
     SetCookie,
     get_cookie,
-    make_private,
-    rewrite_cookie_headers,
+    privatized,
     strip_cookie,
 )
+from l7lb.persistence.shared import StickTables, StickUpdate
 from l7lb.persistence.table import StickTable, source_key
 
 # Longer application session ids are not learned: the table's memory is
 # bounded by max_entries times this, whatever clients send.
 MAX_SESSION_ID = 256
-# A worker re-announces an entry it keeps using once this fraction of the idle
-# timeout has passed, so the copies in other workers do not expire while the
-# client is busy on this one (cf. cookie ``refresh_due``).
-ANNOUNCE_FRACTION = 4
 # Entries of the per-pool Cookie header caches before they are cleared, and the
 # longest header value remembered: at most 4096 x 1 KiB per pool and worker.
 _CACHE_MAX = 4096
 _CACHE_KEY_MAX = 1024
-
-
-@dataclass(frozen=True, slots=True)
-class StickUpdate:
-    """A stick-table entry learned by one worker, for all the others."""
-
-    table: str
-    key: bytes
-    server: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {
-            "table": self.table,
-            "key": base64.b64encode(self.key).decode("ascii"),
-            "server": self.server,
-        }
-
-    @classmethod
-    def from_dict(cls, obj: object) -> StickUpdate:
-        """The inverse of ``to_dict``; ValueError for anything malformed."""
-        if not isinstance(obj, dict):
-            raise ValueError("stick update: expected an object")
-        table, key, server = obj.get("table"), obj.get("key"), obj.get("server")
-        if not (isinstance(table, str) and isinstance(key, str) and isinstance(server, str)):
-            raise ValueError("stick update: table, key and server must be strings")
-        try:
-            raw = base64.b64decode(key, validate=True)
-        except binascii.Error:
-            raise ValueError("stick update: key is not base64") from None
-        return cls(table, raw, server)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), separators=(",", ":"))
-
-    @classmethod
-    def from_json(cls, text: str | bytes) -> StickUpdate:
-        try:
-            obj = json.loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise ValueError("stick update: not JSON") from None
-        return cls.from_dict(obj)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,81 +64,6 @@ class Sticky:
 
 
 NOT_STUCK = Sticky()
-
-
-class StickTables:
-    """One worker's stick tables by name. Pools (and so VIPs) giving the same
-    ``table`` share one, e.g. the http and https pools of one site. Keep one
-    instance for the worker's life and pass it to each new runtime on reload,
-    so persistence survives a reload."""
-
-    __slots__ = ("_announced", "_tables")
-
-    def __init__(self) -> None:
-        self._tables: dict[str, StickTable] = {}
-        # key -> server of entries this worker announced (or heard) recently
-        self._announced: dict[str, StickTable] = {}
-
-    def table(self, name: str, max_entries: int, idle_timeout: float) -> StickTable:
-        """The table ``name``, created or resized (entries are kept)."""
-        table = self._tables.get(name)
-        if table is None:
-            table = self._tables[name] = StickTable(max_entries, idle_timeout)
-            self._announced[name] = StickTable(
-                max_entries, max(idle_timeout / ANNOUNCE_FRACTION, 1e-3)
-            )
-        else:
-            table.max_entries = max_entries
-            table.idle_timeout = idle_timeout
-            shadow = self._announced[name]
-            shadow.max_entries = max_entries
-            shadow.idle_timeout = max(idle_timeout / ANNOUNCE_FRACTION, 1e-3)
-        return table
-
-    def get(self, name: str) -> StickTable | None:
-        return self._tables.get(name)
-
-    def names(self) -> list[str]:
-        return list(self._tables)
-
-    def record(self, name: str, key: bytes, server: str, now: float) -> list[StickUpdate]:
-        """Stick ``key`` to ``server`` here; the update to broadcast when the
-        other workers do not know it yet (or have not heard of it lately)."""
-        table = self._tables[name]
-        shadow = self._announced[name]
-        if table.peek(key, now) == server and shadow.peek(key, now) == server:
-            table.get(key, now)  # refresh the idle timer only
-            return []
-        table.put(key, server, now)
-        shadow.put(key, server, now)
-        return [StickUpdate(name, key, server)]
-
-    def apply(self, update: StickUpdate, now: float) -> bool:
-        """An entry another worker learned; False for a table this worker
-        does not have (a reload in between)."""
-        table = self._tables.get(update.table)
-        if table is None:
-            return False
-        table.put(update.key, update.server, now)
-        # heard just now: no need to announce it back
-        self._announced[update.table].put(update.key, update.server, now)
-        return True
-
-    def retain(self, names: Iterable[str]) -> None:
-        """After a reload: drop the tables no pool uses any more."""
-        keep = set(names)
-        for name in list(self._tables):
-            if name not in keep:
-                del self._tables[name]
-                del self._announced[name]
-
-    def expire(self, now: float) -> int:
-        """Drop idle entries everywhere (call it from a periodic sweep)."""
-        dropped = 0
-        for name, table in self._tables.items():
-            dropped += table.expire(now)
-            self._announced[name].expire(now)
-        return dropped
 
 
 # Bound on the Set-Cookie values remembered within one second (refreshes of old cookies
@@ -389,21 +266,46 @@ class Stickiness:
         ok), "down" or "maint" (redispatch or 503), "full" (queue)."""
         return self.state.sticky_state(s, loop_now)
 
-    def request_headers(self, headers: Headers, sticky: Sticky) -> Headers:
-        """The headers the backend should see: without l7lb's cookie in
-        ``indirect`` cookie mode, with the server-id prefix removed in prefix
-        mode. Returns ``headers`` itself when nothing changes."""
+    def request_cookies(self, headers: Headers, sticky: Sticky) -> list[bytes] | None:
+        """New values for the request's Cookie fields, in order, when persistence changes
+        what the backend sees: l7lb's cookie removed in ``indirect`` cookie mode, the
+        server-id prefix removed in prefix mode (an empty value then drops its field).
+        None when nothing changes, which is the common case and allocates nothing."""
         mode = self.mode
         if mode is PersistenceMode.COOKIE and self.settings.indirect:
-            return self._without_our_cookie(headers)
-        if mode is PersistenceMode.PREFIX:
-            return unprefix_request(headers, self._name)[1]
-        return headers
+            strip = True
+        elif mode is PersistenceMode.PREFIX:
+            strip = False
+        else:
+            return None
+        values: list[bytes] | None = None
+        changed = False
+        for name, value in headers:
+            if name == b"cookie":
+                new = self._stripped_value(value) if strip else strip_prefix(value, self._name)[1]
+                if new is not value:
+                    changed = True
+                if values is None:
+                    values = [new]
+                else:
+                    values.append(new)
+        return values if changed else None
 
-    def _without_our_cookie(self, headers: Headers) -> Headers:
-        """``remove_cookie`` with the stripped value of each Cookie header
-        remembered (see ``_cookie_seen``)."""
-        return rewrite_cookie_headers(headers, self._stripped_value)
+    def request_headers(self, headers: Headers, sticky: Sticky) -> Headers:
+        """``headers`` with ``request_cookies`` applied (``headers`` itself when nothing
+        changes)."""
+        new = self.request_cookies(headers, sticky)
+        if new is None:
+            return headers
+        values = iter(new)
+        out: Headers = []
+        for name, value in headers:
+            if name == b"cookie":
+                value = next(values)
+                if not value:
+                    continue
+            out.append((name, value))
+        return out
 
     def _stripped_value(self, value: bytes) -> bytes:
         """A Cookie header value without l7lb's cookie (the same object when it had none)."""
@@ -434,29 +336,57 @@ class Stickiness:
 
     # ---- the response -----------------------------------------------------------
 
-    def response_headers(
-        self, headers: Headers, server: ServerState, sticky: Sticky, secure: bool, now: float
-    ) -> tuple[Headers, list[StickUpdate]]:
-        """The response headers toward the client, and table updates to
-        broadcast. ``secure``: the client connection is TLS."""
+    def response_edit(
+        self,
+        headers: Headers,
+        server: ServerState,
+        sticky: Sticky,
+        secure: bool,
+        now: float,
+        edit: HeadEdit,
+    ) -> list[StickUpdate]:
+        """Add to ``edit`` what persistence changes in a response toward the client
+        (``headers`` are the realserver's), and return the table updates to broadcast.
+        ``secure``: the client connection is TLS."""
         mode = self.mode
         if mode is PersistenceMode.COOKIE:
             if sticky.server is server and self._quiet_when_stuck:
-                return headers, []  # a valid cookie for this server: nothing to re-send
-            return self._insert_cookie(headers, server, sticky, secure, now), []
+                return []  # a valid cookie for this server: nothing to re-send
+            rendered = self._set_cookie(server, sticky, secure, now)
+            if rendered is not None:
+                edit.add.append((b"set-cookie", rendered))
+                if self.settings.nocache:
+                    _keep_private(headers, edit)
+            return []
         if mode is PersistenceMode.PREFIX:
-            if not any(name == b"set-cookie" for name, _ in headers):
-                return headers, []
-            assert self._codec is not None
-            server_id = self._codec.server_id(self.pool.name, server.name)
-            return prefix_response(headers, self._name, server_id), []
+            values = [v for n, v in headers if n == b"set-cookie"]
+            if values:
+                assert self._codec is not None
+                server_id = self._codec.server_id(self.pool.name, server.name)
+                edit.remove(b"set-cookie")
+                edit.add += [
+                    (b"set-cookie", prefix_set_cookie(v, self._name, server_id)) for v in values
+                ]
+            return []
         if mode is PersistenceMode.JSESSIONID and self._table is not None:
-            return headers, self._learn(headers, server, now)
-        return headers, []
+            return self._learn(headers, server, now)
+        return []
 
-    def _insert_cookie(
+    def response_headers(
         self, headers: Headers, server: ServerState, sticky: Sticky, secure: bool, now: float
-    ) -> Headers:
+    ) -> tuple[Headers, list[StickUpdate]]:
+        """``headers`` with ``response_edit`` applied, and the updates to broadcast."""
+        edit = HeadEdit([], [])
+        updates = self.response_edit(headers, server, sticky, secure, now, edit)
+        if not edit.cut and not edit.add:
+            return headers, updates
+        return apply(headers, edit), updates
+
+    def _set_cookie(
+        self, server: ServerState, sticky: Sticky, secure: bool, now: float
+    ) -> bytes | None:
+        """The Set-Cookie value that sticks the client to ``server``, or None when the
+        client's own cookie says so already and needs no refresh."""
         p = self.settings
         info = sticky.cookie if sticky.server is server else None
         seconds = int(now)
@@ -465,7 +395,7 @@ class Stickiness:
             and p.indirect
             and not refresh_due(info, seconds, int(p.max_idle) or None)
         ):
-            return headers  # the client's value is valid: never re-sent with indirect
+            return None  # the client's value is valid: never re-sent with indirect
         assert self._codec is not None
         issued = info.issued if info is not None else seconds
         if seconds != self._minted_at:
@@ -480,8 +410,7 @@ class Stickiness:
             rendered = cookie.render(value)
             if len(self._minted) < _MINTED_MAX:
                 self._minted[key] = rendered
-        out = [*headers, (b"set-cookie", rendered)]
-        return make_private(out) if p.nocache else out
+        return rendered
 
     def _learn(self, headers: Headers, server: ServerState, now: float) -> list[StickUpdate]:
         assert self._finder is not None
@@ -523,3 +452,17 @@ class Stickiness:
             return {}
         counts = self._table.count_by_server(now)
         return {name: n for name, n in counts.items() if name in self.state.by_name}
+
+
+def _keep_private(headers: Headers, edit: HeadEdit) -> None:
+    """The ``nocache`` mode: a response carrying a persistence cookie must not be stored by
+    a shared cache (a cached Set-Cookie would stick every client of that cache to one
+    server): Cache-Control gains ``private`` (see ``setcookie.privatized``)."""
+    values = [v for n, v in headers if n == b"cache-control"]
+    if not values:
+        edit.add.append((b"cache-control", b"private"))
+        return
+    new = [privatized(v) for v in values]
+    if any(a is not b for a, b in zip(new, values, strict=True)):
+        edit.remove(b"cache-control")
+        edit.add += [(b"cache-control", v) for v in new]

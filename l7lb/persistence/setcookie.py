@@ -209,14 +209,16 @@ def make_private(headers: Headers) -> Headers:
     for hname, hvalue in headers:
         if hname == b"cache-control":
             found = True
-            hvalue = _privatize(hvalue)
+            hvalue = privatized(hvalue)
         out.append((hname, hvalue))
     if not found:
         out.append((b"cache-control", b"private"))
     return out
 
 
-def _privatize(value: bytes) -> bytes:
+def privatized(value: bytes) -> bytes:
+    """A Cache-Control value that keeps shared caches out: without ``public`` and
+    ``s-maxage``, with ``private`` (the value itself when it says private or no-store)."""
     directives = [d.strip(_OWS) for d in value.split(b",")]
     names = [d.partition(b"=")[0].rstrip(_OWS).lower() for d in directives]
     if b"private" in names or b"no-store" in names:

@@ -14,8 +14,9 @@ from l7lb.balancing import ServerState
 from l7lb.balancing.pool_state import PoolState
 from l7lb.config.load import parse_config
 from l7lb.config.model import Pool
+from l7lb.persistence.policy import NOT_STUCK, Stickiness, Sticky
 from l7lb.persistence.setcookie import get_cookie
-from l7lb.proxy.stickiness import NOT_STUCK, Stickiness, StickTables, StickUpdate, Sticky
+from l7lb.persistence.shared import StickTables, StickUpdate
 
 NOW = 1_800_000_000.0
 SECRET = "0123456789abcdef-test-secret"
@@ -451,7 +452,7 @@ def test_tables_survive_reload_and_retain() -> None:
 
 def test_repeated_cookie_headers_answer_alike_from_the_cache() -> None:
     """The per-pool cache of Cookie header values must not change any answer."""
-    from l7lb.proxy import stickiness as mod
+    from l7lb.persistence import policy as mod
 
     s = make(COOKIE)
     server = s.state.by_name["s2"]
