@@ -2,9 +2,9 @@
 
 A ``ClientConnection`` and a ``BackendConnection`` are wired to fake transports
 and fed a browser-like request and a small response in a loop, so what is timed
-is l7lb's own per-request path: both parsers, routing, scheduling, header
-rewriting, serialisation and (with ``--cookie``) cookie persistence. Syscalls and
-the event loop are left out; ``benchmarks/compare.py`` measures the whole.
+is l7lb's own per-request path: both parsers, routing, scheduling, the exchange,
+header edits and (with ``--cookie``) cookie persistence. Syscalls and the event
+loop are left out; ``benchmarks/compare.py`` measures the whole.
 
     python benchmarks/microbench.py [--cookie] [--requests N]
     python benchmarks/microbench.py --instructions [--cookie]
@@ -28,9 +28,11 @@ from typing import Any
 import uvloop
 
 from l7lb.config.load import parse_config
-from l7lb.proxy.backend import BackendConnection
 from l7lb.proxy.client import ClientConnection
+from l7lb.proxy.link import BackendLink
 from l7lb.proxy.runtime import WorkerRuntime
+from l7lb.proxy.services import WorkerServices
+from l7lb.proxy.upstream import BackendConnection
 
 CONFIG = """
 [log]
@@ -94,15 +96,18 @@ class FakeTransport:
 
 async def run(requests: int, cookie: bool, repeats: int) -> float:
     loop = asyncio.get_running_loop()
-    rt = WorkerRuntime(parse_config(CONFIG.format(persistence=COOKIE if cookie else "")), loop)
+    config = parse_config(CONFIG.format(persistence=COOKIE if cookie else ""))
+    rt = WorkerRuntime(config, loop.call_soon)
+    services = WorkerServices(rt, loop)
     pool = rt.pools["p"]
-    client = ClientConnection(rt, rt.vips["b"])
+    client = ClientConnection(services, rt.vips["b"])
     ct = FakeTransport()
     client.connection_made(ct)  # type: ignore[arg-type]
-    backend = BackendConnection(pool, pool.state.servers[0], rt.response_parser())
+    link = BackendLink(pool.name, pool.state.servers[0], rt.response_parser())
+    backend = BackendConnection(link, pool.stock)
     bt = FakeTransport()
     backend.connection_made(bt)  # type: ignore[arg-type]
-    pool.put_idle(backend, loop.time())
+    pool.stock.put(link, loop.time())
     request = REQUEST
     if cookie:  # a returning client: its first response set the cookie it now sends
         client.data_received(request)

@@ -28,6 +28,7 @@ from l7lb.control import LineDecoder, encode
 from l7lb.logsetup import setup_logging
 from l7lb.proxy.client import ClientConnection
 from l7lb.proxy.runtime import VipRuntime, WorkerRuntime
+from l7lb.proxy.services import WorkerServices
 from l7lb.store.backend import SharedStore, open_store
 from l7lb.store.sessions import SealedSessionStore
 from l7lb.tls.context import Resumption, build_vip_tls
@@ -61,19 +62,20 @@ class Worker:
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         self.stopping = asyncio.Event()
-        rt = WorkerRuntime(self.config, loop)
+        rt = WorkerRuntime(self.config, loop.call_soon)
+        services = WorkerServices(rt, loop)
         resumption = await self._resumption(loop)
         for vip in self.config.vips:
             vr = rt.vips[vip.name]
 
             def factory(vr: VipRuntime = vr) -> ClientConnection:
-                return ClientConnection(rt, vr)
+                return ClientConnection(services, vr)
 
             vip_tls = None
             if isinstance(vip.tls, TlsSettings):
                 # the supervisor built these contexts once already: errors here are unexpected
                 vip_tls = build_vip_tls(vip.name, vip.tls, resumption=resumption)
-                rt.tls[vip.name] = vip_tls
+                services.tls[vip.name] = vip_tls
             for addr in vip.listen:
                 fd = self.listeners[str(addr)]
                 sock = socket.socket(fileno=fd)
@@ -88,16 +90,16 @@ class Worker:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         control = socket.socket(fileno=self.control_fd)
         reader, writer = await asyncio.open_unix_connection(sock=control)
-        rt.control_sender = lambda msg: writer.write(encode(msg))
+        services.control_sender = lambda msg: writer.write(encode(msg))
         writer.write(encode({"t": "ready", "pid": os.getpid()}))
-        watch = loop.create_task(self._watch_control(reader, rt))
+        watch = loop.create_task(self._watch_control(reader, services))
         # Everything made so far (modules, config, contexts) lives as long as the
         # worker: out of the collector's sight, its collections only walk objects
         # made since, which keeps them short under load.
         gc.freeze()
         await self.stopping.wait()
         watch.cancel()
-        await self._drain(rt)
+        await self._drain(services)
         writer.close()
         return 0
 
@@ -139,7 +141,7 @@ class Worker:
         res.cache.publish = client.publish
         return res
 
-    async def _watch_control(self, reader: asyncio.StreamReader, rt: WorkerRuntime) -> None:
+    async def _watch_control(self, reader: asyncio.StreamReader, services: WorkerServices) -> None:
         assert self.stopping is not None
         decoder = LineDecoder()
         while True:
@@ -153,18 +155,19 @@ class Worker:
                     self.stopping.set()
                 else:
                     try:
-                        rt.control_message(msg)
+                        services.control_message(msg)
                     except (KeyError, TypeError, ValueError) as exc:
                         log.error("worker %d: bad control message %r: %s", self.index, msg, exc)
 
-    async def _drain(self, rt: WorkerRuntime) -> None:
+    async def _drain(self, services: WorkerServices) -> None:
+        rt = services.rt
         loop = asyncio.get_running_loop()
         for s in self.servers:
             if isinstance(s, TlsServer):
                 s.stop_accepting()
             else:
                 s.close()
-        rt.draining = True
+        services.start_draining()
         deadline = loop.time() + rt.timeouts.drain
         # uvloop accepts in C and calls connection_made from the next loop
         # iteration: a connection accepted just before the close is not yet in
@@ -196,7 +199,7 @@ class Worker:
         if self.shared_store is not None:
             await self.shared_store.drain()
             await self.shared_store.close()
-        rt.close()
+        services.close()
 
 
 def main(argv: list[str] | None = None) -> int:

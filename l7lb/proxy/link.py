@@ -1,0 +1,81 @@
+"""A connection to a realserver as the engine sees it: no socket, only what decides reuse.
+
+The asyncio side (``upstream.BackendConnection``) owns the socket and hands the bytes it
+reads to the exchange the link serves; the exchange parses them with the link's response
+parser. Between exchanges a link waits in its pool's idle stock.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+from l7lb.http.events import ResponseParser
+
+if TYPE_CHECKING:
+    from l7lb.balancing import ServerState
+    from l7lb.proxy.exchange import Exchange
+
+
+class Transport(Protocol):
+    """The part of an asyncio transport the glue uses on a backend connection."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+    def is_closing(self) -> bool: ...
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
+
+class BackendUser(Protocol):
+    """The client-side glue a backend connection reports to while its link is in use."""
+
+    def backend_data(self, link: BackendLink, data: bytes) -> None: ...
+
+    def backend_lost(self, link: BackendLink, error: str) -> None: ...
+
+    def backend_full(self, link: BackendLink, full: bool) -> None: ...
+
+    def tunnel_data(self, data: bytes) -> None: ...
+
+    def tunnel_lost(self) -> None: ...
+
+
+class BackendLink:
+    __slots__ = (
+        "closed",
+        "exchange",
+        "idle_since",
+        "parser",
+        "pool_name",
+        "raw",
+        "server",
+        "transport",
+        "user",
+        "uses",
+    )
+
+    def __init__(self, pool_name: str, server: ServerState, parser: ResponseParser) -> None:
+        self.pool_name = pool_name
+        self.server = server
+        self.parser = parser
+        self.exchange: Exchange | None = None  # the exchange it serves now
+        self.transport: Transport | None = None  # set by the asyncio side once connected
+        self.user: BackendUser | None = None  # the glue of the client connection it serves
+        self.closed = False
+        self.raw = False  # tunnelling after a 101: bytes pass through unparsed
+        self.uses = 0  # exchanges carried, this one included
+        self.idle_since = 0.0
+
+    def usable(self) -> bool:
+        """Still open (an idle link the server closed is not handed out)."""
+        t = self.transport
+        return not self.closed and t is not None and not t.is_closing()
+
+    def __repr__(self) -> str:
+        return f"<BackendLink {self.pool_name}/{self.server.server.name} uses={self.uses}>"

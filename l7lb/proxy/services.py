@@ -1,0 +1,140 @@
+"""What the data path needs from its worker beyond sockets: the supervisor, the access log,
+and the once-a-second sweep.
+
+``WorkerServices`` is the event-loop half of a worker's runtime: it sends persistence claims
+and announcements to the supervisor (a claim not answered within ``CLAIM_TIMEOUT`` costs a
+scheduling decision, never a stall), writes access records, and sweeps idle connections and
+expired table entries. Messages from the supervisor are applied to the runtime here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any, Final
+
+from l7lb.accesslog import AccessLog, AccessRecord
+from l7lb.admin.commands import ServerRow
+from l7lb.balancing import ServerState
+from l7lb.persistence.shared import StickUpdate
+from l7lb.proxy.runtime import PoolRuntime, WorkerRuntime
+
+log: Final = logging.getLogger("l7lb.worker")
+
+CLAIM_TIMEOUT: Final = 0.05  # seconds a first-contact request waits for the supervisor
+
+
+class WorkerServices:
+    def __init__(self, rt: WorkerRuntime, loop: asyncio.AbstractEventLoop) -> None:
+        self.rt = rt
+        self.loop = loop
+        self.access_log = AccessLog(rt.config.log, loop.call_later)
+        self.control_sender: Callable[[dict[str, Any]], None] | None = None
+        self.tls: dict[str, Any] = {}  # vip name -> l7lb.tls.context.VipTls (counters)
+        self._claims: dict[int, tuple[Callable[[str | None], None], asyncio.TimerHandle]] = {}
+        self._claim_id = 0
+        rt.wall_offset = time.time() - loop.time()
+        self._sweeper: asyncio.TimerHandle | None = loop.call_later(1.0, self._sweep)
+
+    # ---- toward the supervisor -----------------------------------------------------------
+
+    def control_send(self, msg: dict[str, Any]) -> None:
+        if self.control_sender is not None:
+            self.control_sender(msg)
+
+    def announce(self, updates: list[StickUpdate]) -> None:
+        """Persistence entries this worker learned: to the supervisor, which tells the other
+        workers. Sent at once, before the response that reveals the entry to the client, so
+        the client's next request (perhaps on another worker) finds the supervisor knowing
+        it."""
+        self.control_send({"t": "stick", "u": [u.to_dict() for u in updates]})
+
+    def claim(
+        self, table: str, key: bytes, server: str | None, reply: Callable[[str | None], None]
+    ) -> None:
+        """Ask the supervisor which server ``key`` sticks to, proposing ``server`` (first
+        claim wins). ``reply`` gets the answer, or None after CLAIM_TIMEOUT."""
+        self._claim_id += 1
+        cid = self._claim_id
+        handle = self.loop.call_later(CLAIM_TIMEOUT, self._claim_expired, cid)
+        self._claims[cid] = (reply, handle)
+        item = StickUpdate(table, key, server or "").to_dict()
+        self.control_send({"t": "claim", "id": cid, "u": item})
+
+    def _claim_expired(self, cid: int) -> None:
+        entry = self._claims.pop(cid, None)
+        if entry is not None:
+            log.warning("persistence claim %d: no answer from the supervisor in time", cid)
+            entry[0](None)
+
+    def log(self, record: AccessRecord) -> None:
+        self.access_log.write(record)
+
+    # ---- from the supervisor ---------------------------------------------------------------
+
+    def _server(self, pool: str, server: str) -> tuple[PoolRuntime, ServerState] | None:
+        p = self.rt.pools.get(pool)
+        if p is None:
+            return None
+        s = p.state.by_name.get(server)
+        return None if s is None else (p, s)
+
+    def control_message(self, msg: dict[str, Any]) -> None:
+        t = msg["t"]
+        rt = self.rt
+        if t == "health":
+            found = self._server(msg["pool"], msg["server"])
+            if found is not None:
+                found[1].up = bool(msg["up"])
+        elif t == "admin":
+            found = self._server(msg["pool"], msg["server"])
+            if found is None:
+                return
+            pool, server = found
+            if msg.get("weight") is not None:
+                pool.state.set_weight(server.name, int(msg["weight"]))
+            if msg.get("state"):
+                pool.state.set_admin(server.name, str(msg["state"]))
+        elif t == "claimed":
+            entry = self._claims.pop(int(msg["id"]), None)
+            if entry is not None:
+                entry[1].cancel()
+                entry[0](msg.get("server") or None)
+        elif t == "stick":
+            wall = time.time()
+            for item in msg["u"]:
+                rt.tables.apply(StickUpdate.from_dict(item), wall)
+        elif t == "stats?":
+            now, wall = self.loop.time(), time.time()
+            rows = []
+            for p in rt.pools.values():
+                entries = p.stickiness.entries(wall) if p.stickiness is not None else {}
+                for s in p.state.servers:
+                    rows.append(
+                        asdict(ServerRow.from_state(p.name, s, entries.get(s.name, 0), now))
+                    )
+            tls = {name: vt.counters.snapshot() for name, vt in self.tls.items()}
+            self.control_send({"t": "stats", "id": msg["id"], "servers": rows, "tls": tls})
+        else:
+            log.warning("unknown control message type %r", t)
+
+    # ---- housekeeping ----------------------------------------------------------------------
+
+    def _sweep(self) -> None:
+        self.rt.sweep(self.loop.time(), time.time())
+        self._sweeper = self.loop.call_later(1.0, self._sweep)
+
+    def start_draining(self) -> None:
+        self.rt.draining = True
+        for p in self.rt.pools.values():
+            p.stock.draining = True
+
+    def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        self.rt.close()
+        self.access_log.close()
