@@ -22,8 +22,11 @@ from l7lb.config.durations import DurationError, parse_duration
 from l7lb.config.load import ConfigError, load_config
 from l7lb.config.model import Address, Config, Timeouts
 
-# a top-level `key = "value"` line, for a file tomllib cannot read
-_LINE = re.compile(r'^\s*(admin_socket|pid_file)\s*=\s*"([^"\\]*)"\s*(#.*)?$')
+# a `key = "value"` line and a `[table]` line, for a file tomllib cannot read
+_LINE = re.compile(r'^\s*([a-z_]+)\s*=\s*"([^"\\]*)"\s*(#.*)?$')
+_TABLE = re.compile(r"^\s*\[\s*([a-z_.]+)\s*\]\s*(#.*)?$")
+# the keys read that way, by table ("" = the top level)
+_SCANNED = {"": ("admin_socket", "pid_file"), "admin": ("listen", "token_file")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +82,10 @@ def _lenient(path: str) -> Ways:
         return Ways(path, note=f"cannot read {path}: {exc.strerror or exc}")
     try:
         doc = tomllib.loads(text)
+        note = "the file has errors: its admin keys were read as written"
     except tomllib.TOMLDecodeError:
-        return _scan(path, text, base_dir)
+        doc = _scan(text)
+        note = "the file is not valid TOML: its admin keys were read line by line"
     admin = doc.get("admin")
     admin = admin if isinstance(admin, dict) else {}
     listen = None
@@ -109,24 +114,24 @@ def _lenient(path: str) -> Ways:
             _seconds(timeouts, "drain_grace", base.drain_grace),
             _seconds(timeouts, "drain", base.drain),
         ),
-        note="the file has errors: its admin keys were read as written",
+        note=note,
     )
 
 
-def _scan(path: str, text: str, base_dir: str) -> Ways:
-    found: dict[str, str] = {}
+def _scan(text: str) -> dict[str, Any]:
+    """The admin keys of a file that is not TOML, as a document would hold them."""
+    doc: dict[str, Any] = {"admin": {}}
+    table = ""
     for line in text.splitlines():
-        if line.lstrip().startswith("["):
-            break  # only top-level keys come before the first table
+        header = _TABLE.match(line)
+        if header:
+            table = header.group(1)
+            continue
         m = _LINE.match(line)
-        if m:
-            found.setdefault(m.group(1), m.group(2))
-    return Ways(
-        config_path=path,
-        admin_socket=found.get("admin_socket", ""),
-        pid_file=_pid_path(found.get("pid_file", ""), base_dir),
-        note="the file is not valid TOML: admin_socket and pid_file were read line by line",
-    )
+        if m and m.group(1) in _SCANNED.get(table, ()):
+            target = doc["admin"] if table == "admin" else doc
+            target.setdefault(m.group(1), m.group(2))
+    return doc
 
 
 def _string(doc: dict[str, Any], key: str) -> str:
