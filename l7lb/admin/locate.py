@@ -123,9 +123,9 @@ def _scan(text: str) -> dict[str, Any]:
     doc: dict[str, Any] = {"admin": {}}
     table = ""
     for line in text.splitlines():
-        header = _TABLE.match(line)
-        if header:
-            table = header.group(1)
+        if line.lstrip().startswith("["):  # a table, or an array of tables, maybe broken
+            header = _TABLE.match(line)
+            table = header.group(1) if header else "?"
             continue
         m = _LINE.match(line)
         if m and m.group(1) in _SCANNED.get(table, ()):
