@@ -39,7 +39,7 @@ class PidFileState:
 
 
 def process_is_l7lb(pid: int) -> bool:
-    """Alive, not a zombie, and its command line names l7lb (Linux's /proc;
+    """Alive (not a zombie) and its command line names l7lb (Linux's /proc;
     elsewhere, alive is enough)."""
     if pid <= 0:
         return False
@@ -50,10 +50,7 @@ def process_is_l7lb(pid: int) -> bool:
     except PermissionError:
         pass  # alive, owned by someone else: look at its command line
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            # "pid (comm) S ...": the state follows the last ')'
-            if f.read().rpartition(b")")[2].split()[:1] == [b"Z"]:
-                return False
+        # a zombie (exited, not yet waited for) has an empty command line
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             return b"l7lb" in f.read()
     except FileNotFoundError:

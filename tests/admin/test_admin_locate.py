@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -145,3 +146,19 @@ def test_reload_and_stop_with_nothing_running(
     assert f"no pid file {tmp_path}/l7lb.pid" in err
     assert stop_main(["-c", str(cfg)]) == 2
     assert reload_main([]) == 2  # -c is required
+
+
+def test_a_zombie_is_not_running() -> None:
+    """An exited child its parent has not waited for yet (as a supervisor started
+    by a test or a shell script is) has stopped: l7lb stop must not wait on it."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass", "l7lb"])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with open(f"/proc/{proc.pid}/stat", "rb") as f:
+            if f.read().rpartition(b")")[2].split()[0] == b"Z":
+                break
+        time.sleep(0.02)
+    try:
+        assert not pidfile.process_is_l7lb(proc.pid)
+    finally:
+        proc.wait()
