@@ -10,6 +10,7 @@ import pytest
 
 from l7lb.config.load import ConfigError, load_config, parse_config
 from l7lb.config.model import Address, AdminSettings
+from l7lb.config.summary import summarize
 
 POLICIES = Path(__file__).resolve().parents[2] / "policies"
 TOKEN = "0123456789abcdef0123456789abcdef"
@@ -159,3 +160,14 @@ def test_world_readable_check_reads_the_real_mode(tmp_path: Path) -> None:
     assert errors(cfg_path)
     os.chmod(tmp_path / "admin.token", 0o640)  # group-readable is allowed (an operators' group)
     assert load_config(str(cfg_path)).admin.token == TOKEN.encode()
+
+
+def test_check_summary_shows_the_admin_keys(tmp_path: Path) -> None:
+    top = 'pid_file = "l7lb.pid"\n[admin]\nlisten = "0.0.0.0:9100"\ntoken_file = "admin.token"\n'
+    text = summarize(load_config(str(write(tmp_path, top + '[timeouts]\ndrain_grace = "5s"\n'))))
+    lines = text.splitlines()
+    assert lines[0].endswith(f"; pid file {tmp_path}/l7lb.pid")
+    assert lines[1] == "admin listener http://0.0.0.0:9100/; actions need the bearer token"
+    assert lines[2].endswith(", drain 30s, drain_grace 5s")
+    plain = summarize(parse_config('[admin]\nlisten = "127.0.0.1:9100"\n' + BASE)).splitlines()
+    assert plain[1] == "admin listener http://127.0.0.1:9100/; actions off: no token_file"
