@@ -110,6 +110,7 @@ class Supervisor:
         self._skip_grace: asyncio.Event | None = None
         self.reload_seq = 0
         self._background: set[asyncio.Task[ReloadVerdict]] = set()
+        self._closing: set[asyncio.Task[None]] = set()
         self.reloading: asyncio.Lock | None = None
         self.exit_code = 0
         self.started: asyncio.Event | None = None
@@ -175,8 +176,11 @@ class Supervisor:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    def is_draining(self) -> bool:
-        return self.draining
+    def health_state(self) -> str:
+        if self.draining:
+            return "draining"
+        assert self.started is not None
+        return "ok" if self.started.is_set() else "starting"
 
     async def _run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -185,6 +189,9 @@ class Supervisor:
         self._stop = stop = asyncio.Event()
         self._skip_grace = asyncio.Event()
         self._bind_all(self.config)
+        # bound before the workers start, like a VIP: a listener that cannot be had
+        # stops the start, rather than leave the L4 checker without /healthz
+        self._install_admin_http(self.config, await self._bind_admin_http(self.config))
         loop.add_signal_handler(signal.SIGTERM, self.request_stop)
         loop.add_signal_handler(signal.SIGINT, self.request_stop, False)
         loop.add_signal_handler(signal.SIGHUP, self._reload_in_background)
@@ -256,7 +263,6 @@ class Supervisor:
             await asyncio.wait_for(self._skip_grace.wait(), grace)
 
     async def _start_admin(self, config: Config) -> None:
-        await self._start_admin_http(config)
         path = config.admin_socket
         if self.admin_server is not None and self.admin_server.path == path:
             return
@@ -271,19 +277,14 @@ class Supervisor:
                 log.error("admin socket %s: %s", path, exc)
                 self.admin_server = None
 
-    async def _start_admin_http(self, config: Config) -> None:
-        """The admin HTTP listener ([admin] listen), started or moved to match
-        ``config``; a token change needs nothing here (read per request)."""
+    async def _bind_admin_http(self, config: Config) -> AdminHttpServer | None:
+        """A new admin HTTP listener when ``config`` moves it (or starts it);
+        None when it stays where it is or is off. OSError naming the address
+        when it cannot be bound."""
         a = config.admin
         cur = self.admin_http
-        if cur is not None and a.listen == cur.address:
-            cur.max_connections, cur.timeout = a.max_connections, a.timeout
-            return
-        if cur is not None:
-            await cur.close()
-            self.admin_http = None
-        if a.listen is None:
-            return
+        if a.listen is None or (cur is not None and a.listen == cur.address):
+            return None
         server = AdminHttpServer(
             a.listen,
             self.admin_api.respond,
@@ -294,10 +295,25 @@ class Supervisor:
         try:
             await server.start()
         except OSError as exc:
-            log.error("admin listener %s: %s", a.listen, exc.strerror or exc)
-            return
-        self.admin_http = server
-        log.info("admin listener on http://%s/", a.listen)
+            # asyncio's message repeats the address; the errno's text says it all
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise OSError(exc.errno, f"cannot listen on admin {a.listen}: {reason}") from None
+        return server
+
+    def _install_admin_http(self, config: Config, new: AdminHttpServer | None) -> None:
+        """Make ``new`` (from _bind_admin_http) the listener, or apply ``config``'s
+        limits to the one in place; the old one closes in the background."""
+        cur = self.admin_http
+        if new is not None or config.admin.listen is None:
+            if cur is not None:
+                task = asyncio.get_running_loop().create_task(cur.close())
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
+            self.admin_http = new
+            if new is not None:
+                log.info("admin listener on http://%s/", new.address)
+        elif cur is not None:
+            cur.max_connections, cur.timeout = config.admin.max_connections, config.admin.timeout
 
     async def _open_store(self, config: Config) -> None:
         """The shared store ([store]): persistence entries and the cluster's ticket
@@ -724,15 +740,19 @@ class Supervisor:
         await self._refresh_ring(config)
         try:
             self._bind_all(config)
+            admin_http = await self._bind_admin_http(config)
         except OSError as exc:
-            return self._decide(verdict, [str(exc)])
+            return self._decide(verdict, [exc.strerror or str(exc)])
         old = [w for w in self.procs]
         self._configure_tables(config)
         if not await self._start_generation(config):
+            if admin_http is not None:
+                await admin_http.close()
             return self._decide(verdict, ["the new workers did not become ready (see the log)"])
         self.config = config
         if self.checker is not None:
             await self.checker.update(check_targets(config))
+        self._install_admin_http(config, admin_http)
         await self._start_admin(config)
         result = self._decide(verdict, [])
         for w in old:

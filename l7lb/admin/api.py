@@ -2,7 +2,7 @@
 
 ========================================  =====================================================
 ``GET /``                                 the list of endpoints (text)
-``GET /healthz``                          200 ``ok`` while serving, 503 ``draining`` once stopping
+``GET /healthz``                          200 ``ok`` serving; 503 ``starting``, ``draining``
 ``GET /api/servers``                      ``show servers`` as JSON
 ``POST /api/servers/POOL/SERVER/ACTION``  ACTION: drain, ready, maint, weight (``{"weight": N}``)
 ``POST /api/reload``                      reload; 200 accepted or 422 rejected, with the errors
@@ -40,7 +40,7 @@ from l7lb.admin.router import Params, Router
 ACTIONS = (*STATE_VERBS, "weight")
 INDEX = """\
 l7lb admin
-  GET  /healthz                          200 ok while serving, 503 draining once stopping
+  GET  /healthz                          200 ok while serving, 503 starting or draining
   GET  /api/servers                      pools and servers (JSON), as l7lb admin show servers
   POST /api/servers/POOL/SERVER/ACTION   ACTION: drain, ready, maint, weight {"weight": N}
   POST /api/reload                       reload the configuration file: the verdict (JSON)
@@ -69,9 +69,8 @@ class AdminApi:
 
     async def healthz(self, request: AdminRequest, params: Params) -> AdminResponse:
         # the L4 checker (keepalived HTTP_GET) reads the status; the text is for people
-        if self.handler.is_draining():
-            return text_response(503, "draining\n")
-        return text_response(200, "ok\n")
+        state = self.handler.health_state()
+        return text_response(200 if state == "ok" else 503, state + "\n")
 
     async def servers(self, request: AdminRequest, params: Params) -> AdminResponse:
         rows = [asdict(row) for row in await self.handler.servers()]

@@ -46,8 +46,9 @@ class AdminHandler(Protocol):
         """Begin stopping, as SIGTERM does; the supervisor's pid (to wait for)."""
         ...
 
-    def is_draining(self) -> bool:
-        """Stopping: /healthz answers 503 from the first moment of drain_grace."""
+    def health_state(self) -> str:
+        """What /healthz says: "ok" (serving), "starting" (workers not ready yet) or
+        "draining" (stopping, from the first moment of drain_grace); 200 only for "ok"."""
         ...
 
 

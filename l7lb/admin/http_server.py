@@ -62,6 +62,7 @@ class AdminHttpServer:
         self.timeout = timeout
         self._server: asyncio.Server | None = None
         self._conns: set[asyncio.StreamWriter] = set()
+        self._busy: set[asyncio.StreamWriter] = set()  # answering a request right now
         self._closing = False
 
     @property
@@ -76,10 +77,13 @@ class AdminHttpServer:
         )
 
     async def close(self) -> None:
+        """Stop accepting and close idle connections. A request being answered
+        (a reload moving this very listener, say) gets its answer, then the
+        connection closes."""
         self._closing = True
         if self._server is not None:
             self._server.close()
-            for writer in list(self._conns):
+            for writer in list(self._conns - self._busy):
                 writer.close()
             await self._server.wait_closed()
             self._server = None
@@ -109,6 +113,8 @@ class AdminHttpServer:
         head_only: bool = False,
         close: bool = False,
     ) -> None:
+        if writer.is_closing():
+            return  # the client went away while we worked on its answer
         writer.write(response.encode(http_date(), head_only=head_only, close=close))
         await asyncio.wait_for(writer.drain(), self.timeout)
 
@@ -144,11 +150,14 @@ class AdminHttpServer:
                     writer.write(CONTINUE)
                     assembler.continue_due = False
             request = queue.popleft()
+            self._busy.add(writer)
             try:
                 response = await self.respond(request)
             except Exception:  # a handler bug must not end the listener
                 log.exception("admin http: %s %r failed", request.method, request.target[:200])
                 response = error_response(500, "internal error (see the l7lb log)")
+            finally:
+                self._busy.discard(writer)
             if response.status in (401, 403):
                 peer = writer.get_extra_info("peername")
                 who = peer[0] if isinstance(peer, tuple) else "?"
@@ -160,6 +169,10 @@ class AdminHttpServer:
                     response.status,
                 )
             last = not request.keep_alive or self._closing or (assembler.upgraded and not queue)
-            await self._send(writer, response, head_only=request.method == "HEAD", close=last)
+            try:
+                await self._send(writer, response, head_only=request.method == "HEAD", close=last)
+            finally:
+                if self._closing:
+                    writer.close()
             if last:
                 return

@@ -24,6 +24,7 @@ class FakeSupervisor:
         self.pools = {"web": PoolState(pool)}
         self.calls: list[tuple[str, ...]] = []
         self.draining = False
+        self.state = "ok"  # or "starting"
         # what the next reload answers: accepted, or rejected with these errors
         self.reload_errors: tuple[str, ...] = ()
         self.generation = 1
@@ -69,5 +70,5 @@ class FakeSupervisor:
         self.draining = True
         return 4242
 
-    def is_draining(self) -> bool:
-        return self.draining
+    def health_state(self) -> str:
+        return "draining" if self.draining else self.state

@@ -72,6 +72,8 @@ def test_healthz_follows_draining(api: AdminApi, fake: FakeSupervisor) -> None:
     assert call(api, "GET", "/healthz") == text("200 OK", "ok\n")
     # HEAD: the same head (Content-Length of the GET body), no body
     assert call(api, "HEAD", "/healthz") == head("200 OK", TEXT, 3)
+    fake.state = "starting"  # workers not ready yet: not a director to send clients to
+    assert call(api, "GET", "/healthz") == text("503 Service Unavailable", "starting\n")
     fake.draining = True
     assert call(api, "GET", "/healthz") == text("503 Service Unavailable", "draining\n")
     assert call(api, "GET", "/healthz?probe=keepalived") == text(

@@ -40,6 +40,9 @@ def running(request: pytest.FixtureRequest) -> Iterator[Running]:
     async def respond(req: AdminRequest) -> AdminResponse:
         if req.target == "/boom":
             raise RuntimeError("a handler bug")
+        if req.target == "/slow":  # a reload that moves this very listener takes this long
+            await asyncio.sleep(0.5)
+            return AdminResponse(200, b"done\n")
         return await api.respond(req)
 
     server = AdminHttpServer(
@@ -234,3 +237,15 @@ def test_close_ends_idle_connections(running: Running) -> None:
         assert read_all(s) == b""
     with pytest.raises(OSError):
         connect(running.port)
+
+
+def test_close_lets_a_request_in_progress_finish(running: Running) -> None:
+    with connect(running.port) as busy, connect(running.port) as idle:
+        busy.sendall(b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
+        time.sleep(0.1)  # the handler is running
+        closing = asyncio.run_coroutine_threadsafe(running.server.close(), running.loop)
+        assert read_all(idle) == b""  # idle: closed at once
+        answer = read_all(busy)  # busy: answered, then closed
+        closing.result(5)
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"\r\nConnection: close\r\n" in answer and answer.endswith(b"\r\n\r\ndone\n")

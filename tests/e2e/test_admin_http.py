@@ -224,6 +224,50 @@ def test_actions_need_the_token_and_change_routing(tmp_path, backends):
         p.stop()
 
 
+def test_reload_moves_the_listener_and_changes_the_token(tmp_path, backends):
+    port, admin, moved = free_port(), free_port(), free_port()
+    cfg = admin_config(port, backends, tmp_path, admin_port=admin, token=True)
+    p = start_proxy(tmp_path, cfg, port)
+    try:
+        wait_port(admin)
+        # a port already taken: the reload is rejected, the listener stays
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", moved))
+            taken.listen()
+            p.config_path.write_text(cfg.replace(f":{admin}", f":{moved}"))
+            status, verdict = post(admin, "/api/reload", TOKEN)
+        assert status == 422 and verdict["accepted"] is False
+        assert verdict["errors"] == [
+            f"cannot listen on admin 127.0.0.1:{moved}: Address already in use"
+        ]
+        assert get(admin, "/healthz") == (200, b"ok\n")
+        # free now: the reload moves it; the new token counts from then on
+        (tmp_path / "admin.token").write_text("a-new-token-0123456789abcdef\n")
+        status, verdict = post(admin, "/api/reload", TOKEN)
+        assert (status, verdict["accepted"]) == (200, True)
+        wait_port(moved)
+        deadline = time.monotonic() + 5
+        while not refused(admin) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert refused(admin)
+        assert get(moved, "/healthz") == (200, b"ok\n")
+        assert post(moved, "/api/servers/web/b1/drain", TOKEN)[0] == 403
+        assert post(moved, "/api/servers/web/b1/drain", "a-new-token-0123456789abcdef")[0] == 200
+    finally:
+        p.stop()
+
+
+def test_an_admin_address_in_use_stops_the_start(tmp_path, backends):
+    port, admin = free_port(), free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", admin))
+        taken.listen()
+        cfg = admin_config(port, backends, tmp_path, admin_port=admin)
+        with pytest.raises(RuntimeError, match="did not start") as caught:
+            start_proxy(tmp_path, cfg, port)
+    assert f"cannot listen on admin 127.0.0.1:{admin}: Address already in use" in str(caught.value)
+
+
 # ---------------------------------------------------------------- l7lb reload / stop
 
 
