@@ -168,6 +168,9 @@ class Supervisor:
         assert self._stop is not None and self._skip_grace is not None
         if self._stop.is_set() or not grace:
             self._skip_grace.set()
+        # now, not when the run task next wakes: a /healthz read right after the
+        # signal must already fail
+        self.draining = True
         self._stop.set()
         return os.getpid()
 
