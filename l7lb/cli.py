@@ -1,4 +1,4 @@
-"""``l7lb`` command line: run, check, demo, bench, certs."""
+"""``l7lb`` command line: run, check, reload, stop, demo, bench, certs, admin."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ l7lb COMMAND [options]
 commands:
   run -c FILE [--workers N]   run the proxy (supervisor + workers)
   check -c FILE               validate a configuration and print a summary
+  reload -c FILE              reload the running l7lb; prints its verdict
+  stop -c FILE                stop the running l7lb (drain) and wait until it exits
   demo [--workers N]          demo realservers + the proxy on policies/demo.toml
   bench URL [options]         load-test an HTTP(S) server (l7lb bench --help)
   certs new|show ...          make keys, CSRs and self-signed certificates
@@ -72,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
         return _run(rest)
     if cmd == "check":
         return _check(rest)
+    if cmd in ("reload", "stop"):
+        from l7lb.admin.runctl import reload_main, stop_main
+
+        return reload_main(rest) if cmd == "reload" else stop_main(rest)
     if cmd == "demo":
         from l7lb.demo.command import demo_main
 

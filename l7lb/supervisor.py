@@ -24,7 +24,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from l7lb import native
-from l7lb.admin.commands import AdminError, ServerRow, merge_tls
+from l7lb.admin import pidfile
+from l7lb.admin.api import AdminApi
+from l7lb.admin.commands import ReloadVerdict, ServerRow, UnknownServer, merge_tls
+from l7lb.admin.http_server import AdminHttpServer
 from l7lb.admin.server import AdminServer
 from l7lb.config.health_targets import check_targets
 from l7lb.config.load import ConfigError, load_config
@@ -102,6 +105,12 @@ class Supervisor:
         self.procs: list[WorkerProc] = []
         self.generation = 0
         self.stopping = False
+        self.draining = False  # stopping: /healthz says 503 from here on
+        self._stop: asyncio.Event | None = None
+        self._skip_grace: asyncio.Event | None = None
+        self.reload_seq = 0
+        self._background: set[asyncio.Task[ReloadVerdict]] = set()
+        self._closing: set[asyncio.Task[None]] = set()
         self.reloading: asyncio.Lock | None = None
         self.exit_code = 0
         self.started: asyncio.Event | None = None
@@ -115,6 +124,9 @@ class Supervisor:
         self.stick_store: StickStore | None = None
         self.checker: HealthChecker | None = None
         self.admin_server: AdminServer | None = None
+        self.admin_http: AdminHttpServer | None = None
+        self.admin_api = AdminApi(self, lambda: self.config.admin.token)
+        self.pid_file = ""  # the one written at start (pid_file is read at start only)
         self.session_server: SessionServer | None = None
         self.session_path = ""
         self._tmpdir = ""
@@ -133,14 +145,59 @@ class Supervisor:
                     self.sockets[key] = bind(addr)
 
     async def run(self) -> int:
+        """Serve until stopped; the exit status. The pid file (if any) exists
+        exactly while this runs."""
+        if self.config.pid_file:
+            try:
+                note = pidfile.acquire(self.config.pid_file, os.getpid())
+            except pidfile.PidFileError as exc:
+                log.error("%s", exc)
+                return 1
+            if note:
+                log.warning("%s: replacing it", note)
+            self.pid_file = self.config.pid_file
+        try:
+            return await self._run()
+        finally:
+            if self.pid_file:
+                pidfile.release(self.pid_file, os.getpid())
+
+    def request_stop(self, grace: bool = True) -> int:
+        """Stop as on SIGTERM (``grace``: /healthz fails for drain_grace first) or
+        on SIGINT (no grace). A second request during the grace ends it."""
+        assert self._stop is not None and self._skip_grace is not None
+        if self._stop.is_set() or not grace:
+            self._skip_grace.set()
+        # now, not when the run task next wakes: a /healthz read right after the
+        # signal must already fail
+        self.draining = True
+        self._stop.set()
+        return os.getpid()
+
+    def _reload_in_background(self) -> None:
+        task = asyncio.get_running_loop().create_task(self.reload())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def health_state(self) -> str:
+        if self.draining:
+            return "draining"
+        assert self.started is not None
+        return "ok" if self.started.is_set() else "starting"
+
+    async def _run(self) -> int:
         loop = asyncio.get_running_loop()
         self.reloading = asyncio.Lock()
         self.started = asyncio.Event()
+        self._stop = stop = asyncio.Event()
+        self._skip_grace = asyncio.Event()
         self._bind_all(self.config)
-        stop = asyncio.Event()
-        loop.add_signal_handler(signal.SIGTERM, stop.set)
-        loop.add_signal_handler(signal.SIGINT, stop.set)
-        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
+        # bound before the workers start, like a VIP: a listener that cannot be had
+        # stops the start, rather than leave the L4 checker without /healthz
+        self._install_admin_http(self.config, await self._bind_admin_http(self.config))
+        loop.add_signal_handler(signal.SIGTERM, self.request_stop)
+        loop.add_signal_handler(signal.SIGINT, self.request_stop, False)
+        loop.add_signal_handler(signal.SIGHUP, self._reload_in_background)
         errors = certificate_errors(self.config)
         if errors:
             for e in errors:
@@ -170,8 +227,13 @@ class Supervisor:
         await self._start_admin(self.config)
         self.started.set()
         await stop.wait()
+        await self._grace()
         self.stopping = True
         log.info("stopping: draining workers (up to %.0fs)", self.config.timeouts.drain)
+        # Our copies of the listening sockets go now: once the workers close theirs,
+        # a new connection is refused at once instead of waiting in a queue no one reads.
+        for s in self.sockets.values():
+            s.close()
         await self._stop_all(self.procs)
         ring_task.cancel()
         if self.checker is not None:
@@ -181,14 +243,27 @@ class Supervisor:
             await self.store.close()
         if self.admin_server is not None:
             await self.admin_server.close()
-        for s in self.sockets.values():
-            s.close()
+        if self.admin_http is not None:
+            await self.admin_http.close()
         if self.session_server is not None:
             await self.session_server.close()
         if self._tmpdir:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
         log.info("stopped")
         return self.exit_code
+
+    async def _grace(self) -> None:
+        """drain_grace (HAProxy's grace): /healthz answers 503 and the workers keep
+        accepting and serving, so the L4 checker takes this director out before
+        it stops accepting. A second SIGTERM (or SIGINT) cuts it short."""
+        assert self._skip_grace is not None
+        self.draining = True
+        grace = self.config.timeouts.drain_grace
+        if grace <= 0 or self._skip_grace.is_set():
+            return
+        log.info("stopping: /healthz fails for %gs (drain_grace) while serving", grace)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._skip_grace.wait(), grace)
 
     async def _start_admin(self, config: Config) -> None:
         path = config.admin_socket
@@ -204,6 +279,44 @@ class Supervisor:
             except OSError as exc:
                 log.error("admin socket %s: %s", path, exc)
                 self.admin_server = None
+
+    async def _bind_admin_http(self, config: Config) -> AdminHttpServer | None:
+        """A new admin HTTP listener when ``config`` moves it (or starts it);
+        None when it stays where it is or is off. OSError naming the address
+        when it cannot be bound."""
+        a = config.admin
+        cur = self.admin_http
+        if a.listen is None or (cur is not None and a.listen == cur.address):
+            return None
+        server = AdminHttpServer(
+            a.listen,
+            self.admin_api.respond,
+            parser_kind=config.http.parser,
+            max_connections=a.max_connections,
+            timeout=a.timeout,
+        )
+        try:
+            await server.start()
+        except OSError as exc:
+            # asyncio's message repeats the address; the errno's text says it all
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise OSError(exc.errno, f"cannot listen on admin {a.listen}: {reason}") from None
+        return server
+
+    def _install_admin_http(self, config: Config, new: AdminHttpServer | None) -> None:
+        """Make ``new`` (from _bind_admin_http) the listener, or apply ``config``'s
+        limits to the one in place; the old one closes in the background."""
+        cur = self.admin_http
+        if new is not None or config.admin.listen is None:
+            if cur is not None:
+                task = asyncio.get_running_loop().create_task(cur.close())
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
+            self.admin_http = new
+            if new is not None:
+                log.info("admin listener on http://%s/", new.address)
+        elif cur is not None:
+            cur.max_connections, cur.timeout = config.admin.max_connections, config.admin.timeout
 
     async def _open_store(self, config: Config) -> None:
         """The shared store ([store]): persistence entries and the cluster's ticket
@@ -420,10 +533,10 @@ class Supervisor:
     def _find(self, pool: str, server: str) -> None:
         p = self.config.pools.get(pool)
         if p is None:
-            raise AdminError(f"no pool {pool!r} (pools: {', '.join(self.config.pools)})")
+            raise UnknownServer(f"no pool {pool!r} (pools: {', '.join(self.config.pools)})")
         if all(s.name != server for s in p.servers):
             names = ", ".join(s.name for s in p.servers)
-            raise AdminError(f"pool {pool!r} has no server {server!r} (servers: {names})")
+            raise UnknownServer(f"pool {pool!r} has no server {server!r} (servers: {names})")
 
     async def set_weight(self, pool: str, server: str, weight: int) -> str:
         self._find(pool, server)
@@ -559,53 +672,101 @@ class Supervisor:
         await self._stop_all(new)
         return False
 
-    async def reload(self) -> bool:
+    async def reload_config(self) -> ReloadVerdict:
+        """Reload as SIGHUP does; the verdict as soon as it is known (the new
+        generation serves, or the reload is rejected), while the old generation
+        may still be draining."""
+        loop = asyncio.get_running_loop()
+        verdict: asyncio.Future[ReloadVerdict] = loop.create_future()
+        task = loop.create_task(self.reload(verdict))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return await asyncio.shield(verdict)
+
+    async def reload(self, verdict: asyncio.Future[ReloadVerdict] | None = None) -> ReloadVerdict:
+        """Validate the file, start a new generation on it, retire the old one.
+        ``verdict`` (if given) gets the outcome as soon as it is decided."""
         assert self.reloading is not None
         async with self.reloading:
-            if self.stopping or self.config_path is None:
-                return False
-            log.info("reload: reading %s", self.config_path)
             try:
-                config = load_config(self.config_path)
-            except ConfigError as exc:
-                for issue in exc.errors:
-                    log.error("reload rejected: %s", issue)
-                log.error("reload rejected: keeping the running configuration")
-                return False
-            except OSError as exc:
-                log.error("reload rejected: cannot read %s: %s", self.config_path, exc)
-                return False
-            errors = certificate_errors(config)
-            if errors:
-                for e in errors:
-                    log.error("reload rejected: %s", e)
-                log.error("reload rejected: keeping the running configuration")
-                return False
-            await self._ensure_session_server(config)
-            await self._open_store(config)
-            await self._refresh_ring(config)
+                result = await self._reload(verdict)
+            except Exception as exc:  # a bug must not leave the caller waiting
+                log.exception("reload failed")
+                result = self._decide(verdict, [f"internal error: {exc!r} (see the log)"])
+            return result
+
+    def _decide(
+        self, verdict: asyncio.Future[ReloadVerdict] | None, errors: list[str]
+    ) -> ReloadVerdict:
+        """Record one reload's outcome: log it, hand it to whoever asked, and
+        write it beside the pid file (``l7lb reload`` through the pid file reads it)."""
+        result = ReloadVerdict(not errors, self.generation, self.config_path or "", tuple(errors))
+        if errors:
+            for e in errors:
+                log.error("reload rejected: %s", e)
+            log.error("reload rejected: keeping the running configuration")
+        self.reload_seq += 1
+        if self.pid_file:
             try:
-                self._bind_all(config)
+                pidfile.write_reload_status(
+                    self.pid_file, os.getpid(), self.reload_seq, result.to_json()
+                )
             except OSError as exc:
-                log.error("reload rejected: %s", exc)
-                return False
-            old = [w for w in self.procs]
-            self._configure_tables(config)
-            if not await self._start_generation(config):
-                return False
-            self.config = config
-            if self.checker is not None:
-                await self.checker.update(check_targets(config))
-            await self._start_admin(config)
-            for w in old:
-                w.retiring = True
-            await self._stop_all(old)
-            wanted = {str(a) for v in config.vips for a in v.listen}
-            for key in list(self.sockets):
-                if key not in wanted:
-                    self.sockets.pop(key).close()
-            log.info("reload: done (generation %d)", self.generation)
-            return True
+                log.error("cannot write %s%s: %s", self.pid_file, pidfile.STATUS_SUFFIX, exc)
+        if verdict is not None and not verdict.done():
+            verdict.set_result(result)
+        return result
+
+    async def _reload(self, verdict: asyncio.Future[ReloadVerdict] | None) -> ReloadVerdict:
+        if self.stopping or self.draining:
+            return self._decide(verdict, ["l7lb is stopping"])
+        if self.config_path is None:
+            return self._decide(verdict, ["l7lb runs without a configuration file"])
+        log.info("reload: reading %s", self.config_path)
+        try:
+            config = load_config(self.config_path)
+        except ConfigError as exc:
+            return self._decide(verdict, [str(issue) for issue in exc.errors])
+        except OSError as exc:
+            return self._decide(verdict, [f"cannot read {self.config_path}: {exc}"])
+        errors = certificate_errors(config)
+        if errors:
+            return self._decide(verdict, errors)
+        if config.pid_file != self.pid_file:
+            log.warning(
+                "reload: pid_file changed to %r; it is read at start only (still %r)",
+                config.pid_file,
+                self.pid_file,
+            )
+        await self._ensure_session_server(config)
+        await self._open_store(config)
+        await self._refresh_ring(config)
+        try:
+            self._bind_all(config)
+            admin_http = await self._bind_admin_http(config)
+        except OSError as exc:
+            return self._decide(verdict, [exc.strerror or str(exc)])
+        old = [w for w in self.procs]
+        self._configure_tables(config)
+        if not await self._start_generation(config):
+            if admin_http is not None:
+                await admin_http.close()
+            return self._decide(verdict, ["the new workers did not become ready (see the log)"])
+        self.config = config
+        if self.checker is not None:
+            await self.checker.update(check_targets(config))
+        self._install_admin_http(config, admin_http)
+        await self._start_admin(config)
+        result = self._decide(verdict, [])
+        for w in old:
+            w.retiring = True
+        await self._stop_all(old)
+        wanted = {str(a) for v in config.vips for a in v.listen}
+        for key in list(self.sockets):
+            if key not in wanted:
+                self.sockets.pop(key).close()
+        log.info("reload: done (generation %d)", self.generation)
+        return result
 
     async def _stop_all(self, procs: list[WorkerProc]) -> None:
         for w in procs:

@@ -8,13 +8,15 @@ tool (which refuses a malformed command before connecting)::
     drain POOL SERVER             sticky clients only, no new ones
     maint POOL SERVER             no traffic at all
     ready POOL SERVER             back to normal
+    reload                        reload the configuration file; answers the verdict
+    stop                          stop as on SIGTERM (drain_grace, then drain)
     help
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from l7lb.balancing.pool_state import MAX_WEIGHT
@@ -30,20 +32,65 @@ commands:
   drain POOL SERVER            keep sticky clients, send no new ones
   maint POOL SERVER            send nothing (maintenance)
   ready POOL SERVER            back in rotation
+  reload                       reload the configuration file (l7lb reload -c FILE)
+  stop                         stop: drain_grace, then drain (l7lb stop -c FILE)
 """
 
 
 class AdminError(Exception):
-    """A command that cannot be carried out; answered as ``error: <message>``.
-    The handler raises it for an unknown pool or server."""
+    """A command that cannot be carried out; answered as ``error: <message>``."""
+
+
+class UnknownServer(AdminError):
+    """The command names a pool or server the configuration does not have
+    (the admin HTTP listener answers it with 404)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Command:
-    verb: str  # "show-servers" | "set-weight" | "drain" | "maint" | "ready" | "help"
+    # "show-servers" | "show-tls" | "set-weight" | "drain" | "maint" | "ready" | "reload"
+    # | "stop" | "help"
+    verb: str
     pool: str = ""
     server: str = ""
     weight: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadVerdict:
+    """What the supervisor decided about one reload: accepted (the new generation
+    serves) or rejected with its reasons (the running configuration keeps serving)."""
+
+    accepted: bool
+    generation: int
+    config_path: str
+    errors: tuple[str, ...] = field(default=())
+
+    def text(self) -> str:
+        """The admin socket's answer (and ``l7lb reload``'s output)."""
+        if self.accepted:
+            return f"reload accepted: {self.config_path} (generation {self.generation})\n"
+        lines = [f"error: reload of {self.config_path} rejected; the running configuration"]
+        lines[0] += f" (generation {self.generation}) keeps serving:"
+        lines += [f"error:   {e}" for e in self.errors]
+        return "\n".join(lines) + "\n"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "generation": self.generation,
+            "config": self.config_path,
+            "errors": list(self.errors),
+        }
+
+
+def check_weight(value: object) -> int:
+    """A weight as the admin takes it: an integer from 0 to MAX_WEIGHT (or its
+    decimal text); AdminError otherwise."""
+    number = int(value) if isinstance(value, str) and value.isascii() and value.isdigit() else value
+    if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number <= MAX_WEIGHT:
+        raise AdminError(f"weight must be an integer from 0 to {MAX_WEIGHT}, not {value!r}")
+    return number
 
 
 def _printable(word: str) -> bool:
@@ -78,9 +125,11 @@ def parse_command(line: bytes | str) -> Command:
         if len(args) != 3:
             raise AdminError("usage: set-weight POOL SERVER N")
         pool, server, text = args
-        if not text.isascii() or not text.isdigit() or int(text) > MAX_WEIGHT:
-            raise AdminError(f"weight must be an integer from 0 to {MAX_WEIGHT}, not {text!r}")
-        return Command("set-weight", pool, server, int(text))
+        return Command("set-weight", pool, server, check_weight(text))
+    if verb in ("reload", "stop"):
+        if args:
+            raise AdminError(f"usage: {verb} (no arguments)")
+        return Command(verb)
     if verb in STATE_VERBS:
         if len(args) != 2:
             raise AdminError(f"usage: {verb} POOL SERVER")

@@ -1,7 +1,8 @@
 """The admin socket: one command per connection, a text answer, close.
 
 Owned by the supervisor, which implements ``AdminHandler`` (apply a change
-to every worker, gather the rows of ``show servers``). The socket file is
+to every worker, gather the rows of ``show servers``, reload, stop); the
+admin HTTP listener (``http_server``) serves the same handler. The socket file is
 created with mode 0600: whoever can write to it can take servers out of
 rotation. Input is bounded: one line of at most ``MAX_LINE`` bytes, read
 within ``timeout`` seconds.
@@ -15,47 +16,29 @@ import logging
 import os
 import socket
 import stat
-from typing import Any, Protocol
 
-from l7lb.admin.commands import (
-    HELP,
-    MAX_LINE,
-    AdminError,
-    ServerRow,
-    format_servers,
-    format_tls,
-    parse_command,
-)
+from l7lb.admin.commands import MAX_LINE, AdminError, parse_command
+from l7lb.admin.handler import AdminHandler, execute
 
 log = logging.getLogger("l7lb.admin")
-
-
-class AdminHandler(Protocol):
-    async def servers(self) -> list[ServerRow]:
-        """Every server of every pool, in config order."""
-        ...
-
-    async def set_weight(self, pool: str, server: str, weight: int) -> str:
-        """Apply the weight on every worker; the answer line. AdminError for
-        an unknown pool or server."""
-        ...
-
-    async def set_state(self, pool: str, server: str, state: str) -> str:
-        """``state`` is "drain", "maint" or "ready"; as ``set_weight``."""
-        ...
-
-    async def tls_counters(self) -> dict[str, dict[str, Any]]:
-        """Per TLS VIP, the handshake counters summed over the workers."""
-        ...
 
 
 class AdminServer:
     """``await start()`` / ``await close()``, or ``async with``."""
 
-    def __init__(self, path: str, handler: AdminHandler, *, timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        path: str,
+        handler: AdminHandler,
+        *,
+        timeout: float = 5.0,
+        answer_timeout: float = 60.0,
+    ) -> None:
         self.path = path
         self.handler = handler
-        self.timeout = timeout
+        self.timeout = timeout  # to read the command, and to write the answer
+        # a reload waits for a new generation of workers (up to 15 s), and more
+        self.answer_timeout = answer_timeout
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
@@ -89,7 +72,7 @@ class AdminServer:
         try:
             try:
                 line = await asyncio.wait_for(_read_line(reader), self.timeout)
-                answer = await asyncio.wait_for(self.answer(line), self.timeout)
+                answer = await asyncio.wait_for(self.answer(line), self.answer_timeout)
             except TimeoutError:
                 answer = "error: timed out\n"
             writer.write(answer.encode("utf-8"))
@@ -104,24 +87,14 @@ class AdminServer:
     async def answer(self, line: bytes) -> str:
         """The text answered to one command line (always ends in a newline)."""
         try:
-            cmd = parse_command(line)
-            if cmd.verb == "help":
-                text = HELP
-            elif cmd.verb == "show-servers":
-                text = format_servers(await self.handler.servers())
-            elif cmd.verb == "show-tls":
-                text = format_tls(await self.handler.tls_counters())
-            elif cmd.verb == "set-weight":
-                text = await self.handler.set_weight(cmd.pool, cmd.server, cmd.weight)
-            else:
-                text = await self.handler.set_state(cmd.pool, cmd.server, cmd.verb)
+            text = await execute(self.handler, parse_command(line))
         except AdminError as exc:
             return f"error: {exc}\n"
         except Exception:  # a handler bug must not kill the supervisor
             log.exception("admin command failed: %r", line[:MAX_LINE])
             return "error: internal error (see the l7lb log)\n"
         log.info("admin: %s", line.decode("utf-8", "replace").strip())
-        return text if text.endswith("\n") else text + "\n"
+        return text
 
 
 async def _read_line(reader: asyncio.StreamReader) -> bytes:

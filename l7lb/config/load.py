@@ -18,6 +18,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from l7lb.config.address import HOSTNAME as _HOSTNAME
+from l7lb.config.address import addresses_overlap as _overlaps
+from l7lb.config.address import parse_address
+from l7lb.config.admin import parse_admin_table
 from l7lb.config.durations import DurationError, parse_duration
 from l7lb.config.model import (
     Address,
@@ -80,6 +84,8 @@ class ConfigError(Exception):
 TOP_KEYS = (
     "workers",
     "admin_socket",
+    "admin",
+    "pid_file",
     "persistence_secret",
     "store",
     "timeouts",
@@ -95,6 +101,7 @@ TIMEOUT_KEYS = (
     "backend_response",
     "client_idle",
     "drain",
+    "drain_grace",
 )
 HTTP_KEYS = (
     "parser",
@@ -215,7 +222,6 @@ MAX_WEIGHT = 256
 
 # RFC 9110 section 5.6.2 token: header names and methods.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_HOSTNAME = re.compile(r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*")
 _POOL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 # Headers whose values l7lb computes itself from the body it sends.
 _FRAMING_HEADERS = ("content-length", "transfer-encoding", "connection")
@@ -391,46 +397,6 @@ def _unknown_key_hint(key: str, keys: Sequence[str]) -> str:
 # ---------------------------------------------------------------- addresses
 
 
-def parse_address(text: str) -> Address:
-    """``host:port`` or ``[v6]:port`` → Address; ValueError says what is wrong."""
-    text = text.strip()
-    if text.startswith("["):
-        end = text.find("]")
-        if end < 0:
-            raise ValueError("the IPv6 address has no closing ]")
-        host = text[1:end]
-        rest = text[end + 1 :]
-        if not rest.startswith(":"):
-            raise ValueError("the port is missing (write [v6]:port)")
-        port_text = rest[1:]
-        try:
-            host = str(ipaddress.IPv6Address(host))
-        except ValueError:
-            raise ValueError(f"{host!r} in brackets is not an IPv6 address") from None
-    else:
-        host, sep, port_text = text.rpartition(":")
-        if not sep:
-            raise ValueError("the port is missing (write host:port)")
-        if ":" in host:
-            raise ValueError("an IPv6 address needs brackets: [2001:db8::1]:80")
-        if not host:
-            raise ValueError("the host is missing (0.0.0.0:port listens on every IPv4 address)")
-        try:
-            host = str(ipaddress.IPv4Address(host))
-        except ValueError:
-            if _HOSTNAME.fullmatch(host.lower()) is None:
-                raise ValueError(f"{host!r} is neither an IP address nor a host name") from None
-            if re.fullmatch(r"[0-9.]+", host):
-                raise ValueError(f"{host!r} is not a valid IPv4 address") from None
-            host = host.lower()
-    if not port_text.isdigit():
-        raise ValueError("port is not a number")
-    port = int(port_text)
-    if not 1 <= port <= 65535:
-        raise ValueError(f"port {port} is out of range (1-65535)")
-    return Address(host, port)
-
-
 def _address(value: object, path: str, issues: _Issues) -> Address | None:
     if not isinstance(value, str):
         issues.add(path, f"address: expected a string, got {_toml_type(value)}")
@@ -458,6 +424,7 @@ def _timeouts(raw: _Table) -> Timeouts:
         backend_response=raw.duration("backend_response", base.backend_response),
         client_idle=raw.duration("client_idle", base.client_idle),
         drain=raw.duration("drain", base.drain, allow_zero=True),
+        drain_grace=raw.duration("drain_grace", base.drain_grace, allow_zero=True),
     )
 
 
@@ -1199,19 +1166,6 @@ def _fallback_loops(pools: dict[str, Pool], issues: _Issues) -> None:
             current = pools[current].fallback_pool
 
 
-def _overlaps(a: Address, b: Address) -> bool:
-    """Two listen addresses that cannot both be bound (same, or wildcard + specific)."""
-    if a.port != b.port:
-        return False
-    if a.host == b.host:
-        return True
-    try:
-        ip_a, ip_b = ipaddress.ip_address(a.host), ipaddress.ip_address(b.host)
-    except ValueError:
-        return False
-    return ip_a.version == ip_b.version and (ip_a.is_unspecified or ip_b.is_unspecified)
-
-
 def _listen_conflicts(listens: list[tuple[str, Address]], issues: _Issues) -> None:
     for later in range(len(listens)):
         for earlier in range(later):
@@ -1233,6 +1187,9 @@ def _build(doc: dict[str, Any], source: str, issues: _Issues, base_dir: str = ""
     top = _Table(doc, "", TOP_KEYS, issues)
     workers = top.integer("workers", 0, 0)
     admin_socket = top.string("admin_socket", "")
+    pid_file = top.string("pid_file", "")
+    if pid_file:  # read by `l7lb reload/stop` from any directory: anchor it to the file's
+        pid_file = os.path.abspath(os.path.join(base_dir, pid_file)) if base_dir else pid_file
     persistence_secret = top.string("persistence_secret", "").encode("utf-8")
     if top.has("persistence_secret") and len(persistence_secret) < MIN_SECRET_BYTES:
         top.error(
@@ -1311,6 +1268,15 @@ def _build(doc: dict[str, Any], source: str, issues: _Issues, base_dir: str = ""
         for where, message, hint in store_issues:
             issues.add(where, message, hint)
         store = parsed or store
+    admin, admin_issues = parse_admin_table(doc.get("admin"), "admin", base_dir)
+    for where, message, hint in admin_issues:
+        issues.add(where, message, hint)
+    if admin.listen is not None:
+        for path, address in listens:
+            if _overlaps(admin.listen, address):
+                issues.add(
+                    "admin listen", f"{admin.listen} is also {path}", "use a port of its own"
+                )
     return Config(
         vips=tuple(vips),
         pools=pools,
@@ -1320,6 +1286,8 @@ def _build(doc: dict[str, Any], source: str, issues: _Issues, base_dir: str = ""
         http=http,
         log=log,
         admin_socket=admin_socket,
+        admin=admin,
+        pid_file=pid_file,
         persistence_secret=persistence_secret,
         source=source,
     )

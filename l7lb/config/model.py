@@ -204,6 +204,8 @@ class Timeouts:
     backend_response: float = 60.0  # wait for the response head / between body reads
     client_idle: float = 60.0  # no progress from the client while mid-request
     drain: float = 30.0  # SIGTERM / reload: time for in-flight requests
+    # SIGTERM: /healthz answers 503 this long, still serving, before draining (HAProxy grace)
+    drain_grace: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +226,17 @@ class LogSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class AdminSettings:
+    """``[admin]``: the admin HTTP listener (``l7lb.config.admin`` parses it)."""
+
+    listen: Address | None = None  # None = no admin HTTP listener
+    token_file: str = ""  # as written in the file; "" = actions refused
+    token: bytes = field(default=b"", repr=False)  # the bearer token read from it
+    max_connections: int = 32
+    timeout: float = 10.0  # a request must arrive whole within this; idle connections end
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     vips: tuple[Vip, ...]
     pools: dict[str, Pool]  # read-only by convention
@@ -232,6 +245,8 @@ class Config:
     http: HttpSettings = field(default_factory=HttpSettings)
     log: LogSettings = field(default_factory=LogSettings)
     admin_socket: str = ""  # Unix socket path for `l7lb admin`; "" = off
+    admin: AdminSettings = field(default_factory=AdminSettings)
+    pid_file: str = ""  # written at start, removed at exit; "" = none
     # the shared store ([store]): an ``l7lb.store.settings.StoreSettings``; None = memory
     store: Any = None
     # default cookie/prefix secret for pools that give none (same on every director)

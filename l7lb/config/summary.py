@@ -28,7 +28,11 @@ def summarize(cfg: Config) -> str:
         f"workers {workers}; parser {cfg.http.parser}; access log "
         f"{cfg.log.access} ({cfg.log.format})"
         + (f"; admin socket {cfg.admin_socket}" if cfg.admin_socket else "")
+        + (f"; pid file {cfg.pid_file}" if cfg.pid_file else "")
     )
+    if cfg.admin.listen is not None:
+        actions = "need the bearer token" if cfg.admin.token else "off: no token_file"
+        lines.append(f"admin listener http://{cfg.admin.listen}/; actions {actions}")
     lines.append(
         "timeouts: "
         + ", ".join(
@@ -40,6 +44,7 @@ def summarize(cfg: Config) -> str:
                 ("backend_response", t.backend_response),
                 ("client_idle", t.client_idle),
                 ("drain", t.drain),
+                ("drain_grace", t.drain_grace),
             )
         )
     )

@@ -34,6 +34,7 @@ def demo_main(argv: list[str]) -> int:
         "l7lb demo: realservers realserver_1..3 on 127.0.0.1:9001-9003\n"
         "l7lb demo: try   curl http://127.0.0.1:8080/   a few times (names rotate),\n"
         f"l7lb demo: and   curl -k https://localhost:8443/   (self-signed {cert}),\n"
+        "l7lb demo: admin http://127.0.0.1:9100/   (/healthz, /api/servers: state as JSON),\n"
         "l7lb demo: Ctrl-C stops everything.\n",
         file=sys.stderr,
         flush=True,

@@ -15,55 +15,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fake_supervisor import FakeSupervisor
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from l7lb.admin import AdminError, AdminServer, ServerRow, format_servers, parse_command
+from l7lb.admin import AdminError, AdminServer, format_servers, parse_command
 from l7lb.admin.client import admin_main, send_command
 from l7lb.admin.commands import MAX_LINE, state_label
 from l7lb.balancing.pool_state import PoolState
 from l7lb.config.model import Address, Pool, Server
-
-
-class FakeSupervisor:
-    """Applies commands to real PoolStates, like the supervisor would."""
-
-    def __init__(self) -> None:
-        pool = Pool(
-            "web",
-            (
-                Server("s1", Address("10.0.0.1", 80)),
-                Server("s2", Address("10.0.0.2", 80), weight=3),
-                Server("b1", Address("10.0.0.9", 80), backup=True),
-            ),
-        )
-        self.pools = {"web": PoolState(pool)}
-        self.calls: list[tuple[str, ...]] = []
-
-    def _state(self, pool: str, server: str) -> PoolState:
-        state = self.pools.get(pool)
-        if state is None:
-            raise AdminError(f"no pool named {pool!r}")
-        if server not in state.by_name:
-            raise AdminError(f"pool {pool!r} has no server {server!r}")
-        return state
-
-    async def servers(self) -> list[ServerRow]:
-        return [
-            ServerRow.from_state(name, s, entries=2 if s.name == "s2" else 0, now=0.0)
-            for name, p in self.pools.items()
-            for s in p.servers
-        ]
-
-    async def set_weight(self, pool: str, server: str, weight: int) -> str:
-        self._state(pool, server).set_weight(server, weight)
-        self.calls.append(("set-weight", pool, server, str(weight)))
-        return f"{pool}/{server}: weight {weight}"
-
-    async def set_state(self, pool: str, server: str, state: str) -> str:
-        self._state(pool, server).set_admin(server, state)
-        self.calls.append((state, pool, server))
-        return f"{pool}/{server}: {state}"
 
 
 @pytest.fixture
@@ -279,7 +239,8 @@ def test_parse_command_total(line: bytes) -> None:
     except AdminError as exc:
         assert str(exc)
         return
-    assert cmd.verb in ("help", "show-servers", "set-weight", "drain", "maint", "ready")
+    verbs = ("help", "show-servers", "show-tls", "set-weight", "drain", "maint", "ready")
+    assert cmd.verb in (*verbs, "reload", "stop")
     assert 0 <= cmd.weight <= 256
 
 
@@ -299,3 +260,19 @@ def test_show_tls_parses_and_sums_workers() -> None:
     assert text.splitlines()[0] == "vip web: 4 full, 7 resumed (63.6 %)"
     assert "  resumed session_id: 4" in text and "  failed plain_http: 1" in text
     assert format_tls({}) == "no TLS VIP\n"
+
+
+def test_reload_and_stop_over_the_socket(running: tuple[str, FakeSupervisor]) -> None:
+    path, handler = running
+    assert send_command(path, "reload") == "reload accepted: /etc/l7lb.toml (generation 2)\n"
+    handler.reload_errors = ('pool "web" scheduler: unknown value "fastest"', "second problem")
+    assert send_command(path, "reload") == (
+        "error: reload of /etc/l7lb.toml rejected; the running configuration (generation 2)"
+        " keeps serving:\n"
+        'error:   pool "web" scheduler: unknown value "fastest"\n'
+        "error:   second problem\n"
+    )
+    assert send_command(path, "reload now").startswith("error: usage: reload")
+    assert send_command(path, "stop") == "stopping: pid 4242\n"
+    assert handler.calls == [("reload",), ("reload",), ("stop",)]
+    assert handler.draining
