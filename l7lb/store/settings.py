@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from l7lb.config.durations import parse_durations
+from l7lb.tls.ticketkeyfile import TicketKeyFileError, load_ticket_key_file
 
 Issue = tuple[str, str, str]  # (key path, what is wrong, how to fix it)
 
@@ -178,9 +179,6 @@ def parse_store_table(
             )
         else:
             full = os.path.join(base_dir, path)
-            # Imported here: ticketkeys pulls in the TLS ring, settings stay light.
-            from l7lb.store.ticketkeys import TicketKeyFileError, load_ticket_key_file
-
             try:
                 load_ticket_key_file(full)
             except (OSError, TicketKeyFileError) as exc:
