@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
+
+from l7lb.run import run_supervisor
 
 USAGE = """\
 l7lb COMMAND [options]
@@ -25,32 +26,6 @@ def _run(argv: list[str]) -> int:
     ap.add_argument("--workers", type=int, default=None, help="worker processes (default: CPUs)")
     args = ap.parse_args(argv)
     return run_supervisor(args.config, args.workers)
-
-
-def run_supervisor(path: str, workers: int | None) -> int:
-    import uvloop
-
-    from l7lb.config.load import ConfigError, load_config
-    from l7lb.logsetup import setup_logging
-    from l7lb.supervisor import Supervisor
-
-    try:
-        config = load_config(path)
-    except ConfigError as exc:
-        for issue in exc.errors:
-            print(f"{path}: {issue}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"l7lb: cannot read {path}: {exc.strerror}", file=sys.stderr)
-        return 2
-    setup_logging(config.log.level, "supervisor")
-    sup = Supervisor(path, config, workers)
-    uvloop.install()
-    try:
-        return asyncio.run(sup.run())
-    except OSError as exc:
-        print(f"l7lb: {exc.strerror or exc}", file=sys.stderr)
-        return 1
 
 
 def _check(argv: list[str]) -> int:

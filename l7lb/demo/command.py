@@ -16,7 +16,7 @@ def demo_config_path() -> str:
 
 
 def demo_main(argv: list[str]) -> int:
-    from l7lb.cli import run_supervisor
+    from l7lb.run import run_supervisor
 
     ap = argparse.ArgumentParser(prog="l7lb demo")
     ap.add_argument("--workers", type=int, default=None)
