@@ -102,6 +102,8 @@ class SharedStore:
         max_in_flight: int = 512,
         max_background: int = 256,
         clock: Callable[[], float] = time.monotonic,
+        on_close: Callable[[], Awaitable[object]] | None = None,
+        context: Callable[[], str] | None = None,
     ) -> None:
         self.cache = cache
         self.name = name
@@ -121,6 +123,8 @@ class SharedStore:
         self._failed_in_outage = 0
         self._logged_at = -math.inf
         self._outage_logged = False
+        self._on_close = on_close  # what else the engine opened (a Sentinel's own clients)
+        self._context = context  # more to say in the outage line (the master Sentinel named)
 
     @property
     def reachable(self) -> bool:
@@ -233,6 +237,11 @@ class SharedStore:
             await asyncio.wait_for(closing, 1.0)
         except Exception as exc:  # closing a dead connection may fail; nothing to do
             log.debug("store %s: close: %r", self.name, exc)
+        if self._on_close is not None:
+            try:
+                await asyncio.wait_for(self._on_close(), 1.0)
+            except Exception as exc:
+                log.debug("store %s: close: %r", self.name, exc)
 
     # --- machinery -----------------------------------------------------------
 
@@ -292,6 +301,8 @@ class SharedStore:
             self._failed_in_outage = 0
             self.counters.outages += 1
             self._outage_logged = now - self._logged_at >= _LOG_EVERY
+            if self._context is not None:
+                reason = f"{reason} ({self._context()})"
             if self._outage_logged:
                 self._logged_at = now
                 log.warning("store %s unreachable: %s", self.name, reason)
@@ -322,7 +333,7 @@ def _describe(exc: BaseException) -> str:
 def open_store(
     settings: StoreSettings, *, retry_interval: float = 1.0, max_in_flight: int = 512
 ) -> SharedStore:
-    """A ``SharedStore`` for a redis or memcached ``[store]``.
+    """A ``SharedStore`` for a redis (one server or Sentinel) or memcached ``[store]``.
 
     Nothing connects here (the first call does), so a store that is down at
     start-up is an outage like any other. Raises ValueError for "memory":
@@ -333,6 +344,8 @@ def open_store(
     # Bytes in, bytes out: l7lb seals and encodes values itself.
     serializer = NullSerializer(encoding=None)
     common: dict[str, Any] = {"serializer": serializer, "timeout": None, "namespace": None}
+    on_close: Callable[[], Awaitable[object]] | None = None
+    context: Callable[[], str] | None = None
     if settings.engine == "redis":
         try:
             from aiocache import RedisCache
@@ -353,6 +366,15 @@ def open_store(
             ):
                 if value:
                     pool_kwargs[option] = value
+        if settings.sentinels:
+            # The same RedisCache over a pool that asks the sentinels for the master.
+            from l7lb.store.sentinel import MasterWatch, sentinel_pool
+
+            watch = MasterWatch(settings.display_url, settings.service)
+            pool_class, sentinel = sentinel_pool(settings, watch, pool_kwargs["socket_timeout"])
+            common["connection_pool_class"] = pool_class
+            on_close = sentinel.aclose
+            context = watch.describe
         cache = RedisCache(
             endpoint=settings.host,
             port=settings.port,
@@ -382,4 +404,6 @@ def open_store(
         integer_ttl=integer_ttl,
         retry_interval=retry_interval,
         max_in_flight=max_in_flight,
+        on_close=on_close,
+        context=context,
     )
