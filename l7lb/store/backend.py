@@ -15,6 +15,10 @@ that succeeds closes the outage. An outage is logged once when it starts and
 once when it ends (``store ... unreachable: ...``, ``store ... reachable
 again after N s, M operations failed``), not per request.
 
+A caller may also give up by cancelling the call (``asyncio.wait_for`` around
+it, as the TLS prefetch does with the same deadline): at the deadline that
+counts as a timeout too, so the store's own accounting sees every slow answer.
+
 Deadlines never cancel a request in flight: aiomcache returns a connection to
 its pool when a request is cancelled half-way (it only catches
 ``Exception``), and the next request on it would read the previous reply,
@@ -45,6 +49,9 @@ MAX_VALUE = 64 * 1024  # sealed sessions are < 17 KiB; rings and stick entries a
 _SAFE_KEY = re.compile(rb"[A-Za-z0-9:._-]{1,160}")
 _MEMCACHED_MAX_TTL = 30 * 86400  # beyond this memcached reads the TTL as a Unix time
 _LOG_EVERY = 60.0  # a flapping store logs at most one outage a minute
+# A caller cancelled this far into the deadline was cancelled by it (asyncio.wait_for with
+# the same deadline starts its timer a little before ours).
+_CANCELLED_AT_DEADLINE = 0.9
 
 
 def engine_key(namespace: str, key: bytes) -> str:
@@ -270,7 +277,19 @@ class SharedStore:
         task = asyncio.ensure_future(make())
         self._pending.add(task)
         task.add_done_callback(self._finished)
-        done, _ = await asyncio.wait((task,), timeout=timeout)
+        try:
+            done, _ = await asyncio.wait((task,), timeout=timeout)
+        except asyncio.CancelledError:
+            # The caller gave up first: the TLS prefetch wraps its lookup in
+            # asyncio.wait_for with the same deadline, whose timer fires before ours. At
+            # the deadline that is our timeout all the same, and must open the outage;
+            # sooner, the caller left for its own reasons (its client went away).
+            if self._clock() - now >= timeout * _CANCELLED_AT_DEADLINE:
+                counters.timeouts += 1
+                counters.failures += 1
+                self._outage(f"no answer within {timeout * 1000:.0f} ms")
+                self._failed_in_outage += 1
+            raise
         if not done:
             counters.timeouts += 1
             self._outage(f"no answer within {timeout * 1000:.0f} ms")
