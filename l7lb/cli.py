@@ -13,7 +13,7 @@ l7lb COMMAND [options]
 commands:
   run -c FILE [--workers N]   run the proxy (supervisor + workers)
   check -c FILE               validate a configuration and print a summary
-  demo [--workers N]          demo realservers + the proxy on policies/demo.toml
+  demo [--directors 2]        demo realservers + the proxy on policies/demo.toml
   bench URL [options]         load-test an HTTP(S) server (l7lb bench --help)
   certs new|show ...          make keys, CSRs and self-signed certificates
   admin [-s SOCK|-c FILE] CMD  show servers, set-weight, drain, maint, ready
