@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
+
+from l7lb.run import run_supervisor
 
 USAGE = """\
 l7lb COMMAND [options]
@@ -14,7 +15,7 @@ commands:
   check -c FILE               validate a configuration and print a summary
   reload -c FILE              reload the running l7lb; prints its verdict
   stop -c FILE                stop the running l7lb (drain) and wait until it exits
-  demo [--workers N]          demo realservers + the proxy on policies/demo.toml
+  demo [--directors 2]        demo realservers + the proxy on policies/demo.toml
   bench URL [options]         load-test an HTTP(S) server (l7lb bench --help)
   certs new|show ...          make keys, CSRs and self-signed certificates
   admin [-s SOCK|-c FILE] CMD  show servers, set-weight, drain, maint, ready
@@ -27,32 +28,6 @@ def _run(argv: list[str]) -> int:
     ap.add_argument("--workers", type=int, default=None, help="worker processes (default: CPUs)")
     args = ap.parse_args(argv)
     return run_supervisor(args.config, args.workers)
-
-
-def run_supervisor(path: str, workers: int | None) -> int:
-    import uvloop
-
-    from l7lb.config.load import ConfigError, load_config
-    from l7lb.logsetup import setup_logging
-    from l7lb.supervisor import Supervisor
-
-    try:
-        config = load_config(path)
-    except ConfigError as exc:
-        for issue in exc.errors:
-            print(f"{path}: {issue}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"l7lb: cannot read {path}: {exc.strerror}", file=sys.stderr)
-        return 2
-    setup_logging(config.log.level, "supervisor")
-    sup = Supervisor(path, config, workers)
-    uvloop.install()
-    try:
-        return asyncio.run(sup.run())
-    except OSError as exc:
-        print(f"l7lb: {exc.strerror or exc}", file=sys.stderr)
-        return 1
 
 
 def _check(argv: list[str]) -> int:

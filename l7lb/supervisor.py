@@ -37,11 +37,12 @@ from l7lb.health.checker import HealthChecker
 from l7lb.persistence.shared import StickTables, StickUpdate
 from l7lb.store.backend import SharedStore, open_store
 from l7lb.store.stick import StickStore
-from l7lb.store.ticketkeys import fetch_or_rotate, load_ticket_key_file
+from l7lb.store.ticketkeys import fetch_or_rotate
 from l7lb.tls.certinfo import CertificateError
 from l7lb.tls.context import TlsConfigError, build_vip_tls
 from l7lb.tls.session_server import SessionServer
 from l7lb.tls.settings import TlsSettings
+from l7lb.tls.ticketkeyfile import load_ticket_key_file
 from l7lb.tls.ticketkeys import TicketKeyRing
 
 log = logging.getLogger("l7lb.supervisor")

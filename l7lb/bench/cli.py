@@ -1,4 +1,6 @@
-"""`l7lb bench` entry point: parse options, run each URL (A B A B … for --rounds), report."""
+"""`l7lb bench` entry point: parse options, run each URL (A B A B … for --rounds), report.
+
+With --share-sessions the URLs are not compared but run together, one run per round."""
 
 from __future__ import annotations
 
@@ -18,17 +20,25 @@ def run_all(options: BenchOptions, argv: list[str]) -> int:
     ticker = ticker_stream(options)
     runs: list[dict[str, Any]] = []
     histograms: list[Histogram] = []
-    per_url: dict[str, list[dict[str, Any]]] = {url: [] for url in options.urls}
+    # Each run: a label and the URLs it loads.
+    if options.share_sessions:
+        label = " + ".join(options.urls)
+        plan = [(label, options.urls)]
+    else:
+        plan = [(url, (url,)) for url in options.urls]
+    per_url: dict[str, list[dict[str, Any]]] = {label: [] for label, _ in plan}
     for round_no in range(1, options.rounds + 1):
-        for url in options.urls:
-            stats = run_target(options, parse_target(url), ticker)
+        for label, urls in plan:
+            stats = run_target(options, [parse_target(url) for url in urls], ticker)
             summary = stats.summary()
-            runs.append({"url": url, "round": round_no, "summary": summary})
+            runs.append({"url": label, "round": round_no, "summary": summary})
             histograms.append(stats.latency)
-            per_url[url].append(summary)
-            title = url if options.rounds == 1 else f"{url}  (round {round_no})"
+            per_url[label].append(summary)
+            title = label if options.rounds == 1 else f"{label}  (round {round_no})"
+            if options.share_sessions:
+                title += "  (one TLS session per connection slot, shared across the URLs)"
             print(format_summary(title, summary), flush=True)
-    comparison = compare(per_url) if len(options.urls) > 1 else None
+    comparison = compare(per_url) if len(plan) > 1 else None
     if comparison:
         print(format_comparison(comparison))
     if options.json_file:

@@ -1,5 +1,9 @@
 """The load one client process generates: its share of connections, requests, rate and
-virtual clients, run on one event loop."""
+virtual clients, run on one event loop.
+
+Usually against one URL. With ``--share-sessions`` against several (directors): each
+connection slot opens its connections on the URLs in turn and offers each the TLS session of
+its previous connection, so a session issued by one director is offered to the next one."""
 
 from __future__ import annotations
 
@@ -7,7 +11,8 @@ import asyncio
 import socket
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from .connection import HttpConnection, RequestError, Response
@@ -23,17 +28,27 @@ def share(total: int, parts: int, index: int) -> int:
     return total // parts + (1 if index < total % parts else 0)
 
 
+@dataclass
+class Endpoint:
+    """One URL of the run: where to connect, the name to send (SNI), the requests to send."""
+
+    target: Target
+    template: RequestTemplate
+    server_hostname: str
+    address: str  # the host, resolved once when the run starts
+
+
 class ProcessLoad:
     def __init__(
         self,
         options: BenchOptions,
-        target: Target,
+        targets: Sequence[Target],
         index: int,
         progress: Any = None,
     ) -> None:
         procs = options.procs
         self.options = options
-        self.target = target
+        self.targets = tuple(targets)
         self.index = index
         self.progress = progress  # shared ctypes array: [requests, errors] per process
         self.stats = RunStats()
@@ -45,15 +60,25 @@ class ProcessLoad:
         if options.body_file:
             with open(options.body_file, "rb") as f:
                 body = f.read()
-        self.template = RequestTemplate(
-            options.method,
-            options.host or target.authority,
-            options.paths or ((target.path, 1),),
-            [*options.headers, *([("Host", options.host)] if options.host else [])],
-            body,
-        )
-        self.ssl_context: ssl.SSLContext | None = client_context(options) if target.tls else None
-        self.server_hostname = options.sni or target.host
+        self.endpoints = [
+            Endpoint(
+                target,
+                RequestTemplate(
+                    options.method,
+                    options.host or target.authority,
+                    options.paths or ((target.path, 1),),
+                    [*options.headers, *([("Host", options.host)] if options.host else [])],
+                    body,
+                ),
+                options.sni or target.host,
+                target.host,
+            )
+            for target in self.targets
+        ]
+        # One context for every URL: a session can only be offered through the context
+        # that made it, and --share-sessions offers one URL's session to the next.
+        tls = any(t.tls for t in self.targets)
+        self.ssl_context: ssl.SSLContext | None = client_context(options) if tls else None
         spec = options.identity
         self.identity_header = spec.name.encode() if spec and spec.kind == "header" else None
         self.identity_cookie = spec.name if spec and spec.kind == "cookie" else None
@@ -67,7 +92,6 @@ class ProcessLoad:
         self.start = 0.0
         self.deadline = 0.0
         self.live: set[HttpConnection] = set()
-        self.address = target.host
 
     # -- scheduling --------------------------------------------------------------------------
 
@@ -89,20 +113,21 @@ class ProcessLoad:
 
     # -- one connection slot ------------------------------------------------------------------
 
-    async def open(self, session: ssl.SSLSession | None) -> HttpConnection:
+    async def open(self, session: ssl.SSLSession | None, endpoint: Endpoint) -> HttpConnection:
         loop = asyncio.get_running_loop()
         opts = self.options
+        tls = endpoint.target.tls
         factory: Callable[[], HttpConnection] = lambda: HttpConnection(  # noqa: E731
-            self.ssl_context,
-            self.server_hostname,
-            session if opts.tls_resume != "none" else None,
+            self.ssl_context if tls else None,
+            endpoint.server_hostname,
+            session if opts.tls_resume != "none" and tls else None,
             self.identity_header,
             opts.method == "HEAD",
         )
         started = time.perf_counter()
         try:
             _, conn = await asyncio.wait_for(
-                loop.create_connection(factory, self.address, self.target.port),
+                loop.create_connection(factory, endpoint.address, endpoint.target.port),
                 opts.timeout,
             )
         except TimeoutError as exc:
@@ -119,7 +144,11 @@ class ProcessLoad:
             self.retire(conn)
             raise
         self.stats.record_connection(
-            int((time.perf_counter() - started) * 1e6), conn.sslobj is not None, conn.session_reused
+            int((time.perf_counter() - started) * 1e6),
+            conn.sslobj is not None,
+            conn.session_reused,
+            int(started - self.start),
+            endpoint.target.url if len(self.endpoints) > 1 else "",
         )
         return conn
 
@@ -148,7 +177,9 @@ class ProcessLoad:
     async def slot(self, slot_index: int) -> None:
         opts = self.options
         stats = self.stats
-        template = self.template
+        endpoints = self.endpoints
+        endpoint = endpoints[slot_index % len(endpoints)]
+        opened = slot_index  # slots start on different URLs, then each moves to the next
         progress = self.progress
         pslot = 2 * self.index
         conn: HttpConnection | None = None
@@ -179,11 +210,13 @@ class ProcessLoad:
                 second = int(start - self.start)
                 try:
                     if conn is None:
-                        conn = await self.open(session)
+                        endpoint = endpoints[opened % len(endpoints)]
+                        opened += 1
+                        conn = await self.open(session, endpoint)
                         served = 0
                     served += 1
                     close = opts.keepalive > 0 and served >= opts.keepalive
-                    data = template.render(cycle, jar.header if jar else "", close)
+                    data = endpoint.template.render(cycle, jar.header if jar else "", close)
                     cycle += 1
                     response = await conn.request(data, opts.timeout)
                 except RequestError as exc:
@@ -231,13 +264,15 @@ class ProcessLoad:
                 self.idle.put_nowait(client)
         # Resolve once: a name looked up on every connect would add a resolver round trip to
         # each --new-conn request. SNI and Host keep the name.
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                self.target.host, self.target.port, type=socket.SOCK_STREAM
-            )
-            self.address = str(infos[0][4][0])
-        except OSError:
-            pass  # leave the name: every connect then fails and is counted as a connect error
+        for endpoint in self.endpoints:
+            try:
+                infos = await asyncio.get_running_loop().getaddrinfo(
+                    endpoint.target.host, endpoint.target.port, type=socket.SOCK_STREAM
+                )
+                endpoint.address = str(infos[0][4][0])
+            except OSError:
+                pass  # leave the name: every connect then fails and is counted as an error
+        self.stats.started_at = time.time()
         self.start = time.perf_counter()
         self.deadline = self.start + self.options.duration
         watchdog = asyncio.ensure_future(self.watchdog())

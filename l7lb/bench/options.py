@@ -55,6 +55,7 @@ class BenchOptions:
     insecure: bool = False
     cafile: str | None = None
     tls_version: str | None = None
+    share_sessions: bool = False
     method: str = "GET"
     headers: tuple[tuple[str, str], ...] = ()
     body_file: str | None = None
@@ -146,6 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
     tls.add_argument("-k", "--insecure", action="store_true", help="do not verify certificates")
     tls.add_argument("--cafile", help="CA bundle to verify the server with")
     tls.add_argument("--tls-version", choices=("1.2", "1.3"), help="pin the TLS version")
+    tls.add_argument(
+        "--share-sessions",
+        action="store_true",
+        help="one run over all URLs: each connection goes to the next URL and offers the TLS"
+        " session of the previous one, wherever it came from (resumption across directors)",
+    )
     req = p.add_argument_group("requests")
     req.add_argument("-m", "--method", default="GET")
     req.add_argument("-H", "--header", action="append", default=[], dest="headers")
@@ -174,8 +181,10 @@ def options_from_args(ns: argparse.Namespace) -> BenchOptions:
     urls = tuple(ns.urls)
     if not urls and not ns.self_test:
         raise OptionError("give at least one URL (or --self-test)")
-    for url in urls:
-        parse_target(url)
+    targets = [parse_target(url) for url in urls]
+    shareable = len(targets) >= 2 and all(t.tls for t in targets) and not ns.self_test
+    if ns.share_sessions and not shareable:
+        raise OptionError("--share-sessions needs two or more https:// URLs (one per director)")
     positive = {"--connections": ns.connections, "--rounds": ns.rounds}
     for name, value in positive.items():
         if value < 1:
@@ -218,6 +227,7 @@ def options_from_args(ns: argparse.Namespace) -> BenchOptions:
         insecure=ns.insecure,
         cafile=ns.cafile,
         tls_version=ns.tls_version,
+        share_sessions=ns.share_sessions,
         method=ns.method.upper(),
         headers=tuple(parse_header(h) for h in ns.headers),
         body_file=ns.body_file,

@@ -38,6 +38,11 @@ def format_summary(url: str, s: dict[str, Any]) -> str:
             f"  handshakes    full {hs['full']:,}  resumed {hs['resumed']:,}"
             f"  resumed ratio {hs['resumed_ratio']:.1%}"
         )
+        for url, t in s["by_url"].items():
+            lines.append(
+                f"    {url}  full {t['full']:,}  resumed {t['resumed']:,}"
+                f"  resumed ratio {t['resumed_ratio']:.1%}"
+            )
     statuses = "  ".join(f"{k} {v:,}" for k, v in s["status_classes"].items()) or "none"
     lines.append(f"  responses     {statuses}")
     errors = "  ".join(f"{k} {v:,}" for k, v in s["errors"].items())

@@ -1,4 +1,6 @@
-"""Run one target with `--procs` client processes, show the ticker, merge their results."""
+"""Run the load with `--procs` client processes, show the ticker, merge their results.
+
+A run aims at one URL, or at several in turn within each connection slot (--share-sessions)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import multiprocessing
 import sys
 import time
 import traceback
+from collections.abc import Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any, TextIO
 
@@ -22,10 +25,10 @@ class ClientProcessError(RuntimeError):
 
 
 def _child(
-    options: BenchOptions, target: Target, index: int, progress: Any, pipe: Connection
+    options: BenchOptions, targets: Sequence[Target], index: int, progress: Any, pipe: Connection
 ) -> None:
     try:
-        load = ProcessLoad(options, target, index, progress)
+        load = ProcessLoad(options, targets, index, progress)
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             stats = runner.run(load.run())
         pipe.send(stats.to_wire())
@@ -40,8 +43,10 @@ def ticker_line(elapsed: float, requests: int, errors: int, last: int, interval:
     return f"[{elapsed:6.1f}s] {requests:>10,} requests  {rate:>10,.0f} req/s  {errors:,} errors"
 
 
-def run_target(options: BenchOptions, target: Target, ticker: TextIO | None = None) -> RunStats:
-    """Run the load against one URL and return the merged statistics of every process.
+def run_target(
+    options: BenchOptions, targets: Sequence[Target], ticker: TextIO | None = None
+) -> RunStats:
+    """Run the load against the URLs and return the merged statistics of every process.
 
     Processes are forked (not spawned): a child needs no re-import, and starts in milliseconds,
     which matters for short --requests runs."""
@@ -53,7 +58,7 @@ def run_target(options: BenchOptions, target: Target, ticker: TextIO | None = No
     for index in range(procs):
         parent_end, child_end = ctx.Pipe(duplex=False)
         proc = ctx.Process(
-            target=_child, args=(options, target, index, progress, child_end), daemon=True
+            target=_child, args=(options, targets, index, progress, child_end), daemon=True
         )
         proc.start()
         child_end.close()

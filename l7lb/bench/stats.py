@@ -10,6 +10,8 @@ from .histogram import Histogram
 # under the first thing that went wrong, and never retried: errors are counted, not hidden.
 ERROR_KINDS = ("connect", "tls", "timeout", "reset", "closed", "parse", "http_4xx", "http_5xx")
 PERCENTILES = (50.0, 90.0, 99.0, 99.9)
+_TIMELINE_FIELDS = 7
+_TIMELINE_MAX = 4  # the one timeline field merged by max (latency max); the others add up
 VIOLATION_SAMPLES = 20
 
 
@@ -47,14 +49,22 @@ class RunStats:
         self.handshakes_resumed = 0
         self.backends: dict[str, int] = {}
         self.clients: dict[int, ClientBackends] = {}
-        # second since start → [requests, errors, responses, latency sum µs, latency max µs]
+        # URL → [connections, full handshakes, resumed handshakes], with several URLs
+        self.by_target: dict[str, list[int]] = {}
+        # second since start → [requests, errors, responses, latency sum µs, latency max µs,
+        # full handshakes, resumed handshakes]
         self.timeline: dict[int, list[int]] = {}
         self.elapsed = 0.0
+        self.started_at = 0.0  # wall clock (time.time()) when the run started
 
-    def _tick(self, second: int, errors: int, latency_us: int | None) -> None:
+    def _slot(self, second: int) -> list[int]:
         slot = self.timeline.get(second)
         if slot is None:
-            slot = self.timeline[second] = [0, 0, 0, 0, 0]
+            slot = self.timeline[second] = [0] * _TIMELINE_FIELDS
+        return slot
+
+    def _tick(self, second: int, errors: int, latency_us: int | None) -> None:
+        slot = self._slot(second)
         slot[0] += 1
         slot[1] += errors
         if latency_us is not None:
@@ -82,14 +92,27 @@ class RunStats:
         self.errors[kind] = self.errors.get(kind, 0) + 1
         self._tick(second, 1, None)
 
-    def record_connection(self, connect_us: int, tls: bool, resumed: bool) -> None:
+    def record_connection(
+        self, connect_us: int, tls: bool, resumed: bool, second: int = 0, target: str = ""
+    ) -> None:
+        """Count an opened connection; ``target`` names its URL when the run has several."""
         self.connections += 1
         self.connect.record(connect_us)
+        per_target = None
+        if target:
+            per_target = self.by_target.get(target)
+            if per_target is None:
+                per_target = self.by_target[target] = [0, 0, 0]
+            per_target[0] += 1
         if tls:
+            column = 2 if resumed else 1
             if resumed:
                 self.handshakes_resumed += 1
             else:
                 self.handshakes_full += 1
+            self._slot(second)[4 + column] += 1
+            if per_target is not None:
+                per_target[column] += 1
 
     def record_backend(self, client: int, backend: str) -> None:
         self.backends[backend] = self.backends.get(backend, 0) + 1
@@ -121,13 +144,19 @@ class RunStats:
         self.handshakes_resumed += other.handshakes_resumed
         # Client ids are partitioned between processes, so a plain update cannot collide.
         self.clients.update(other.clients)
+        for target, counts in other.by_target.items():
+            mine_t = self.by_target.setdefault(target, [0, 0, 0])
+            for i, value in enumerate(counts):
+                mine_t[i] += value
         for second, counts in other.timeline.items():
-            slot = self.timeline.setdefault(second, [0, 0, 0, 0, 0])
-            for i in range(4):
-                slot[i] += counts[i]
-            slot[4] = max(slot[4], counts[4])
-        # Processes run side by side: the run lasted as long as the slowest one.
+            slot = self._slot(second)
+            for i, value in enumerate(counts):
+                slot[i] = max(slot[i], value) if i == _TIMELINE_MAX else slot[i] + value
+        # Processes run side by side: the run lasted as long as the slowest one, and started
+        # when the first one did.
         self.elapsed = max(self.elapsed, other.elapsed)
+        if other.started_at and (not self.started_at or other.started_at < self.started_at):
+            self.started_at = other.started_at
 
     def to_wire(self) -> dict[str, Any]:
         """Everything, raw, for the trip from a client process to the parent."""
@@ -145,8 +174,10 @@ class RunStats:
             "handshakes_resumed": self.handshakes_resumed,
             "backends": self.backends,
             "clients": {c: [b.backends, b.switches] for c, b in self.clients.items()},
+            "by_target": self.by_target,
             "timeline": self.timeline,
             "elapsed": self.elapsed,
+            "started_at": self.started_at,
         }
 
     @classmethod
@@ -167,14 +198,15 @@ class RunStats:
             seen.last = backends[-1] if backends else None
             seen.switches = switches
             stats.clients[int(client)] = seen
+        stats.by_target = {k: list(v) for k, v in data["by_target"].items()}
         stats.timeline = {int(k): list(v) for k, v in data["timeline"].items()}
         stats.elapsed = data["elapsed"]
+        stats.started_at = data["started_at"]
         return stats
 
     def summary(self) -> dict[str, Any]:
         """Every figure of the final report, in plain JSON types."""
         elapsed = self.elapsed or 1e-9
-        handshakes = self.handshakes_full + self.handshakes_resumed
         violators = [c for c, b in sorted(self.clients.items()) if len(b.backends) > 1]
         spread: dict[str, int] = {}
         for seen in self.clients.values():
@@ -186,7 +218,11 @@ class RunStats:
             out.update(min=hist.min / 1000, mean=round(hist.mean / 1000, 3), max=hist.max / 1000)
             return out
 
+        def ratio(resumed: int, full: int) -> float:
+            return round(resumed / (resumed + full), 6) if resumed + full else 0.0
+
         return {
+            "started_at": round(self.started_at, 3),
             "elapsed_s": round(self.elapsed, 6),
             "requests": self.requests,
             "responses": self.responses,
@@ -204,9 +240,16 @@ class RunStats:
             "handshakes": {
                 "full": self.handshakes_full,
                 "resumed": self.handshakes_resumed,
-                "resumed_ratio": round(self.handshakes_resumed / handshakes, 6)
-                if handshakes
-                else 0.0,
+                "resumed_ratio": ratio(self.handshakes_resumed, self.handshakes_full),
+            },
+            "by_url": {
+                url: {
+                    "connections": c,
+                    "full": full,
+                    "resumed": resumed,
+                    "resumed_ratio": ratio(resumed, full),
+                }
+                for url, (c, full, resumed) in self.by_target.items()
             },
             "backends": dict(sorted(self.backends.items())),
             "stickiness": {
@@ -225,6 +268,8 @@ class RunStats:
                     "errors": v[1],
                     "latency_mean_ms": round(v[3] / max(v[2], 1) / 1000, 3),
                     "latency_max_ms": v[4] / 1000,
+                    "handshakes_full": v[5],
+                    "handshakes_resumed": v[6],
                 }
                 for s, v in sorted(self.timeline.items())
             ],

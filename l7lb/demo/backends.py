@@ -3,17 +3,23 @@
 Like the LVS-HOWTO's "realserver_1" sanity check: ``curl`` through the proxy
 a few times and watch the names rotate. ``python -m l7lb.demo.backends
 9001 9002 9003`` serves ``realserver_1`` .. ``realserver_3`` on 127.0.0.1.
+Started by the demo with ``--parent PID --lifeline FD``, they end with it
+(``l7lb.demo.lifeline``).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import functools
+import os
+import signal
 import sys
 
 import uvloop
 
+from l7lb.demo.lifeline import hold
 from l7lb.http.codec import make_request_parser
 from l7lb.http.events import EndOfMessage, Limits, ProtocolError, RequestHead
 
@@ -69,7 +75,14 @@ async def serve(ports: list[int]) -> None:
 
 
 def main(argv: list[str]) -> int:
-    ports = [int(p) for p in argv] or [9001, 9002, 9003]
+    ap = argparse.ArgumentParser(prog="python -m l7lb.demo.backends")
+    ap.add_argument("ports", nargs="*", type=int, default=[9001, 9002, 9003])
+    ap.add_argument("--parent", type=int, help="end when this process (the demo) ends")
+    ap.add_argument("--lifeline", type=int, help="end at end-of-file on this descriptor")
+    args = ap.parse_args(argv)
+    # Nothing to clean up here: when the demo is gone, go at once.
+    hold(args.lifeline, args.parent, signal.SIGKILL, lambda: os._exit(0))
+    ports = args.ports
     uvloop.install()
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(ports))

@@ -1,46 +1,101 @@
-"""``l7lb demo``: three demo realservers and the proxy on the demo policy."""
+"""``l7lb demo``: three demo realservers and the proxy on the demo policy; with
+``--directors 2``, two proxies on one shared store (``l7lb.demo.directors``).
+
+The realservers (and every other child) end with the demo, whatever stops it: see
+``l7lb.demo.lifeline``.
+"""
 
 from __future__ import annotations
 
 import argparse
-import os
+import shutil
 import signal
-import subprocess
 import sys
-from importlib import resources
+import tempfile
+from pathlib import Path
+
+from l7lb.demo.children import start_realservers, stop
+from l7lb.demo.lifeline import Lifeline
+from l7lb.demo.policy import (
+    ADMIN_PORT,
+    HTTP_PORT,
+    HTTPS_PORT,
+    REALSERVER_PORTS,
+    demo_config_path,
+    demo_policy_text,
+    move_ports,
+)
+from l7lb.run import run_supervisor
 
 
-def demo_config_path() -> str:
-    """The packaged demo policy (the same text as policies/demo.toml)."""
-    return str(resources.files("l7lb.demo").joinpath("demo.toml"))
+def _interrupted(signum: int, frame: object) -> None:
+    # Until the supervisor takes SIGTERM over, treat it as Ctrl-C: clean up and leave.
+    raise KeyboardInterrupt
 
 
 def demo_main(argv: list[str]) -> int:
-    from l7lb.cli import run_supervisor
-
     ap = argparse.ArgumentParser(prog="l7lb demo")
     ap.add_argument("--workers", type=int, default=None)
-    ap.add_argument("-c", "--config", default=None, help="use another policy")
+    ap.add_argument("-c", "--config", default=None, help="use another policy (one director)")
+    ap.add_argument(
+        "--directors",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="2: two l7lb instances sharing a local redis-server (HTTPS on 8443 and 8444)",
+    )
+    ap.add_argument(
+        "--port-offset",
+        type=int,
+        default=0,
+        metavar="N",
+        help="add N to every port the demo uses (when 8080, 8443 or 9001-9003 are taken)",
+    )
     args = ap.parse_args(argv)
-    path = args.config or demo_config_path()
+    if args.config and (args.directors != 1 or args.port_offset):
+        ap.error("-c runs your own policy, with its own ports, on one director")
+    if not 0 <= args.port_offset <= 50000:
+        ap.error("--port-offset must be between 0 and 50000")
+    signal.signal(signal.SIGTERM, _interrupted)
+    try:
+        if args.directors == 2:
+            from l7lb.demo.directors import run_two_directors
+
+            return run_two_directors(args.workers, args.port_offset)
+        return _one_director(args.config, args.workers, args.port_offset)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _one_director(config: str | None, workers: int | None, offset: int) -> int:
     from l7lb.tls.certtool import ensure_demo_certs
 
     cert, _ = ensure_demo_certs("certs")
-    backends = subprocess.Popen(
-        [sys.executable, "-m", "l7lb.demo.backends", "9001", "9002", "9003"],
-        start_new_session=True,
-    )
-    print(
-        "l7lb demo: realservers realserver_1..3 on 127.0.0.1:9001-9003\n"
-        "l7lb demo: try   curl http://127.0.0.1:8080/   a few times (names rotate),\n"
-        f"l7lb demo: and   curl -k https://localhost:8443/   (self-signed {cert}),\n"
-        "l7lb demo: admin http://127.0.0.1:9100/   (/healthz, /api/servers: state as JSON),\n"
-        "l7lb demo: Ctrl-C stops everything.\n",
-        file=sys.stderr,
-        flush=True,
-    )
+    workdir = ""
+    path = config or demo_config_path()
+    if offset:
+        workdir = tempfile.mkdtemp(prefix="l7lb-demo-")
+        path = str(Path(workdir) / "demo.toml")
+        Path(path).write_text(move_ports(demo_policy_text(), offset=offset))
+    line = Lifeline()
+    ports = [p + offset for p in REALSERVER_PORTS]
+    realservers = None
     try:
-        return run_supervisor(path, args.workers)
+        realservers = start_realservers(ports, line)
+        http, https = HTTP_PORT + offset, HTTPS_PORT + offset
+        print(
+            f"l7lb demo: realservers realserver_1..3 on 127.0.0.1:{ports[0]}-{ports[-1]}\n"
+            f"l7lb demo: try   curl http://127.0.0.1:{http}/   a few times (names rotate),\n"
+            f"l7lb demo: and   curl -k https://localhost:{https}/   (self-signed {cert}),\n"
+            f"l7lb demo: admin http://127.0.0.1:{ADMIN_PORT + offset}/   "
+            "(/healthz, /api/servers: state as JSON),\n"
+            "l7lb demo: Ctrl-C stops everything.\n",
+            file=sys.stderr,
+            flush=True,
+        )
+        return run_supervisor(path, workers)
     finally:
-        os.killpg(backends.pid, signal.SIGTERM)
-        backends.wait()
+        stop(realservers, signal.SIGKILL)
+        line.close()
+        if workdir:
+            shutil.rmtree(workdir, ignore_errors=True)

@@ -15,6 +15,10 @@ that succeeds closes the outage. An outage is logged once when it starts and
 once when it ends (``store ... unreachable: ...``, ``store ... reachable
 again after N s, M operations failed``), not per request.
 
+A caller may also give up by cancelling the call (``asyncio.wait_for`` around
+it, as the TLS prefetch does with the same deadline): at the deadline that
+counts as a timeout too, so the store's own accounting sees every slow answer.
+
 Deadlines never cancel a request in flight: aiomcache returns a connection to
 its pool when a request is cancelled half-way (it only catches
 ``Exception``), and the next request on it would read the previous reply,
@@ -45,6 +49,9 @@ MAX_VALUE = 64 * 1024  # sealed sessions are < 17 KiB; rings and stick entries a
 _SAFE_KEY = re.compile(rb"[A-Za-z0-9:._-]{1,160}")
 _MEMCACHED_MAX_TTL = 30 * 86400  # beyond this memcached reads the TTL as a Unix time
 _LOG_EVERY = 60.0  # a flapping store logs at most one outage a minute
+# A caller cancelled this far into the deadline was cancelled by it (asyncio.wait_for with
+# the same deadline starts its timer a little before ours).
+_CANCELLED_AT_DEADLINE = 0.9
 
 
 def engine_key(namespace: str, key: bytes) -> str:
@@ -102,6 +109,8 @@ class SharedStore:
         max_in_flight: int = 512,
         max_background: int = 256,
         clock: Callable[[], float] = time.monotonic,
+        on_close: Callable[[], Awaitable[object]] | None = None,
+        context: Callable[[], str] | None = None,
     ) -> None:
         self.cache = cache
         self.name = name
@@ -121,6 +130,8 @@ class SharedStore:
         self._failed_in_outage = 0
         self._logged_at = -math.inf
         self._outage_logged = False
+        self._on_close = on_close  # what else the engine opened (a Sentinel's own clients)
+        self._context = context  # more to say in the outage line (the master Sentinel named)
 
     @property
     def reachable(self) -> bool:
@@ -233,6 +244,11 @@ class SharedStore:
             await asyncio.wait_for(closing, 1.0)
         except Exception as exc:  # closing a dead connection may fail; nothing to do
             log.debug("store %s: close: %r", self.name, exc)
+        if self._on_close is not None:
+            try:
+                await asyncio.wait_for(self._on_close(), 1.0)
+            except Exception as exc:
+                log.debug("store %s: close: %r", self.name, exc)
 
     # --- machinery -----------------------------------------------------------
 
@@ -261,7 +277,19 @@ class SharedStore:
         task = asyncio.ensure_future(make())
         self._pending.add(task)
         task.add_done_callback(self._finished)
-        done, _ = await asyncio.wait((task,), timeout=timeout)
+        try:
+            done, _ = await asyncio.wait((task,), timeout=timeout)
+        except asyncio.CancelledError:
+            # The caller gave up first: the TLS prefetch wraps its lookup in
+            # asyncio.wait_for with the same deadline, whose timer fires before ours. At
+            # the deadline that is our timeout all the same, and must open the outage;
+            # sooner, the caller left for its own reasons (its client went away).
+            if self._clock() - now >= timeout * _CANCELLED_AT_DEADLINE:
+                counters.timeouts += 1
+                counters.failures += 1
+                self._outage(f"no answer within {timeout * 1000:.0f} ms")
+                self._failed_in_outage += 1
+            raise
         if not done:
             counters.timeouts += 1
             self._outage(f"no answer within {timeout * 1000:.0f} ms")
@@ -292,6 +320,8 @@ class SharedStore:
             self._failed_in_outage = 0
             self.counters.outages += 1
             self._outage_logged = now - self._logged_at >= _LOG_EVERY
+            if self._context is not None:
+                reason = f"{reason} ({self._context()})"
             if self._outage_logged:
                 self._logged_at = now
                 log.warning("store %s unreachable: %s", self.name, reason)
@@ -322,7 +352,7 @@ def _describe(exc: BaseException) -> str:
 def open_store(
     settings: StoreSettings, *, retry_interval: float = 1.0, max_in_flight: int = 512
 ) -> SharedStore:
-    """A ``SharedStore`` for a redis or memcached ``[store]``.
+    """A ``SharedStore`` for a redis (one server or Sentinel) or memcached ``[store]``.
 
     Nothing connects here (the first call does), so a store that is down at
     start-up is an outage like any other. Raises ValueError for "memory":
@@ -333,6 +363,8 @@ def open_store(
     # Bytes in, bytes out: l7lb seals and encodes values itself.
     serializer = NullSerializer(encoding=None)
     common: dict[str, Any] = {"serializer": serializer, "timeout": None, "namespace": None}
+    on_close: Callable[[], Awaitable[object]] | None = None
+    context: Callable[[], str] | None = None
     if settings.engine == "redis":
         try:
             from aiocache import RedisCache
@@ -353,6 +385,15 @@ def open_store(
             ):
                 if value:
                     pool_kwargs[option] = value
+        if settings.sentinels:
+            # The same RedisCache over a pool that asks the sentinels for the master.
+            from l7lb.store.sentinel import MasterWatch, sentinel_pool
+
+            watch = MasterWatch(settings.display_url, settings.service)
+            pool_class, sentinel = sentinel_pool(settings, watch, pool_kwargs["socket_timeout"])
+            common["connection_pool_class"] = pool_class
+            on_close = sentinel.aclose
+            context = watch.describe
         cache = RedisCache(
             endpoint=settings.host,
             port=settings.port,
@@ -382,4 +423,6 @@ def open_store(
         integer_ttl=integer_ttl,
         retry_interval=retry_interval,
         max_in_flight=max_in_flight,
+        on_close=on_close,
+        context=context,
     )

@@ -7,8 +7,10 @@ I/O is reading the small key files named by ``session_key_file`` and
 file before any director starts.
 
 The URL is parsed here, once: nothing at run time parses text, and a URL
-aiocache would misread (a Sentinel URL, a ``memcached://`` with a database)
-is refused with a hint instead of failing later.
+aiocache would misread (a ``memcached://`` with a database, a Redis Cluster)
+is refused with a hint instead of failing later. A Sentinel URL
+(``redis+sentinel://h1:26379,h2:26379/mymaster``) names the sentinels and the
+master's service name; ``l7lb.store.sentinel`` follows that master.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from l7lb.config.durations import parse_durations
+from l7lb.tls.ticketkeyfile import TicketKeyFileError, load_ticket_key_file
 
 Issue = tuple[str, str, str]  # (key path, what is wrong, how to fix it)
 
@@ -32,9 +35,17 @@ KEYGEN_HINT = "python -c 'import secrets; print(secrets.token_hex(32))'"
 _KEY_HINT = f"write 64 hex digits or base64 of 32 bytes; generate one with {KEYGEN_HINT}"
 _NAMESPACE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _URL_HINT = (
-    'write "memory", "redis://[:password@]host:port/db", "rediss://host:port/db" (TLS) '
-    'or "memcached://host:port"'
+    'write "memory", "redis://[:password@]host:port/db", "rediss://host:port/db" (TLS), '
+    '"redis+sentinel://[:password@]host:26379,host:26379/service[/db]" or '
+    '"memcached://host:port"'
 )
+_SENTINEL_HINT = (
+    'write "redis+sentinel://[:password@]host[:port],host[:port].../service[/db]": the '
+    "sentinels (port 26379 by default), then the name their `sentinel monitor` line gives "
+    "the master"
+)
+SENTINEL_PORT = 26379
+_SERVICE = re.compile(r"[A-Za-z0-9._-]{1,128}")
 # rediss:// query options (redis-py's names) -> StoreSettings fields
 _REDIS_QUERY = {
     "ssl_ca_certs": "tls_ca_file",
@@ -63,8 +74,12 @@ class StoreSettings:
 
     url: str = field(default="memory", repr=False)  # may hold the password: use display_url
     engine: str = "memory"
-    host: str = ""
+    host: str = ""  # redis / memcached; empty with Sentinel
     port: int = 0
+    # Redis Sentinel: the sentinels to ask, and the service name of the master they watch.
+    # When set, host and port are unused: the master is whoever the sentinels say it is.
+    sentinels: tuple[tuple[str, int], ...] = ()
+    service: str = ""
     db: int = 0  # redis only
     username: str | None = field(default=None, repr=False)
     password: str | None = field(default=None, repr=False)
@@ -92,10 +107,17 @@ class StoreSettings:
         """The URL without its password, for logs and ``l7lb check``."""
         if self.engine == "memory":
             return "memory"
+        if self.sentinels:
+            hosts = ",".join(f"{_bracket(h)}:{p}" for h, p in self.sentinels)
+            db = f"/{self.db}" if self.db else ""
+            return f"redis+sentinel://{hosts}/{self.service}{db}"
         scheme = "rediss" if self.tls else self.engine
-        host = f"[{self.host}]" if ":" in self.host else self.host
         path = f"/{self.db}" if self.engine == "redis" else ""
-        return f"{scheme}://{host}:{self.port}{path}"
+        return f"{scheme}://{_bracket(self.host)}:{self.port}{path}"
+
+
+def _bracket(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def parse_store_table(
@@ -178,9 +200,6 @@ def parse_store_table(
             )
         else:
             full = os.path.join(base_dir, path)
-            # Imported here: ticketkeys pulls in the TLS ring, settings stay light.
-            from l7lb.store.ticketkeys import TicketKeyFileError, load_ticket_key_file
-
             try:
                 load_ticket_key_file(full)
             except (OSError, TicketKeyFileError) as exc:
@@ -204,18 +223,24 @@ def _parse_url(url: str, where: str, issues: list[Issue]) -> dict[str, Any]:
         return {"url": "memory", "engine": "memory"}
     try:
         parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme == "redis+sentinel":  # several hosts: not a netloc urlsplit can read
+            return _parse_sentinel_url(url, parts.netloc, parts.path, parts.query, where, issues)
         port = parts.port
     except ValueError as exc:
         issues.append((where, f"malformed URL: {exc}", _URL_HINT))
         return {}
-    scheme = parts.scheme.lower()
-    if scheme in ("redis+sentinel", "sentinel", "redis-sentinel"):
+    if scheme in ("sentinel", "redis-sentinel"):
+        issues.append((where, f"unknown store {scheme!r}", _SENTINEL_HINT))
+        return {}
+    if scheme in ("rediss+sentinel", "redis+cluster", "rediss+cluster", "redis-cluster"):
+        what = "Redis Sentinel over TLS" if "sentinel" in scheme else "Redis Cluster"
         issues.append(
             (
                 where,
-                "Redis Sentinel is not supported",
-                "aiocache's Redis backend connects to one address: point url at the "
-                "master through a stable name or a virtual IP (see docs/store.md)",
+                f"{what} is not supported",
+                "use redis+sentinel:// (plain TCP to sentinels and master) or one "
+                "redis:// / rediss:// server (see docs/store.md)",
             )
         )
         return {}
@@ -271,6 +296,70 @@ def _parse_url(url: str, where: str, issues: list[Issue]) -> dict[str, Any]:
             kw["tls_verify"] = value == "required"
         else:
             kw[_REDIS_QUERY[name]] = value
+    return kw
+
+
+def _parse_sentinel_url(
+    url: str, netloc: str, path: str, query: str, where: str, issues: list[Issue]
+) -> dict[str, Any]:
+    """``redis+sentinel://[user:password@]h1[:p1],h2[:p2]/service[/db]``.
+
+    ``urlsplit`` reads one host and port only, so the host list is split here.
+    The credentials are the master's (sentinels are asked without a password).
+    """
+    userinfo, at, hostlist = netloc.rpartition("@")
+    kw: dict[str, Any] = {"url": url, "engine": "redis"}
+    if at:
+        user, colon, password = userinfo.partition(":")
+        if user:
+            kw["username"] = unquote(user)
+        if colon:
+            kw["password"] = unquote(password)
+    sentinels: list[tuple[str, int]] = []
+    for item in hostlist.split(","):
+        item = item.strip()
+        if item.startswith("["):
+            host, bracket, rest = item[1:].partition("]")
+            if not bracket or (rest and not rest.startswith(":")):
+                issues.append((where, f"sentinel {item!r} is malformed", _SENTINEL_HINT))
+                return {}
+            port_text = rest[1:]
+        else:
+            host, _, port_text = item.partition(":")
+        if not host:
+            issues.append((where, "names a sentinel without a host", _SENTINEL_HINT))
+            return {}
+        port = SENTINEL_PORT
+        if port_text:
+            if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+                issues.append(
+                    (where, f"sentinel {item!r}: port {port_text!r} is not 1-65535", _SENTINEL_HINT)
+                )
+                return {}
+            port = int(port_text)
+        sentinels.append((host, port))
+    segments = path.strip("/").split("/") if path.strip("/") else []
+    if not segments or len(segments) > 2 or not _SERVICE.fullmatch(segments[0]):
+        issues.append(
+            (
+                where,
+                "needs the master's service name after the sentinels"
+                if not segments
+                else f"service {'/'.join(segments)!r} is not a Sentinel master name",
+                _SENTINEL_HINT,
+            )
+        )
+        return {}
+    kw["service"] = segments[0]
+    if len(segments) == 2:
+        if not segments[1].isdigit():
+            issues.append((where, f"database {segments[1]!r} is not a number", _SENTINEL_HINT))
+            return {}
+        kw["db"] = int(segments[1])
+    if query:
+        issues.append((where, "redis+sentinel:// takes no URL options", _SENTINEL_HINT))
+        return {}
+    kw["sentinels"] = tuple(sentinels)
     return kw
 
 

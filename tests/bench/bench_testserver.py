@@ -9,6 +9,8 @@ Behaviour, all chosen on the command line:
   --stall          read requests but never answer (timeouts)
   --sticky         give each new client a `cid` cookie and a backend b(cid % 2), sent back in the
                    X-Backend header and an `srv` cookie; client 1 flips between b0 and b1
+  --two-ports      listen on a second port too (both printed, one line each) with the same TLS
+                   context, so one session cache: two "directors" sharing their sessions
   /status/NNN      answer with that status
   /sleep/MS        answer after MS milliseconds
 """
@@ -95,7 +97,16 @@ def handle(
             except (ssl.SSLError, OSError) as exc:
                 log(out, ev="handshake_failed", conn=n, error=str(exc))
                 return
-            log(out, ev="handshake", conn=n, reused=tls.session_reused, version=tls.version())
+            session = tls.session
+            log(
+                out,
+                ev="handshake",
+                conn=n,
+                port=tls.getsockname()[1],
+                reused=tls.session_reused,
+                version=tls.version(),
+                session=session.id.hex() if session is not None else "",
+            )
             conn = tls
         f = conn.makefile("rb")
         while True:
@@ -136,21 +147,34 @@ def main() -> None:
     p.add_argument("--reset-every", type=int, default=0)
     p.add_argument("--stall", action="store_true")
     p.add_argument("--sticky", action="store_true")
+    p.add_argument("--two-ports", action="store_true")
     args = p.parse_args()
     ctx = None
     if args.cert:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(args.cert, args.key)
     out = open(args.log, "a", encoding="utf-8")  # noqa: SIM115 (open for the process' life)
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    print(sock.getsockname()[1], flush=True)
+    socks = []
+    for _ in range(2 if args.two_ports else 1):
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(128)
+        print(sock.getsockname()[1], flush=True)
+        socks.append(sock)
+    for sock in socks[1:]:
+        threading.Thread(target=serve, args=(args, ctx, out, sock), daemon=True).start()
+    serve(args, ctx, out, socks[0])
+
+
+def serve(
+    args: argparse.Namespace, ctx: ssl.SSLContext | None, out: TextIO, sock: socket.socket
+) -> None:
     while True:
         conn, _ = sock.accept()
-        counters["conn"] += 1
-        n = counters["conn"]
+        with lock:
+            counters["conn"] += 1
+            n = counters["conn"]
         log(out, ev="connection", conn=n)
         # Without NODELAY, TLS 1.3 tickets + response hit Nagle / delayed ACK (40 ms stalls).
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -29,9 +29,11 @@ class ServerProcess:
         )
         assert self.proc.stdout is not None
         self.port = int(self.proc.stdout.readline())
+        # --two-ports: the second port, served with the same TLS context (one session cache)
+        self.port2 = int(self.proc.stdout.readline()) if "--two-ports" in args else 0
 
-    def url(self, path: str = "/", scheme: str = "http") -> str:
-        return f"{scheme}://127.0.0.1:{self.port}{path}"
+    def url(self, path: str = "/", scheme: str = "http", port: int = 0) -> str:
+        return f"{scheme}://127.0.0.1:{port or self.port}{path}"
 
     def events(self, kind: str | None = None) -> list[dict[str, Any]]:
         lines = self.log.read_text().splitlines() if self.log.exists() else []

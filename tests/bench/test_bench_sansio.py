@@ -106,3 +106,25 @@ def test_stats_stickiness_and_merge() -> None:
     assert s["stickiness"]["violation_samples"] == {"0": ["b1", "b2"]}
     assert s["errors"] == {"reset": 1}
     assert s["requests"] == 2 and s["error_ratio"] == 0.5
+
+
+def test_stats_handshakes_per_url_and_second_merge() -> None:
+    a, b = RunStats(), RunStats()
+    a.started_at, b.started_at = 100.5, 100.2
+    a.record_connection(10, True, False, 0, "https://a/")
+    a.record_connection(10, True, True, 1, "https://b/")
+    b.record_connection(10, True, True, 1, "https://a/")
+    b.record_connection(10, True, True, 2, "https://b/")
+    b.record_connection(10, False, False, 2)  # plain HTTP: no handshake, no URL breakdown
+    a.merge(RunStats.from_wire(b.to_wire()))
+    s = a.summary()
+    assert s["started_at"] == 100.2  # the first process to start
+    assert s["handshakes"] == {"full": 1, "resumed": 3, "resumed_ratio": 0.75}
+    assert s["by_url"] == {
+        "https://a/": {"connections": 2, "full": 1, "resumed": 1, "resumed_ratio": 0.5},
+        "https://b/": {"connections": 2, "full": 0, "resumed": 2, "resumed_ratio": 1.0},
+    }
+    per_second = {
+        t["second"]: (t["handshakes_full"], t["handshakes_resumed"]) for t in s["timeline"]
+    }
+    assert per_second == {0: (1, 0), 1: (0, 2), 2: (0, 1)}

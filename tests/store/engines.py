@@ -42,6 +42,7 @@ class ServerProc:
         self.workdir = workdir
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
+        self.extra_args: list[str] = []
 
     @property
     def url(self) -> str:
@@ -57,6 +58,7 @@ class ServerProc:
                 "--appendonly", "no",
                 "--dir", str(self.workdir),
                 "--protected-mode", "no",
+                *self.extra_args,
             ]  # fmt: skip
         argv = ["memcached", "-l", "127.0.0.1", "-p", str(self.port), "-U", "0", "-m", "16"]
         if os.geteuid() == 0:
@@ -88,6 +90,120 @@ class ServerProc:
         }
         kw.update(overrides)
         return StoreSettings(**kw)  # type: ignore[arg-type]
+
+
+def redis_client(port: int, timeout: float = 1.0):  # type: ignore[no-untyped-def]
+    """redis-py's sync client for a redis-server or sentinel on 127.0.0.1 (close it)."""
+    import redis
+
+    return redis.Redis(
+        host="127.0.0.1", port=port, socket_timeout=timeout, socket_connect_timeout=timeout
+    )
+
+
+class SentinelGroup:
+    """A Redis master, one replica and three sentinels on 127.0.0.1 (Debian
+    ``redis-sentinel``), tuned to fail over in a few seconds.
+
+    ``down_after`` is how long the sentinels wait before they call the master
+    down; ``failover_timeout`` bounds one failover attempt (and the wait
+    before another sentinel may try again), so a busy machine that misses one
+    election still fails over within a few seconds.
+    """
+
+    SERVICE = "mymaster"
+
+    def __init__(
+        self, workdir: Path, down_after_ms: int = 1000, failover_timeout_ms: int = 3000
+    ) -> None:
+        self.workdir = workdir
+        self.down_after_ms = down_after_ms
+        self.failover_timeout_ms = failover_timeout_ms
+        self.master = ServerProc("redis", workdir / "master")
+        self.replica = ServerProc("redis", workdir / "replica")
+        self.sentinel_ports = [free_port() for _ in range(3)]
+        self.sentinels: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def url(self) -> str:
+        hosts = ",".join(f"127.0.0.1:{p}" for p in self.sentinel_ports)
+        return f"redis+sentinel://{hosts}/{self.SERVICE}"
+
+    def start(self, deadline: float = 30.0) -> None:
+        for server in (self.master, self.replica):
+            server.workdir.mkdir(parents=True, exist_ok=True)
+        self.master.start()
+        self.replica.extra_args = ["--replicaof", "127.0.0.1", str(self.master.port)]
+        self.replica.start()
+        for i, port in enumerate(self.sentinel_ports):
+            folder = self.workdir / f"sentinel{i}"
+            folder.mkdir(parents=True, exist_ok=True)
+            conf = folder / "sentinel.conf"  # sentinels rewrite their file: one each
+            conf.write_text(
+                f"port {port}\n"
+                "bind 127.0.0.1\n"
+                "protected-mode no\n"
+                f"dir {folder}\n"
+                f"sentinel monitor {self.SERVICE} 127.0.0.1 {self.master.port} 2\n"
+                f"sentinel down-after-milliseconds {self.SERVICE} {self.down_after_ms}\n"
+                f"sentinel failover-timeout {self.SERVICE} {self.failover_timeout_ms}\n"
+                f"sentinel parallel-syncs {self.SERVICE} 1\n"
+            )
+            proc = subprocess.Popen(
+                ["redis-sentinel", str(conf)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                cwd=folder,
+            )
+            self.sentinels.append(proc)
+            wait_listening(port)
+        self.wait_ready(deadline)
+
+    def wait_ready(self, deadline: float) -> None:
+        """Until every sentinel knows the two others and the replica, and the
+        replica is in sync: only then can a failover succeed."""
+        end = time.monotonic() + deadline
+        while time.monotonic() < end:
+            if self._ready():
+                return
+            time.sleep(0.2)
+        raise RuntimeError("the sentinels did not discover each other and the replica")
+
+    def _ready(self) -> bool:
+        try:
+            with redis_client(self.replica.port) as r:
+                if r.info("replication").get("master_link_status") != "up":
+                    return False
+            for port in self.sentinel_ports:
+                with redis_client(port) as r:
+                    state = r.sentinel_master(self.SERVICE)
+                if state["num-other-sentinels"] < 2 or state["num-slaves"] < 1:
+                    return False
+        except Exception:
+            return False
+        return True
+
+    def master_port(self) -> int | None:
+        """The master's port as a majority of the sentinels see it, None if they disagree."""
+        seen: dict[int, int] = {}
+        for port in self.sentinel_ports:
+            try:
+                with redis_client(port) as r:
+                    _, master = r.sentinel_get_master_addr_by_name(self.SERVICE)
+            except Exception:
+                continue
+            seen[int(master)] = seen.get(int(master), 0) + 1
+        best = max(seen.items(), key=lambda kv: kv[1], default=None)
+        return best[0] if best and best[1] >= 2 else None
+
+    def stop(self) -> None:
+        for proc in self.sentinels:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(5)
+        self.sentinels.clear()
+        self.master.stop()
+        self.replica.stop()
 
 
 class DelayProxy:

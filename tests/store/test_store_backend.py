@@ -208,3 +208,40 @@ def test_abandoned_requests_never_cross_replies(  # type: ignore[no-untyped-def]
                 await store.close()
 
     asyncio.run(main())
+
+
+def test_caller_cancelling_at_the_deadline_counts_as_a_timeout(  # type: ignore[no-untyped-def]
+    shared_redis, slow_proxy, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The TLS prefetch wraps its lookup in asyncio.wait_for with the store's own deadline,
+    whose timer fires first: the store must still count the timeout and open the outage
+    (else a slow store never shows in its counters or its log, and every handshake keeps
+    sending it lookups). A caller that leaves early is not the store's failure."""
+    caplog.set_level(logging.WARNING, logger="l7lb.store")
+
+    async def main() -> None:
+        async with slow_proxy(shared_redis.port, 0.3) as port:
+            store = open_store(shared_redis.settings(port=port, timeout=0.05), retry_interval=5)
+            try:
+                with pytest.raises(asyncio.CancelledError):
+                    task = asyncio.ensure_future(store.get_many([b"early"]))
+                    await asyncio.sleep(0.005)
+                    task.cancel()
+                    await task
+                assert store.counters.timeouts == 0 and store.reachable
+
+                with pytest.raises(TimeoutError):
+                    await asyncio.wait_for(store.get_many([b"k"]), 0.05)
+                assert store.counters.timeouts == 1
+                assert store.counters.failures == 1
+                assert not store.reachable and store.counters.outages == 1
+                # the outage is open: the next lookups do not wait for the slow store
+                started = time.monotonic()
+                assert await store.get_many([b"k"]) == {}
+                assert time.monotonic() - started < 0.02
+            finally:
+                await store.close()
+
+    asyncio.run(main())
+    down = [r.getMessage() for r in caplog.records if "unreachable" in r.getMessage()]
+    assert len(down) == 1 and down[0].endswith("unreachable: no answer within 50 ms"), down

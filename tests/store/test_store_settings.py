@@ -73,11 +73,42 @@ def test_rediss_and_memcached_urls() -> None:
     assert s.display_url == "memcached://[::1]:11211"
 
 
+def test_sentinel_url() -> None:
+    s = parse(
+        {
+            "url": "redis+sentinel://:s%40cret@10.0.0.1:26380,[fd00::2],sentinel-3/mymaster/2",
+            "session_key": HEX,
+        }
+    )
+    assert s.engine == "redis" and s.shared
+    assert s.sentinels == (("10.0.0.1", 26380), ("fd00::2", 26379), ("sentinel-3", 26379))
+    assert (s.service, s.db, s.password, s.username) == ("mymaster", 2, "s@cret", None)
+    assert (
+        s.display_url
+        == "redis+sentinel://10.0.0.1:26380,[fd00::2]:26379,sentinel-3:26379/mymaster/2"
+    )
+    assert "cret" not in repr(s)
+    s = parse({"url": "redis+sentinel://h1:26379,h2:26379/mymaster", "session_key": HEX})
+    assert (s.sentinels, s.service, s.db) == ((("h1", 26379), ("h2", 26379)), "mymaster", 0)
+    assert s.display_url == "redis+sentinel://h1:26379,h2:26379/mymaster"
+    assert parse({"url": "redis+sentinel://user:pw@h/m", "session_key": HEX}).username == "user"
+
+
 @pytest.mark.parametrize(
     ("table", "path", "fragment"),
     [
         ({"url": "redis://h"}, "store.session_key", "required"),
-        ({"url": "redis+sentinel://h/mymaster", "session_key": HEX}, "store.url", "Sentinel"),
+        ({"url": "redis+sentinel://h", "session_key": HEX}, "store.url", "service name"),
+        ({"url": "redis+sentinel://h:0/m", "session_key": HEX}, "store.url", "1-65535"),
+        ({"url": "redis+sentinel://a,,b/m", "session_key": HEX}, "store.url", "without a host"),
+        ({"url": "redis+sentinel://[::1/m", "session_key": HEX}, "store.url", "malformed"),
+        ({"url": "redis+sentinel://h/m/x", "session_key": HEX}, "store.url", "not a number"),
+        ({"url": "redis+sentinel://h/m/0/1", "session_key": HEX}, "store.url", "master name"),
+        ({"url": "redis+sentinel://h/m?db=1", "session_key": HEX}, "store.url", "no URL options"),
+        ({"url": "redis+sentinel://h/m"}, "store.session_key", "required"),
+        ({"url": "sentinel://h/m", "session_key": HEX}, "store.url", "unknown store"),
+        ({"url": "rediss+sentinel://h/m", "session_key": HEX}, "store.url", "over TLS"),
+        ({"url": "redis+cluster://h", "session_key": HEX}, "store.url", "Cluster"),
         ({"url": "mongodb://h", "session_key": HEX}, "store.url", "unknown store"),
         ({"url": "memcached://h/3", "session_key": HEX}, "store.url", "no password"),
         ({"url": "redis://h/zero", "session_key": HEX}, "store.url", "not a number"),

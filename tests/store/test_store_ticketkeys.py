@@ -1,24 +1,16 @@
-"""The cluster-wide ticket key ring in real Redis and memcached, and key files."""
+"""The cluster-wide ticket key ring in real Redis and memcached."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
 from l7lb.store.backend import open_store
-from l7lb.store.ticketkeys import (
-    TicketKeyFileError,
-    fetch_or_rotate,
-    load_ticket_key_file,
-    ring_key,
-)
+from l7lb.store.ticketkeys import fetch_or_rotate, ring_key
 from l7lb.tls.ticketkeys import TicketKeyRing
 
 pytestmark = pytest.mark.timeout(30)
@@ -144,39 +136,3 @@ def test_old_keys_are_dropped_and_store_down_rotates_locally(own_server) -> None
             await store.close()
 
     asyncio.run(main())
-
-
-def _b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode()
-
-
-def test_ticket_key_file(tmp_path: Path) -> None:
-    keys = [os.urandom(32) for _ in range(4)]
-    path = tmp_path / "tickets.keys"
-    path.write_text("# oldest first\n\n" + "\n".join(_b64(k) for k in keys) + "\n")
-    ring = load_ticket_key_file(str(path))
-    assert ring.previous is not None
-    assert (ring.previous.secret, ring.current.secret, ring.next.secret) == tuple(keys[1:])
-
-    path.write_text(_b64(keys[0]) + "\n" + _b64(keys[1]))
-    ring = load_ticket_key_file(str(path))
-    assert (ring.current.secret, ring.next.secret, ring.previous) == (keys[0], keys[1], None)
-
-    path.write_text(_b64(keys[0]).replace("+", "-").replace("/", "_"))  # URL-safe base64
-    ring = load_ticket_key_file(str(path))
-    assert ring.current.secret == ring.next.secret == keys[0]
-
-    path.write_text(_b64(os.urandom(80)))  # a HAProxy-style key
-    assert len(load_ticket_key_file(str(path)).current.secret) == 32
-
-    for bad, message in (
-        ("", "no key"),
-        ("not base64!\n", "line 1 is not base64"),
-        ("# c\n" + _b64(b"x" * 16), "line 2 decodes to 16 bytes"),
-        (_b64(keys[0]) + "\n" + _b64(keys[0]), "same key twice"),
-    ):
-        path.write_text(bad)
-        with pytest.raises(TicketKeyFileError, match=message):
-            load_ticket_key_file(str(path))
-    with pytest.raises(OSError):
-        load_ticket_key_file(str(tmp_path / "missing"))
