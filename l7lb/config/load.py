@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from l7lb.config.durations import DurationError, parse_duration
+from l7lb.config.ipvs import parse_ipvs_table
 from l7lb.config.model import (
     Address,
     Config,
@@ -87,6 +88,7 @@ TOP_KEYS = (
     "log",
     "vip",
     "pool",
+    "ipvs",
 )
 TIMEOUT_KEYS = (
     "request_head",
@@ -1311,10 +1313,16 @@ def _build(doc: dict[str, Any], source: str, issues: _Issues, base_dir: str = ""
         for where, message, hint in store_issues:
             issues.add(where, message, hint)
         store = parsed or store
+    ipvs = None
+    if "ipvs" in doc:  # the L4 tier for `l7lb ipvs`; needs the VIPs and pools built
+        ipvs, ipvs_issues = parse_ipvs_table(doc["ipvs"], vips, pools)
+        for where, message, hint in ipvs_issues:
+            issues.add(where, message, hint)
     return Config(
         vips=tuple(vips),
         pools=pools,
         store=store,
+        ipvs=ipvs,
         workers=workers,
         timeouts=timeouts,
         http=http,
