@@ -279,9 +279,8 @@ class _Reader:
             self.error(key, exc.message, exc.hint)
             return default
         if whole and value != int(value):
-            self.error(
-                key, f"{format_duration(value)} is not a whole number of seconds", "e.g. 300"
-            )
+            hint = f'e.g. {key} = "{max(1, round(value))}s"'
+            self.error(key, f"{format_duration(value)} is not a whole number of seconds", hint)
             return default
         if not low <= value <= high:
             span = f"{format_duration(low)} to {format_duration(high)}"
@@ -418,7 +417,7 @@ def parse_ipvs_table(
     for address in [e.address for e in endpoints] + [v.address for v in local_vips]:
         if address not in addresses:
             addresses.append(address)
-    if not (directors or local_vips or vrrp_table is not None):
+    if not (directors or local_vips or vrrp_table is not None) and not issues:
         issues.append(
             (
                 where,
@@ -629,7 +628,7 @@ def _vrrp(value: object, path: str, local: bool, issues: list[Issue]) -> Vrrp | 
         raw.error("nodes", f"expected a table, got {_kind(table)}", "nodes = { lvs1 = 150 }")
         table = {}
     for name, node_priority in table.items():
-        where = _join(raw.at("nodes"), name)
+        where = _join(raw.at("nodes"), _show(name))
         if _NODE.fullmatch(name) is None:
             issues.append((where, f"{_show(name)} is not a host name", "e.g. lvs1"))
         elif isinstance(node_priority, bool) or not isinstance(node_priority, int):
@@ -686,9 +685,9 @@ def _local_vips(
             entry.error("address", "is required", 'the local IPVS VIP, e.g. "192.0.2.60:80"')
             continue
         address = _host_port(entry.string("address", ""), where, issues, "a local VIP")
+        realservers = _realservers(entry, address[1] if address else 0, method, issues)
         if address is None:
             continue
-        realservers = _realservers(entry, address[1], method, issues)
         if address in seen:
             message = f"{address[0]}:{address[1]} is already local_vip {seen[address]}"
             issues.append((where, message, "list each local VIP once"))
@@ -724,14 +723,14 @@ def _realservers(
     out: list[tuple[str, int]] = []
     for number, text in entry.strings("realservers"):
         where = entry.at(f"realservers {number}")
-        if ":" in text:
+        if ":" in text or not port:  # without the VIP's port, a realserver needs its own
             host_port = _host_port(text, where, issues, "a realserver")
         else:
             host = _ipv4(text, where, issues, "a realserver")
             host_port = (host, port) if host is not None else None
         if host_port is None:
             continue
-        if method is IpvsMethod.DR and host_port[1] != port:
+        if method is IpvsMethod.DR and port and host_port[1] != port:
             issues.append(
                 (
                     where,
