@@ -53,7 +53,8 @@ def render_keepalived(plan: Plan) -> str:
     """keepalived.conf for ``plan``, ending with a newline."""
     out = _Writer()
     out.raw(f"# keepalived.conf written by `l7lb ipvs` from {plan.origin}.")
-    out.raw("# The same file on every IPVS director; check it with keepalived -t -f FILE.")
+    out.raw("# The same file on every host of the cluster that runs keepalived.")
+    out.raw("# Check it there with: keepalived -t -f /etc/keepalived/keepalived.conf")
     out.raw("# Do not edit: change [ipvs] and write it again.")
     if plan.marks:
         out.raw("# Firewall marks come from iptables rules: see `l7lb ipvs --sysctl`.")
