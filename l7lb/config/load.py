@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from l7lb.config.durations import DurationError, parse_duration
-from l7lb.config.ipvs import parse_ipvs_table
+from l7lb.config.ipvs import IPVS_KEYS, parse_ipvs_table
 from l7lb.config.model import (
     Address,
     Config,
@@ -202,6 +202,7 @@ for _keys, _home in (
     (SERVER_KEYS[1:], "[[pool.<name>.server]]"),
     (PERSISTENCE_KEYS, "[pool.<name>.persistence]"),
     (HEALTH_KEYS, "[pool.<name>.health]"),
+    (IPVS_KEYS, "[ipvs]"),
     (TOP_KEYS, "the top level of the file"),
 ):
     for _key in _keys:

@@ -492,3 +492,11 @@ def test_check_summarises_the_shipped_lvs_dr_policy(
         "  vrrp on eth0, router id 80, priority 100 (lvs1 150, lvs2 100): 192.0.2.80\n"
     ) in printed
     assert printed.endswith("configuration OK\n")
+
+
+def test_an_ipvs_key_at_the_top_level_is_sent_to_its_section() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config('directors = ["10.0.0.11"]\n' + VIPS + POOLS)
+    assert [str(e) for e in info.value.errors] == [
+        'directors: unknown key (hint: "directors" belongs in [ipvs])'
+    ]
