@@ -407,6 +407,7 @@ def parse_ipvs_table(
         raw.error("vips", "no VIP address for IPVS to announce", "list a [[vip]] in vips")
 
     local_vips = _local_vips(raw, scheduler, pools, issues)
+    _local_vips_apart(raw, local_vips, vips, issues)
     vrrp = None
     vrrp_table = raw.raw.get("vrrp")
     if vrrp_table is not None:
@@ -450,17 +451,18 @@ def parse_ipvs_table(
 
 def _directors(raw: _Reader, issues: list[Issue]) -> list[str]:
     directors: list[str] = []
+    numbers: dict[str, int] = {}  # address -> its position in the array, for messages
     loopback = 0
     for number, text in raw.strings("directors"):
         where = raw.at(f"directors {number}")
         address = _ipv4(text, where, issues, "a director")
         if address is None:
             continue
-        if address in directors:
-            other = directors.index(address) + 1
+        if address in numbers:
             hint = "list each director once"
-            issues.append((where, f"{address} is already director {other}", hint))
+            issues.append((where, f"{address} is already director {numbers[address]}", hint))
             continue
+        numbers[address] = number
         if _is_loopback(address):
             if loopback:
                 hint = "one loopback entry stands for the l7lb on the IPVS director itself"
@@ -708,6 +710,24 @@ def _local_vips(
         _check_pool_health(pool, issues)
         out.append(LocalVip(address[0], address[1], tuple(realservers), sched, method, pool.name))
     return out
+
+
+def _local_vips_apart(
+    raw: _Reader, local_vips: Sequence[LocalVip], vips: Sequence[Vip], issues: list[Issue]
+) -> None:
+    """IPVS takes every packet to a local VIP's address and port, before any socket
+    sees it: l7lb must not listen there, or IPVS would take l7lb's own clients."""
+    for number, local in enumerate(local_vips, 1):
+        for vip in vips:
+            if any((a.host, a.port) == (local.address, local.port) for a in vip.listen):
+                issues.append(
+                    (
+                        raw.at(f"local_vip {number} address"),
+                        f'{local.address}:{local.port} is where vip "{vip.name}" listens: '
+                        "IPVS would take its connections",
+                        "give the local IPVS VIP another address or port",
+                    )
+                )
 
 
 _LOCAL_HINT = 'write [[ipvs.local_vip]] with address = "192.0.2.60:80" and realservers'

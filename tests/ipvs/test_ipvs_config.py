@@ -500,3 +500,19 @@ def test_an_ipvs_key_at_the_top_level_is_sent_to_its_section() -> None:
     assert [str(e) for e in info.value.errors] == [
         'directors: unknown key (hint: "directors" belongs in [ipvs])'
     ]
+
+
+def test_a_local_vip_where_l7lb_listens() -> None:
+    pools = POOLS + '[pool.lvs]\n[[pool.lvs.server]]\naddress = "192.0.2.11:443"\n'
+    text = '[ipvs]\n[[ipvs.local_vip]]\naddress = "192.0.2.11:443"\nrealservers = ["10.0.6.1"]\n'
+    assert errors(text, pools=pools) == [
+        'ipvs local_vip 1 address: 192.0.2.11:443 is where vip "api" listens: IPVS would take '
+        "its connections (hint: give the local IPVS VIP another address or port)"
+    ]
+
+
+def test_a_repeated_director_is_named_by_its_position() -> None:
+    text = '[ipvs]\ndirectors = ["x", "10.0.0.11", "10.0.0.11"]\nhealth_port = 1\n'
+    assert errors(text)[1] == (
+        "ipvs directors 3: 10.0.0.11 is already director 2 (hint: list each director once)"
+    )
