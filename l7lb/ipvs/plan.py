@@ -125,6 +125,12 @@ class Plan:
         return tuple(out)
 
 
+def printable(text: str) -> str:
+    """``text`` safe inside a one-line comment of any rendering: a line break in a
+    VIP name or a file name must not start a keepalived block or a shell command."""
+    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)
+
+
 class NoIpvsSection(ValueError):
     """The configuration has no ``[ipvs]`` section: there is nothing to generate."""
 
@@ -141,7 +147,7 @@ def plan(config: Config, origin: str) -> Plan:
     for local_vip in settings.local_vips:
         services.append(_local(local_vip, config.pools[local_vip.pool].health))
     return Plan(
-        origin=origin,
+        origin=printable(origin),
         settings=settings,
         services=tuple(services),
         marks=tuple(marks),
@@ -182,7 +188,7 @@ def _front(
     # address -> [(port, vip name)], in the order the file names them
     by_address: dict[str, list[tuple[int, str]]] = {}
     for endpoint in settings.endpoints:
-        by_address.setdefault(endpoint.address, []).append((endpoint.port, endpoint.vip))
+        by_address.setdefault(endpoint.address, []).append((endpoint.port, printable(endpoint.vip)))
     services: list[VirtualService] = []
     marks: list[Mark] = []
     for index, (address, ports) in enumerate(by_address.items()):

@@ -21,6 +21,7 @@ from l7lb.ipvs.plan import (
     VirtualService,
     plan,
 )
+from l7lb.ipvs.sysctl import render_sysctl
 
 FRONT = '[ipvs]\ndirectors = ["10.0.0.11", "10.0.0.12"]\nhealth_port = 8081\n'
 DIRECTOR_CHECK = Check(HttpGet(8081, "/healthz", False, ("200",)), 2.0, 2.0, 1)
@@ -251,3 +252,13 @@ def test_a_local_vip_with_tcp_or_no_check() -> None:
     none = _local("")
     assert none.check is None
     assert none.notes == ('pool "lvs" has no [health] check: every realserver counts up',)
+
+
+def test_names_cannot_break_out_of_a_comment() -> None:
+    """A line break in a VIP name or a file name stays inside its comment line."""
+    vips = VIPS.replace('name = "api"', 'name = "api\\nreal_server 6.6.6.6 {"')
+    p = plan(config(FRONT, vips=vips), "/etc/l7lb/x\nrm -rf /tmp/x.toml")
+    assert p.services[2].title == '192.0.2.11:443, vip "api\\x0areal_server 6.6.6.6 {"'
+    for text in (render_keepalived(p), render_ipvsadm(p), render_sysctl(p)):
+        assert "\nreal_server 6.6.6.6" not in text
+        assert "\nrm -rf" not in text
