@@ -82,7 +82,7 @@ class VirtualService:
     @property
     def scheduler_flags(self) -> tuple[str, ...]:
         # A failed director is set to weight 0 (inhibit_on_failure); without the
-        # fallback flag, sh and mh keep hashing its clients to it and drop them.
+        # fallback flag, sh and mh keep hashing its clients to it and refuse them.
         if self.scheduler is IpvsScheduler.SH:
             return ("sh-fallback",)
         if self.scheduler is IpvsScheduler.MH:
