@@ -23,7 +23,7 @@ def ipvs_main(argv: list[str]) -> int:
         prog="l7lb ipvs",
         description="Write the L4 tier (IPVS, keepalived) for the [ipvs] section of FILE.",
     )
-    ap.add_argument("-c", "--config", required=True, help="configuration file (TOML)")
+    ap.add_argument("-c", "--config", required=True, metavar="FILE", help="configuration (TOML)")
     ap.add_argument(
         "--format",
         choices=sorted(FORMATS),
