@@ -19,6 +19,8 @@ commands:
   bench URL [options]         load-test an HTTP(S) server (l7lb bench --help)
   certs new|show ...          make keys, CSRs and self-signed certificates
   admin [-s SOCK|-c FILE] CMD  show servers, set-weight, drain, maint, ready
+  ipvs -c FILE [--format keepalived|ipvsadm] [--sysctl]
+                              write the L4 tier (keepalived.conf, ipvsadm rules, host settings)
 """
 
 
@@ -69,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         from l7lb.admin.client import admin_main
 
         return admin_main(rest)
+    if cmd == "ipvs":
+        from l7lb.ipvs.command import ipvs_main
+
+        return ipvs_main(rest)
     if cmd == "version":
         from importlib.metadata import version
 

@@ -23,6 +23,7 @@ from l7lb.config.address import addresses_overlap as _overlaps
 from l7lb.config.address import parse_address
 from l7lb.config.admin import parse_admin_table
 from l7lb.config.durations import DurationError, parse_duration
+from l7lb.config.ipvs import IPVS_KEYS, parse_ipvs_table
 from l7lb.config.model import (
     Address,
     Config,
@@ -93,6 +94,7 @@ TOP_KEYS = (
     "log",
     "vip",
     "pool",
+    "ipvs",
 )
 TIMEOUT_KEYS = (
     "request_head",
@@ -207,6 +209,7 @@ for _keys, _home in (
     (SERVER_KEYS[1:], "[[pool.<name>.server]]"),
     (PERSISTENCE_KEYS, "[pool.<name>.persistence]"),
     (HEALTH_KEYS, "[pool.<name>.health]"),
+    (IPVS_KEYS, "[ipvs]"),
     (TOP_KEYS, "the top level of the file"),
 ):
     for _key in _keys:
@@ -1277,10 +1280,16 @@ def _build(doc: dict[str, Any], source: str, issues: _Issues, base_dir: str = ""
                 issues.add(
                     "admin listen", f"{admin.listen} is also {path}", "use a port of its own"
                 )
+    ipvs = None
+    if "ipvs" in doc:  # the L4 tier for `l7lb ipvs`; needs the VIPs and pools built
+        ipvs, ipvs_issues = parse_ipvs_table(doc["ipvs"], vips, pools)
+        for where, message, hint in ipvs_issues:
+            issues.add(where, message, hint)
     return Config(
         vips=tuple(vips),
         pools=pools,
         store=store,
+        ipvs=ipvs,
         workers=workers,
         timeouts=timeouts,
         http=http,

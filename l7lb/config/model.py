@@ -249,6 +249,8 @@ class Config:
     pid_file: str = ""  # written at start, removed at exit; "" = none
     # the shared store ([store]): an ``l7lb.store.settings.StoreSettings``; None = memory
     store: Any = None
+    # the L4 tier ([ipvs]) for `l7lb ipvs`: an ``l7lb.config.ipvs.IpvsSettings``; None = absent
+    ipvs: Any = None
     # default cookie/prefix secret for pools that give none (same on every director)
     persistence_secret: bytes = field(default=b"", repr=False)
     source: str = ""  # the TOML text this was built from (for reload/workers)

@@ -7,6 +7,7 @@ defaults filled in, server names assigned, routes in the order they are tried.
 from __future__ import annotations
 
 from l7lb.config.durations import format_duration
+from l7lb.config.ipvs import IpvsSettings, describe_ipvs
 from l7lb.config.model import (
     Config,
     HeaderMatch,
@@ -59,6 +60,9 @@ def summarize(cfg: Config) -> str:
     for pool in cfg.pools.values():
         lines.append("")
         lines.extend(_pool(pool))
+    if isinstance(cfg.ipvs, IpvsSettings):
+        lines.append("")
+        lines.extend(describe_ipvs(cfg.ipvs))
     return "\n".join(lines) + "\n"
 
 
