@@ -1,4 +1,4 @@
-"""``l7lb`` command line: run, check, demo, bench, certs."""
+"""``l7lb`` command line: run, check, explain, demo, bench, certs, admin."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ l7lb COMMAND [options]
 commands:
   run -c FILE [--workers N]   run the proxy (supervisor + workers)
   check -c FILE               validate a configuration and print a summary
+  explain -c FILE [URL]       where a request would go and why (l7lb explain --help)
   demo [--workers N]          demo realservers + the proxy on policies/demo.toml
   bench URL [options]         load-test an HTTP(S) server (l7lb bench --help)
   certs new|show ...          make keys, CSRs and self-signed certificates
@@ -72,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         return _run(rest)
     if cmd == "check":
         return _check(rest)
+    if cmd == "explain":
+        from l7lb.explain.command import explain_main
+
+        return explain_main(rest)
     if cmd == "demo":
         from l7lb.demo.command import demo_main
 
