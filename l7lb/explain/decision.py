@@ -103,11 +103,14 @@ def _any_full(state: PoolState) -> bool:
     )
 
 
-def _scheduler_note(pool: Pool, state: PoolState, chosen: ServerState, hv: bytes | None) -> str:
+def _scheduler_note(
+    pool: Pool, lines: list[ServerLine], chosen: ServerState, hv: bytes | None
+) -> str:
     kind = pool.scheduler
     if kind in _ROTATING:
-        tier = [s for s in state.servers if s.server.backup == chosen.server.backup]
-        total = sum(s.weight for s in tier if s.weight > 0) or 1
+        # the eligible servers of the chosen one's tier (primaries, or backups)
+        tier = [s for s in lines if s.eligible and s.backup == chosen.server.backup]
+        total = sum(s.weight for s in tier) or 1
         if kind is Scheduler.WRR:
             shares = ", ".join(f"{s.name} {100 * s.weight / total:.0f}%" for s in tier)
             return (
@@ -193,7 +196,6 @@ def decide(
         server = state.pick(peer, hash_value, frozenset(), loop_now)
         if server is not None:
             d.scheduler = pool.scheduler.value
-            d.scheduler_note = _scheduler_note(pool, state, server, hash_value)
             d.steps.append(f"scheduler {pool.scheduler.value} picks {server.name}")
             return _use(d, states, d.pool, server, secure, now, loop_now, "scheduled")
         if pool.queue_timeout > 0 and _any_full(state):
@@ -247,4 +249,7 @@ def _use(
         # what persistence adds to a response carrying no cookies of its own
         d.response_headers = st.response_headers([], server, d.sticky, secure, now)[0]
     d.servers = _server_lines(state, loop_now)
+    if how == "scheduled":
+        pool = states.config.pools[pool_name]
+        d.scheduler_note = _scheduler_note(pool, d.servers, server, d.hash_value)
     return d

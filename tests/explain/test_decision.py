@@ -29,7 +29,7 @@ listen = ["127.0.0.1:8080"]
   pool = "web"
 
 [pool.web]
-scheduler = "rr"
+scheduler = "{scheduler}"
 redispatch = {redispatch}
 fallback = "sorry"
 queue_timeout = "{queue}"
@@ -58,8 +58,9 @@ fallback = {{ status = 503, body = "later" }}
 
 @pytest.fixture
 def cfg(inline: Callable[[str], Path]) -> Callable[..., Path]:
-    def make(redispatch: bool = True, queue: str = "0s") -> Path:
-        return inline(CONFIG.format(redispatch=str(redispatch).lower(), queue=queue))
+    def make(redispatch: bool = True, queue: str = "0s", scheduler: str = "rr") -> Path:
+        text = CONFIG.format(redispatch=str(redispatch).lower(), queue=queue, scheduler=scheduler)
+        return inline(text)
 
     return make
 
@@ -168,3 +169,11 @@ def test_live_rows_that_do_not_fit_are_reported(cfg: Callable[..., Path]) -> Non
     )
     assert "live server web/zz is not in this file" in notes[0]
     assert any("server web/b of this file is not on the running director" in n for n in notes)
+
+
+def test_wrr_shares_count_only_eligible_servers(cfg: Callable[..., Path]) -> None:
+    out = run(cfg(scheduler="wrr"), rows(b="up:3"))
+    assert out["decision"]["server"] == "b"
+    assert "(shares: a 25%, b 75%)" in out["decision"]["scheduler_note"]
+    out = run(cfg(scheduler="wrr"), rows(a="drain", b="up:3"))
+    assert "(shares: b 100%)" in out["decision"]["scheduler_note"]
