@@ -13,6 +13,7 @@ are not read), gives the same answer without making SSL contexts.
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 from dataclasses import dataclass, field
 
 from l7lb.tls.certinfo import CertificateError, CertInfo, describe
@@ -113,4 +114,8 @@ def choose_certificate(
 
 
 def _is_ip(host: str) -> bool:
-    return any(c == ":" for c in host) or host.replace(".", "").isdigit()
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True

@@ -112,10 +112,16 @@ def parse_destination(url: str) -> tuple[Destination, str]:
     host = (parts.hostname or "").lower()
     if not host:
         raise RequestError(f"URL {url!r} has no host (e.g. http://www.example.com/)")
+    if not host.isascii():
+        # clients send internationalised names in their ASCII (punycode) form
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise RequestError(f"URL {url!r}: {host!r} is not a valid host name") from None
     target = parts.path or "/"
     if parts.query:
         target += "?" + parts.query
-    return Destination(scheme, host, port or _DEFAULT_PORTS[scheme]), target
+    return Destination(scheme, host, _DEFAULT_PORTS[scheme] if port is None else port), target
 
 
 def parse_header_option(text: str) -> tuple[str, str]:

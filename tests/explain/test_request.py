@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from explain_helpers import POLICIES, Result
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from l7lb.config.load import load_config
+from l7lb.explain.decision import PoolStates
+from l7lb.explain.explanation import explain
+from l7lb.explain.report import render
 from l7lb.explain.request import (
     RefusedRequest,
     RequestError,
@@ -14,6 +23,7 @@ from l7lb.explain.request import (
     parse_destination,
     read_raw,
 )
+from l7lb.explain.vip import choose_vip
 from l7lb.http.events import Framing, Limits
 
 Run = Callable[..., Result]
@@ -140,3 +150,63 @@ def test_stdin_form_needs_a_vip_when_several_listen(run: Run) -> None:
     )
     res = run("-c", cfg, "--header", "X: 1", stdin=raw)
     assert res.rc == 2 and "go with a URL" in res.err
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400))
+def test_any_bytes_on_stdin_are_read_or_refused_with_a_reason(data: bytes) -> None:
+    try:
+        req = read_raw(data)
+    except RefusedRequest as exc:
+        assert 400 <= exc.status < 500 and exc.reason
+    except RequestError as exc:
+        assert str(exc)
+    else:
+        assert req.head.method and req.head.target
+
+
+_POLICIES = sorted(POLICIES.glob("*.toml"))
+_token = st.text(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-", min_size=1, max_size=8
+)
+_value = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=40)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    policy=st.sampled_from(_POLICIES),
+    method=st.sampled_from(["GET", "POST", "HEAD", "OPTIONS", "DELETE", "CONNECT", "PURGE"]),
+    path=st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=30),
+    headers=st.lists(st.tuples(_token, _value), max_size=4),
+    cookies=st.lists(
+        st.tuples(st.sampled_from(["L7LB", "SHOPSRV", "JSESSIONID", "PHPSESSID"]), _token),
+        max_size=2,
+    ),
+    source=st.sampled_from(["198.51.100.7", "2001:db8::7", "10.1.2.3"]),
+)
+def test_the_whole_explanation_never_crashes(
+    policy: Path,
+    method: str,
+    path: str,
+    headers: list[tuple[str, str]],
+    cookies: list[tuple[str, str]],
+    source: str,
+) -> None:
+    config = load_config(str(policy))
+    vip = config.vips[0]
+    lines = [f"{method} /{path} HTTP/1.1", "Host: www.example.com"]
+    lines += [f"{n}: {v}" for n, v in headers]
+    if cookies:
+        lines.append("Cookie: " + "; ".join(f"{n}={v}" for n, v in cookies))
+    raw = ("\r\n".join(lines) + "\r\n\r\n").encode()
+    try:
+        req = read_raw(raw, source=source, parser=config.http.parser, limits=config.http.limits)
+    except RefusedRequest:
+        return
+    choice = choose_vip(config, req.destination, vip.name)
+    out = explain(
+        config, req, choice, PoolStates(config), now=time.time(), loop_now=time.monotonic()
+    )
+    assert out["answer"]["summary"]
+    json.dumps(out)
+    assert render(out).endswith("\n")
