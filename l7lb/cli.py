@@ -1,4 +1,4 @@
-"""``l7lb`` command line: run, check, reload, stop, demo, bench, certs, admin."""
+"""``l7lb`` command line: run, check, explain, reload, stop, demo, bench, certs, admin."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ l7lb COMMAND [options]
 commands:
   run -c FILE [--workers N]   run the proxy (supervisor + workers)
   check -c FILE               validate a configuration and print a summary
+  explain -c FILE [URL]       where a request would go and why (l7lb explain --help)
   reload -c FILE              reload the running l7lb; prints its verdict
   stop -c FILE                stop the running l7lb (drain) and wait until it exits
   demo [--directors 2]        demo realservers + the proxy on policies/demo.toml
@@ -55,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         from l7lb.admin.runctl import reload_main, stop_main
 
         return reload_main(rest) if cmd == "reload" else stop_main(rest)
+    if cmd == "explain":
+        from l7lb.explain.command import explain_main
+
+        return explain_main(rest)
     if cmd == "demo":
         from l7lb.demo.command import demo_main
 

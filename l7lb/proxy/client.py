@@ -31,10 +31,9 @@ from l7lb.proxy.commands import (
     Tunnel,
 )
 from l7lb.proxy.deadlines import NEVER
-from l7lb.proxy.exchange import Exchange
 from l7lb.proxy.flow import ReadGate
 from l7lb.proxy.h1 import H1Connection
-from l7lb.proxy.link import BackendLink
+from l7lb.proxy.link import BackendLink, Requester
 from l7lb.proxy.runtime import PoolRuntime, VipRuntime
 from l7lb.proxy.services import WorkerServices
 from l7lb.proxy.upstream import BackendConnection, abort, close
@@ -134,15 +133,15 @@ class ClientConnection(asyncio.Protocol):
 
     # ---- answers from elsewhere ------------------------------------------------------------------
 
-    def _claimed(self, ex: Exchange, name: str | None) -> None:
+    def _claimed(self, ex: Requester, name: str | None) -> None:
         ex.claim_answer(name, self.loop.time())
         self._run()
 
-    def _slot_free(self, ex: Exchange) -> None:
+    def _slot_free(self, ex: Requester) -> None:
         ex.slot_free(self.loop.time())
         self._run()
 
-    async def _connect(self, ex: Exchange, pool: PoolRuntime, server: ServerState) -> None:
+    async def _connect(self, ex: Requester, pool: PoolRuntime, server: ServerState) -> None:
         addr = server.server.address
         link = BackendLink(pool.name, server, self.rt.response_parser())
         try:

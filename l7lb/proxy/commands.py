@@ -13,12 +13,11 @@ from typing import TYPE_CHECKING
 
 from l7lb.accesslog import AccessRecord
 from l7lb.proxy.flow import Pause
+from l7lb.proxy.link import BackendLink, Requester
 
 if TYPE_CHECKING:
     from l7lb.balancing import ServerState
     from l7lb.persistence.shared import StickUpdate
-    from l7lb.proxy.exchange import Exchange
-    from l7lb.proxy.link import BackendLink
     from l7lb.proxy.runtime import PoolRuntime
 
 
@@ -69,7 +68,7 @@ class Connect(Command):
     __slots__ = ("exchange", "fresh", "pool", "server")
 
     def __init__(
-        self, exchange: Exchange, pool: PoolRuntime, server: ServerState, fresh: bool = False
+        self, exchange: Requester, pool: PoolRuntime, server: ServerState, fresh: bool = False
     ) -> None:
         self.exchange = exchange
         self.pool = pool
@@ -130,7 +129,7 @@ class Enqueue(Command):
 
     __slots__ = ("exchange", "pool")
 
-    def __init__(self, exchange: Exchange, pool: PoolRuntime) -> None:
+    def __init__(self, exchange: Requester, pool: PoolRuntime) -> None:
         self.exchange = exchange
         self.pool = pool
 
@@ -141,7 +140,7 @@ class Claim(Command):
 
     __slots__ = ("exchange", "key", "proposal", "table")
 
-    def __init__(self, exchange: Exchange, table: str, key: bytes, proposal: str | None) -> None:
+    def __init__(self, exchange: Requester, table: str, key: bytes, proposal: str | None) -> None:
         self.exchange = exchange
         self.table = table
         self.key = key

@@ -13,7 +13,29 @@ from l7lb.http.events import ResponseParser
 
 if TYPE_CHECKING:
     from l7lb.balancing import ServerState
-    from l7lb.proxy.exchange import Exchange
+
+
+class Requester(Protocol):
+    """An exchange as the I/O side and the pools see it (``exchange.Exchange``): what a
+    backend connection, a connect, a claim or a free slot reports to it. Declared here, at
+    the bottom of the engine's imports, so that nothing needs to import the exchange."""
+
+    done: bool  # answered (or given up) and logged
+    waiting: bool  # queued for a server slot
+
+    def attached(self, link: BackendLink, now: float) -> None: ...
+
+    def connect_failed(self, server: ServerState, reason: str, now: float) -> None: ...
+
+    def claim_answer(self, name: str | None, now: float) -> None: ...
+
+    def slot_free(self, now: float) -> None: ...
+
+    def backend_received(self, link: BackendLink, data: bytes, now: float) -> None: ...
+
+    def backend_closed(self, link: BackendLink, error: str, now: float) -> None: ...
+
+    def backend_full(self, full: bool) -> None: ...
 
 
 class Transport(Protocol):
@@ -64,7 +86,7 @@ class BackendLink:
         self.pool_name = pool_name
         self.server = server
         self.parser = parser
-        self.exchange: Exchange | None = None  # the exchange it serves now
+        self.exchange: Requester | None = None  # the exchange it serves now
         self.transport: Transport | None = None  # set by the asyncio side once connected
         self.user: BackendUser | None = None  # the glue of the client connection it serves
         self.closed = False

@@ -12,7 +12,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from l7lb.balancing import HashKey, PoolState, ServerState
 from l7lb.config.model import Config, Pool, Vip
@@ -22,11 +22,9 @@ from l7lb.http.events import RequestParser, ResponseParser
 from l7lb.http.forwarding import server_authorities
 from l7lb.persistence.policy import Stickiness
 from l7lb.persistence.shared import StickTables
+from l7lb.proxy.link import Requester
 from l7lb.proxy.upstream import IdleStock
 from l7lb.routing.router import Router
-
-if TYPE_CHECKING:
-    from l7lb.proxy.exchange import Exchange
 
 log: Final = logging.getLogger("l7lb.worker")
 
@@ -68,7 +66,7 @@ class PoolRuntime:
                 s.name: PassiveTracker(h.passive_failures, h.passive_backoff) for s in pool.servers
             }
         # exchanges waiting for a slot when every server is at max_conn, with their wake-up
-        self.waiters: deque[tuple[Exchange, Callable[[], None]]] = deque()
+        self.waiters: deque[tuple[Requester, Callable[[], None]]] = deque()
 
     def any_full(self) -> bool:
         """Is some otherwise usable server only refusing because of max_conn?"""

@@ -9,17 +9,30 @@ Text conditions (``path_regex``, header ``regex``) are ``str`` patterns from
 the config: the path or value is decoded as UTF-8 with ``surrogateescape``
 (lossless for any bytes), once per request and only when a regex needs it.
 Exact header values are compared as UTF-8 bytes.
+
+``explain()`` (for ``l7lb explain``) answers the same question condition by
+condition. It adds nothing to ``route()``: every verdict it gives comes from
+``route()`` itself, run on a one-route router holding that route, or one of
+its conditions alone, so the explanation cannot drift from the data path.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+from dataclasses import dataclass
 
 from l7lb.config.model import HeaderMatch, IPNetwork, Match, Route
 from l7lb.routing.target import normalize_host, request_host, split_target
 
-__all__ = ["Router", "normalize_host", "request_host", "split_target"]
+__all__ = [
+    "Condition",
+    "RouteVerdict",
+    "Router",
+    "normalize_host",
+    "request_host",
+    "split_target",
+]
 
 # (ip version, network address as int, netmask as int): membership is one AND
 # and one compare instead of ``ipaddress``'s object machinery.
@@ -172,3 +185,80 @@ class Router:
                     continue
             return rule.route
         return None
+
+    def explain(
+        self,
+        method: bytes,
+        host: bytes,
+        path: bytes,
+        headers: list[tuple[bytes, bytes]],
+        source: str,
+    ) -> tuple[RouteVerdict, ...]:
+        """Every route in order with every one of its conditions judged (no
+        short cut: a route that fails on its method still says whether its
+        host would have matched). Same arguments as ``route()``; for
+        ``l7lb explain``, never on the data path."""
+
+        def holds(match: Match) -> bool:
+            one = Router((Route("explain", match),))
+            return one.route(method, host, path, headers, source) is not None
+
+        verdicts: list[RouteVerdict] = []
+        for index, rule in enumerate(self._rules, 1):
+            m = rule.route.match
+            conditions: list[Condition] = []
+            if m.methods:
+                ok = holds(Match(methods=m.methods))
+                conditions.append(Condition("method", m.methods, ok, m.methods if ok else ()))
+            if m.hosts:
+                hits = tuple(h for h in m.hosts if holds(Match(hosts=(h,))))
+                conditions.append(Condition("host", m.hosts, holds(Match(hosts=m.hosts)), hits))
+            if m.path_prefix is not None:
+                ok = holds(Match(path_prefix=m.path_prefix))
+                wanted = (m.path_prefix,)
+                conditions.append(Condition("path_prefix", wanted, ok, wanted if ok else ()))
+            if m.path_regex is not None:
+                ok = holds(Match(path_regex=m.path_regex))
+                wanted = (m.path_regex.pattern,)
+                conditions.append(Condition("path_regex", wanted, ok, wanted if ok else ()))
+            for h in m.headers:
+                ok = holds(Match(headers=(h,)))
+                wanted = (describe_header(h),)
+                conditions.append(Condition("header", wanted, ok, wanted if ok else ()))
+            if m.sources:
+                nets = tuple(str(n) for n in m.sources)
+                hits = tuple(str(n) for n in m.sources if holds(Match(sources=(n,))))
+                conditions.append(Condition("source", nets, holds(Match(sources=m.sources)), hits))
+            verdicts.append(RouteVerdict(index, rule.route, holds(m), tuple(conditions)))
+        return tuple(verdicts)
+
+
+def describe_header(h: HeaderMatch) -> str:
+    """A header condition as the config writes it: ``name``, ``name = value``
+    or ``name ~ regex``."""
+    name = h.name.decode("ascii", "replace")
+    if h.value is not None:
+        return f"{name} = {h.value}"
+    if h.regex is not None:
+        return f"{name} ~ {h.regex.pattern}"
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """One condition of a route, judged against one request."""
+
+    kind: str  # "method" | "host" | "path_prefix" | "path_regex" | "header" | "source"
+    wanted: tuple[str, ...]  # as configured: the list is an OR (one item for most kinds)
+    ok: bool
+    hits: tuple[str, ...]  # the configured items the request meets
+
+
+@dataclass(frozen=True, slots=True)
+class RouteVerdict:
+    """One route of a VIP, judged against one request by ``Router.explain``."""
+
+    index: int  # 1-based, as ``l7lb check`` numbers routes
+    route: Route
+    matched: bool  # every condition holds (a route without conditions always does)
+    conditions: tuple[Condition, ...]

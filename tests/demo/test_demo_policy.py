@@ -59,13 +59,20 @@ def test_an_offset_moves_every_port_and_the_admin_socket() -> None:
     assert parse_config(two).admin_socket == "/tmp/l7lb-demo-2-1000.sock"
 
 
+def test_the_admin_listener_moves_per_director_too() -> None:
+    """Director 2 must not try to bind director 1's admin HTTP listener."""
+    assert str(parse_config(demo_policy_text()).admin.listen) == "127.0.0.1:9100"
+    moved = parse_config(director_policy(demo_policy_text(), 2, STORE))
+    assert str(moved.admin.listen) == "127.0.0.1:9101"
+
+
 def test_a_listener_added_later_moves_per_director_too() -> None:
-    """E.g. an admin HTTP listener: director 2 must not try to bind director 1's."""
+    """Any other 127.0.0.1 listener a later version of the demo adds moves as well."""
     text = demo_policy_text().replace(
-        "[[vip]]", '[[vip]]\nname = "extra"\nlisten = ["127.0.0.1:9100"]\n'
+        "[[vip]]", '[[vip]]\nname = "extra"\nlisten = ["127.0.0.1:9200"]\n'
         '  [[vip.route]]\n  pool = "demo"\n\n[[vip]]', 1
     )  # fmt: skip
-    assert "127.0.0.1:9101" in listeners(director_policy(text, 2, STORE))
+    assert "127.0.0.1:9201" in listeners(director_policy(text, 2, STORE))
 
 
 def test_a_policy_without_what_the_demo_needs_is_refused() -> None:

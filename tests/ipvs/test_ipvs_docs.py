@@ -58,7 +58,7 @@ def test_the_readme_links_the_page() -> None:
 
 def _reference() -> str:
     text = (ROOT / "docs" / "configuration.md").read_text()
-    return text[text.index("## 19. `[ipvs]`") :]
+    return text[text.index("## 20. `[ipvs]`") :]
 
 
 def test_the_reference_documents_every_key() -> None:
