@@ -16,6 +16,7 @@ commands:
   bench URL [options]         load-test an HTTP(S) server (l7lb bench --help)
   certs new|show ...          make keys, CSRs and self-signed certificates
   admin [-s SOCK|-c FILE] CMD  show servers, set-weight, drain, maint, ready
+  version, --version          the release, and whether the hot path runs compiled
 """
 
 
@@ -62,6 +63,21 @@ def _check(argv: list[str]) -> int:
     return check_main(args.config)
 
 
+def _version() -> int:
+    """The release, and which hot path runs: compiled (how many modules) or pure, and why."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    from l7lb import native
+
+    try:
+        release = version("l7lb")
+    except PackageNotFoundError:
+        release = "(not installed)"
+    print(f"l7lb {release} (Python {platform.python_version()})\n{native.describe()}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
@@ -88,11 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         from l7lb.admin.client import admin_main
 
         return admin_main(rest)
-    if cmd == "version":
-        from importlib.metadata import version
-
-        print(version("l7lb"))
-        return 0
+    if cmd in ("version", "--version"):
+        return _version()
     print(f"l7lb: unknown command {cmd!r}\n\n{USAGE}", file=sys.stderr, end="")
     return 2
 
