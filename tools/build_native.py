@@ -25,7 +25,6 @@ import shutil
 import sys
 import sysconfig
 import time
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -122,8 +121,6 @@ class BuildNative(build_ext):
 
         t0 = time.monotonic()
         paths = [os.path.relpath(native.source_path(m, ROOT), ROOT) for m in native.HOT]
-        # setuptools finds [tool.setuptools] in pyproject.toml and calls it beta, every time
-        warnings.filterwarnings("ignore", message=".*tool.setuptools.*")
         try:
             with _in_root():
                 built = mypycify(paths, group_name=native.GROUP, target_dir=C_DIR)
