@@ -22,6 +22,7 @@ commands:
   admin [-s SOCK|-c FILE] CMD  show servers, set-weight, drain, maint, ready
   ipvs -c FILE [--format keepalived|ipvsadm] [--sysctl]
                               write the L4 tier (keepalived.conf, ipvsadm rules, host settings)
+  version, --version          the release, and whether the hot path runs compiled
 """
 
 
@@ -40,6 +41,21 @@ def _check(argv: list[str]) -> int:
     from l7lb.config.check import check_main
 
     return check_main(args.config)
+
+
+def _version() -> int:
+    """The release, and which hot path runs: compiled (how many modules) or pure, and why."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    from l7lb import native
+
+    try:
+        release = version("l7lb")
+    except PackageNotFoundError:
+        release = "(not installed)"
+    print(f"l7lb {release} (Python {platform.python_version()})\n{native.describe()}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,11 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         from l7lb.ipvs.command import ipvs_main
 
         return ipvs_main(rest)
-    if cmd == "version":
-        from importlib.metadata import version
-
-        print(version("l7lb"))
-        return 0
+    if cmd in ("version", "--version"):
+        return _version()
     print(f"l7lb: unknown command {cmd!r}\n\n{USAGE}", file=sys.stderr, end="")
     return 2
 

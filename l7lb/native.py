@@ -1,20 +1,22 @@
 """Compiled (mypyc) or pure Python: which of l7lb's hot modules run, and why.
 
-``tools/build_native.py`` compiles the modules named in ``HOT`` into one extension group: a
-compiled module sits beside its source (``client.cpython-311-x86_64-linux-gnu.so`` next to
-``client.py``) and calls the other compiled modules directly, in C. Python would load a
-compiled module before its source, so ``install()`` (run when the package is imported)
+The build (``tools/build_native.py``: the ``build_ext`` step of ``pip install``, of a wheel, of
+``pip install -e`` and of ``./dev``) compiles the modules named in ``HOT`` into one extension
+group: a compiled module sits beside its source (``client.cpython-311-x86_64-linux-gnu.so``
+next to ``client.py``) and calls the other compiled modules directly, in C. Python would load
+a compiled module before its source, so ``install()`` (run when the package is imported)
 decides for all of them at once:
 
 * the compiled modules are used when every one of them is there and every source is the one
   they were built from (``l7lb/_native_build.txt`` holds the SHA-256 of each, and of this
   file, written by the build; contents, not times, so a checkout or a wheel install that
   touches files does not matter);
-* otherwise every l7lb module loads from source, with the same behaviour, only slower: no C
-  compiler, ``L7LB_PURE=1`` in the environment, or a source edited since the last build
-  (a stale compiled module never runs in place of the code you see).
+* otherwise every l7lb module loads from source, with the same behaviour, only slower: no
+  build, a build that could not compile (no C compiler: the manifest then says why),
+  ``L7LB_PURE=1`` in the environment, or a source edited since the last build (a stale
+  compiled module never runs in place of the code you see).
 
-The supervisor logs ``describe()`` once at start.
+The supervisor logs ``describe()`` once at start, and ``l7lb --version`` prints it.
 """
 
 from __future__ import annotations
@@ -79,7 +81,8 @@ HOT: tuple[str, ...] = (
     "l7lb.tls.stream",
 )
 GROUP = "l7lb._native"  # the shared library of the group: l7lb/_native__mypyc.*.so
-MANIFEST = "_native_build.txt"  # in the package directory: "<sha256> <module>" per line
+MANIFEST = "_native_build.txt"  # in the package directory: "<sha256> <module>" per line,
+NOT_COMPILED = "not-compiled"  # or one line "not-compiled <why>" from a build that could not
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _state = ""  # "compiled", or why not
@@ -112,20 +115,38 @@ def source_digests(root: str = _ROOT) -> dict[str, str]:
     return out
 
 
-def write_manifest(root: str = _ROOT) -> None:
-    """Record the sources a build was made from (the build script calls this last)."""
-    lines = [f"{digest} {module}\n" for module, digest in source_digests(root).items()]
-    with open(os.path.join(root, "l7lb", MANIFEST), "w", encoding="ascii") as f:
+def write_manifest(root: str = _ROOT, dest: str | None = None, reason: str = "") -> None:
+    """Record what a build made, in ``dest`` (the tree it built into; ``root`` by default):
+    the digests of the sources under ``root`` it compiled, or, given a ``reason``, that it
+    compiled nothing and why (the run-time message then says so)."""
+    if reason:
+        lines = [f"{NOT_COMPILED} {' '.join(reason.split())}\n"]
+    else:
+        lines = [f"{digest} {module}\n" for module, digest in source_digests(root).items()]
+    package = os.path.join(dest or root, "l7lb")
+    os.makedirs(package, exist_ok=True)
+    with open(os.path.join(package, MANIFEST), "w", encoding="utf-8") as f:
         f.writelines(lines)
 
 
-def _read_manifest(root: str) -> dict[str, str] | None:
+def _read_manifest(root: str) -> tuple[dict[str, str], str] | None:
+    """(digest by module, why nothing was compiled), or None without a readable manifest."""
     try:
-        with open(os.path.join(root, "l7lb", MANIFEST), encoding="ascii") as f:
-            pairs = [line.split() for line in f if line.strip()]
+        with open(os.path.join(root, "l7lb", MANIFEST), encoding="utf-8") as f:
+            lines = [line.strip() for line in f if line.strip()]
     except (OSError, UnicodeDecodeError):
         return None
-    return {p[1]: p[0] for p in pairs if len(p) == 2}
+    if lines and lines[0].startswith(NOT_COMPILED + " "):
+        return {}, lines[0][len(NOT_COMPILED) + 1 :]
+    pairs = [line.split() for line in lines]
+    return {p[1]: p[0] for p in pairs if len(p) == 2}, ""
+
+
+def _rebuild_command(root: str) -> str:
+    """How to build again: in a source checkout the build script, else a reinstall."""
+    if os.path.exists(os.path.join(root, "tools", "build_native.py")):
+        return "tools/build_native.py"
+    return "reinstall l7lb"
 
 
 def check(root: str = _ROOT, environ: Mapping[str, str] = os.environ) -> str:
@@ -133,11 +154,14 @@ def check(root: str = _ROOT, environ: Mapping[str, str] = os.environ) -> str:
     ``l7lb`` package) may be used, else the reason they may not."""
     if environ.get("L7LB_PURE", "") not in ("", "0"):
         return "L7LB_PURE is set"
+    manifest = _read_manifest(root)
+    if manifest is not None and manifest[1]:
+        return f"the build compiled nothing: {manifest[1]}"
+    rebuild = f"(rebuild: {_rebuild_command(root)})"
     files = compiled_files(root)
-    built = _read_manifest(root)
-    if GROUP + "__mypyc" not in files or built is None:
-        return "not built (tools/build_native.py)"
-    rebuild = "(rebuild: tools/build_native.py)"
+    if GROUP + "__mypyc" not in files or manifest is None:
+        return f"not built {rebuild}"
+    built = manifest[0]
     for module in HOT:
         if module not in files:
             return f"{module} is not compiled {rebuild}"

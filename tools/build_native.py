@@ -1,86 +1,184 @@
-"""Compile l7lb's per-request modules with mypyc, in place, beside their sources.
+"""Compile l7lb's per-request modules with mypyc: the one build, for pip and for ./dev.
 
     python tools/build_native.py [--force | --clean]
 
-The modules are those of ``l7lb.native.HOT``, built as one group so that they call each
-other directly in C. Nothing is done when the build in place was made from the sources as they
-are now (``--force`` rebuilds anyway); a build ends by writing ``l7lb/_native_build.txt``, the
-digests of the sources it compiled, which is how ``l7lb.native`` tells. Needs mypy (which
-ships mypyc) and a C compiler; without them l7lb runs the same code as pure Python.
-``L7LB_PURE=1`` makes l7lb ignore a build; ``--clean`` removes it.
+The modules are those of ``l7lb.native.HOT``, built as one group so that they call each other
+directly in C. ``BuildNative`` below is the ``build_ext`` step of the package build
+(``setup.py`` hands it to setuptools), so ``pip install .``, a wheel and ``pip install -e .``
+compile them; this script runs that same step in place, beside the sources, which is how
+``./dev`` builds after an edit. In place, nothing is done when the build there was made from the
+sources as they are now (``--force`` rebuilds anyway).
+
+A build ends by writing ``l7lb/_native_build.txt``: the digests of the sources it compiled,
+which is how ``l7lb.native`` tells a current build from a stale one; or, when it could not
+compile (no C compiler, no Python headers, no mypy, a compiler error), why. Then it warns,
+the build still succeeds, and l7lb runs the same code as pure Python, saying why at start-up
+and in ``l7lb --version``. ``L7LB_PURE=1`` makes l7lb ignore a build; ``--clean`` removes it.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import shutil
 import sys
+import sysconfig
 import time
-import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from setuptools import Extension
+from setuptools.command.build_ext import build_ext
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from l7lb import native  # noqa: E402
 
+C_DIR = os.path.join("build", "native")  # mypyc's C output, relative to ROOT
 
-def _remove_build() -> None:
-    """Every compiled file in the package, listed in HOT or not (an old list's leftovers)."""
-    for path in native.compiled_files(ROOT).values():
+
+def extensions() -> list[Extension]:
+    """What the build makes, named from ``native.HOT`` before anything is compiled: the
+    group's shared library and one small module per hot module (mypyc fills in the C)."""
+    names = [native.GROUP + "__mypyc", *native.HOT]
+    return [Extension(name, sources=[]) for name in names]
+
+
+def setup_args() -> dict[str, Any]:
+    """The arguments ``setup.py`` gives setuptools; the rest is in pyproject.toml."""
+    return {"ext_modules": extensions(), "cmdclass": {"build_ext": BuildNative}}
+
+
+def remove_build(root: str) -> None:
+    """Every compiled file in the ``l7lb`` package under ``root``, listed in HOT or not (an
+    old list's leftovers), and the manifest: never leave a mix of old and new modules."""
+    for path in native.compiled_files(root).values():
         os.remove(path)
-    manifest = os.path.join(ROOT, "l7lb", native.MANIFEST)
+    manifest = os.path.join(root, "l7lb", native.MANIFEST)
     if os.path.exists(manifest):
         os.remove(manifest)
 
 
+def cannot_compile() -> tuple[str, str]:
+    """Why this machine cannot compile the hot path and what to do, or ("", "") (checked
+    first: mypyc type-checks for a while before it needs the C compiler)."""
+    try:
+        import mypyc.build  # noqa: F401
+    except ImportError as exc:
+        return f"mypyc is not installed ({exc})", "pip install mypy (it ships mypyc)"
+    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+    words = shlex.split(cc)
+    if not words or shutil.which(words[0]) is None:
+        return f"no C compiler ({cc!r} not found)", "apt-get install gcc (Debian)"
+    headers = sysconfig.get_paths()["include"]
+    if not os.path.exists(os.path.join(headers, "Python.h")):
+        return f"no Python headers (no Python.h in {headers})", "apt-get install python3-dev"
+    return "", ""
+
+
+@contextmanager
+def _in_root() -> Iterator[None]:
+    """mypyc names modules and writes its C relative to the working directory."""
+    before = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+class BuildNative(build_ext):
+    """setuptools' ``build_ext`` for the hot path: compile it with mypyc, or fall back to pure
+    Python with a warning (a failed compile never fails the install)."""
+
+    def run(self) -> None:
+        # in place (--inplace, or pip install -e): beside the sources; else the build tree
+        # the wheel is made from
+        dest = ROOT if self.inplace else self.build_lib
+        if self.inplace and not self.force and native.check(ROOT, {}) == "compiled":
+            self.extensions = []
+            print("build_native: up to date", file=sys.stderr)
+            return
+        remove_build(dest)
+        why, fix = cannot_compile()
+        if not why:
+            why, fix = self._compile(), "fix that"
+            if not why:
+                native.write_manifest(ROOT, dest)
+                return
+        self.extensions = []
+        remove_build(dest)
+        then = "run tools/build_native.py" if self.inplace else "reinstall l7lb"
+        native.write_manifest(ROOT, dest, reason=f"{why}; to compile: {fix}, then {then}")
+        _warn_pure(why, fix, then)
+
+    def _compile(self) -> str:
+        """Generate the C with mypyc and build it: "" when done, else what failed."""
+        from mypyc.build import mypycify
+
+        t0 = time.monotonic()
+        paths = [os.path.relpath(native.source_path(m, ROOT), ROOT) for m in native.HOT]
+        try:
+            with _in_root():
+                built = mypycify(paths, group_name=native.GROUP, target_dir=C_DIR)
+                made = {e.name: e for e in built}
+                if set(made) != {e.name for e in self.extensions}:
+                    return f"mypyc made {sorted(made)}, not the extensions setup.py declared"
+                for ext in self.extensions:
+                    # the declared objects carry what setuptools worked out from their names
+                    vars(ext).update(vars(made[ext.name]))
+                super().run()
+        except SystemExit as exc:  # mypyc exits on a type error it cannot compile
+            return f"mypyc failed (exit status {exc.code}; its errors are in the build output)"
+        except Exception as exc:  # CompileError, LinkError, OSError: the compiler said why above
+            return f"the C build failed ({type(exc).__name__}: {exc})"
+        print(
+            f"build_native: {len(paths)} modules compiled in {time.monotonic() - t0:.0f} s",
+            file=sys.stderr,
+        )
+        return ""
+
+
+def _warn_pure(why: str, fix: str, then: str) -> None:
+    rule = "*" * 78
+    print(
+        f"{rule}\n"
+        f"l7lb: WARNING: the hot path was NOT compiled: {why}.\n"
+        "l7lb: it will run as pure Python: the same behaviour, about half as fast.\n"
+        f"l7lb: to compile it: {fix}, then {then}.\n"
+        f"{rule}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("--force", action="store_true", help="rebuild even when up to date")
     ap.add_argument("--clean", action="store_true", help="remove the build and stop")
     args = ap.parse_args(argv)
-    os.chdir(ROOT)
     if args.clean:
-        _remove_build()
-        shutil.rmtree(os.path.join(ROOT, "build", "native"), ignore_errors=True)
+        remove_build(ROOT)
+        shutil.rmtree(os.path.join(ROOT, C_DIR), ignore_errors=True)
         print("build_native: removed; l7lb runs as pure Python")
         return 0
-    os.environ.pop("L7LB_PURE", None)
-    if not args.force and native.check(ROOT) == "compiled":
-        print("build_native: up to date")
-        return 0
-    # setuptools finds [tool.setuptools] in pyproject.toml and calls it beta, every time
-    warnings.filterwarnings("ignore", message=".*tool.setuptools.*")
-    try:
-        from mypyc.build import mypycify
-        from setuptools import setup
-    except ImportError as exc:
-        print(f"build_native: {exc}; install mypy (it ships mypyc)", file=sys.stderr)
-        return 1
-    if shutil.which(os.environ.get("CC", "cc")) is None:
-        print("build_native: no C compiler (Debian: apt-get install gcc)", file=sys.stderr)
-        return 1
-    _remove_build()  # never leave a mix of old and new modules
-    t0 = time.monotonic()
-    paths = [os.path.relpath(native.source_path(m), ROOT) for m in native.HOT]
-    try:
-        setup(
-            name="l7lb-native",
-            packages=[],
-            py_modules=[],
-            ext_modules=mypycify(paths, group_name=native.GROUP, target_dir="build/native"),
-            script_args=["-q", "build_ext", "--inplace", "--build-temp", "build/native/obj"],
-        )
-    except (SystemExit, Exception) as exc:
-        _remove_build()
-        print(f"build_native: failed ({exc}); l7lb runs as pure Python", file=sys.stderr)
-        return 1
-    native.write_manifest(ROOT)
-    state = native.check(ROOT)
+    from setuptools import setup
+
+    # what `setup.py build_ext --inplace` does, with the same pyproject.toml and setup.py
+    script = ["-q", "build_ext", "--inplace", *(["--force"] if args.force else [])]
+    with _in_root():
+        try:
+            setup(script_args=script, **setup_args())
+        except (SystemExit, Exception) as exc:
+            print(f"build_native: setuptools failed ({exc})", file=sys.stderr)
+            return 1
+    state = native.check(ROOT, {})
     if state != "compiled":
-        print(f"build_native: built, but {state}", file=sys.stderr)
+        print(f"build_native: l7lb runs as pure Python: {state}", file=sys.stderr)
         return 1
-    print(f"build_native: {len(paths)} modules compiled in {time.monotonic() - t0:.0f} s")
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from importlib.machinery import EXTENSION_SUFFIXES
@@ -17,7 +18,10 @@ ROOT = Path(native.__file__).resolve().parent.parent
 
 
 def _fake_build(root: Path) -> None:
-    """A tree with every hot source, a compiled file beside each and the build's manifest."""
+    """A checkout with every hot source, a compiled file beside each and the build's
+    manifest (tools/build_native.py makes it a checkout, not an installed package)."""
+    (root / "tools").mkdir(parents=True, exist_ok=True)
+    (root / "tools" / "build_native.py").write_text("# the build\n")
     for module in (*native.HOT, native.__name__):
         src = Path(native.source_path(module, str(root)))
         src.parent.mkdir(parents=True, exist_ok=True)
@@ -58,6 +62,45 @@ def test_touching_a_source_without_changing_it_keeps_the_build(tmp_path: Path) -
     _fake_build(tmp_path)
     os.utime(native.source_path("l7lb.proxy.client", str(tmp_path)), (4e9, 4e9))
     assert native.check(str(tmp_path), {}) == "compiled"
+
+
+def test_an_installed_package_says_reinstall_not_the_build_script(tmp_path: Path) -> None:
+    _fake_build(tmp_path)
+    (tmp_path / "tools" / "build_native.py").unlink()  # site-packages has no tools/
+    Path(native.source_path("l7lb.http.framing", str(tmp_path))).write_text("# edited\n")
+    assert native.check(str(tmp_path), {}) == (
+        "l7lb.http.framing changed since the build (rebuild: reinstall l7lb)"
+    )
+
+
+def test_a_build_that_compiled_nothing_says_why(tmp_path: Path) -> None:
+    _fake_build(tmp_path)
+    for path in native.compiled_files(str(tmp_path)).values():
+        os.remove(path)
+    why = "no C compiler ('cc' not found); to compile: apt-get install gcc, then reinstall l7lb"
+    native.write_manifest(str(tmp_path), reason=why)
+    assert (tmp_path / "l7lb" / native.MANIFEST).read_text() == f"not-compiled {why}\n"
+    assert native.check(str(tmp_path), {}) == f"the build compiled nothing: {why}"
+
+
+def test_compiled_files_beside_a_manifest_that_says_nothing_was_compiled_are_not_used(
+    tmp_path: Path,
+) -> None:
+    _fake_build(tmp_path)
+    native.write_manifest(str(tmp_path), reason="mypyc failed")
+    assert native.check(str(tmp_path), {}) == "the build compiled nothing: mypyc failed"
+
+
+def test_a_package_build_writes_its_manifest_into_the_tree_it_builds(tmp_path: Path) -> None:
+    """A wheel is made from a build tree (build/lib...) that holds copies of the sources."""
+    source, build_lib = tmp_path / "src", tmp_path / "build-lib"
+    _fake_build(source)
+    (source / "l7lb" / native.MANIFEST).unlink()
+    shutil.copytree(source / "l7lb", build_lib / "l7lb")
+    native.write_manifest(str(source), str(build_lib))
+    assert not (source / "l7lb" / native.MANIFEST).exists()
+    assert native.check(str(build_lib), {}) == "compiled"
+    assert native.check(str(source), {}).startswith("not built")
 
 
 def test_a_build_without_its_manifest_is_not_used(tmp_path: Path) -> None:
@@ -116,3 +159,33 @@ def test_the_build_is_what_runs() -> None:
     out = _loaded_from(env)
     assert out[0] == f"hot path compiled with mypyc ({len(native.HOT)} modules)"
     assert all(path.endswith(SUFFIX) for path in out[1:]), out
+
+
+def _cli(args: list[str], env: dict[str, str]) -> list[str]:
+    out = subprocess.run(
+        [sys.executable, "-m", "l7lb", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return out.splitlines()
+
+
+def test_version_says_the_release_and_which_hot_path_runs() -> None:
+    env = {**os.environ, "L7LB_PURE": "1"}
+    out = _cli(["--version"], env)
+    assert out[0].startswith("l7lb 0.1.0 (Python 3."), out
+    assert out[1:] == ["hot path runs as pure Python: L7LB_PURE is set"]
+    assert _cli(["version"], env) == out
+
+
+@pytest.mark.skipif(
+    os.environ.get("L7LB_EXPECT_NATIVE") != "1",
+    reason="the suite was not started by ./dev test after a successful native build",
+)
+def test_version_says_compiled_when_the_build_runs() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "L7LB_PURE"}
+    compiled = f"hot path compiled with mypyc ({len(native.HOT)} modules)"
+    assert _cli(["--version"], env)[1] == compiled
