@@ -32,7 +32,19 @@ from l7lb.admin.server import AdminServer
 from l7lb.config.health_targets import check_targets
 from l7lb.config.load import ConfigError, load_config
 from l7lb.config.model import Address, Config
-from l7lb.control import LineDecoder, encode
+from l7lb.control import (
+    Admin,
+    Claim,
+    Claimed,
+    Health,
+    LineDecoder,
+    Message,
+    Ready,
+    Stats,
+    StatsQuery,
+    Stick,
+    encode,
+)
 from l7lb.health.checker import HealthChecker
 from l7lb.persistence.shared import StickTables, StickUpdate
 from l7lb.store.backend import SharedStore, open_store
@@ -118,7 +130,7 @@ class Supervisor:
         # state every worker must share, replayed to new workers (see snapshot())
         self.health: dict[tuple[str, str], bool] = {}
         self.admin: dict[tuple[str, str], dict[str, Any]] = {}
-        self.stats_waiters: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self.stats_waiters: dict[int, asyncio.Future[Stats]] = {}
         self.tables = StickTables()
         self.store: SharedStore | None = None
         self.store_settings: Any = None  # the [store] the open store was built from
@@ -416,48 +428,44 @@ class Supervisor:
         wp.watcher = loop.create_task(self._watch(wp, config))
         return wp
 
-    def send(self, wp: WorkerProc, msg: dict[str, Any]) -> None:
+    def send(self, wp: WorkerProc, msg: Message) -> None:
         if not wp.writer.is_closing():
             wp.writer.write(encode(msg))
 
-    def broadcast(self, msg: dict[str, Any], exclude: WorkerProc | None = None) -> None:
+    def broadcast(self, msg: Message, exclude: WorkerProc | None = None) -> None:
         """To every ready worker of the current generation (and the one starting)."""
         for wp in self.procs:
             if wp is not exclude and not wp.retiring and wp.ready.done():
                 self.send(wp, msg)
 
-    def snapshot(self) -> list[dict[str, Any]]:
+    def snapshot(self) -> list[Message]:
         """What a new worker must be told to behave like the others."""
-        msgs: list[dict[str, Any]] = []
+        msgs: list[Message] = []
         for (pool, server), up in self.health.items():
-            msgs.append({"t": "health", "pool": pool, "server": server, "up": up})
+            msgs.append(Health(pool, server, up))
         for (pool, server), st in self.admin.items():
-            msgs.append({"t": "admin", "pool": pool, "server": server, **st})
+            msgs.append(Admin(pool, server, st.get("weight"), st.get("state")))
         now = time.time()
-        batch: list[dict[str, str]] = []
+        batch: list[StickUpdate] = []
         for name in self.tables.names():
             table = self.tables.get(name)
             assert table is not None
             for key, server in table.items(now):
-                batch.append(StickUpdate(name, key, server).to_dict())
+                batch.append(StickUpdate(name, key, server))
                 if len(batch) >= 1000:
-                    msgs.append({"t": "stick", "u": batch})
+                    msgs.append(Stick(tuple(batch)))
                     batch = []
         if batch:
-            msgs.append({"t": "stick", "u": batch})
+            msgs.append(Stick(tuple(batch)))
         return msgs
 
-    def _claim(self, wp: WorkerProc, msg: dict[str, Any]) -> None:
+    def _claim(self, wp: WorkerProc, msg: Claim) -> None:
         """A worker met a key its table lacks. Answer the entry we know (asking the
         shared store, if any, with its short deadline); if none, the worker's
         proposal (if any) becomes the entry, for every worker and every director:
         the first claim wins, so no client is stuck to two servers."""
-        try:
-            u = StickUpdate.from_dict(msg["u"])
-        except (KeyError, ValueError) as exc:
-            log.error("worker %d: bad persistence claim: %s", wp.index, exc)
-            return
-        cid = msg.get("id")
+        u = msg.update
+        cid = msg.id
         known = self._known(u)
         if known is not None:
             self._settle_claim(wp, cid, u, known)
@@ -475,20 +483,20 @@ class Supervisor:
         table = self.tables.get(u.table)
         return table.get(u.key, time.time()) if table is not None else None
 
-    def _claim_rechecked(self, wp: WorkerProc, cid: object, u: StickUpdate) -> None:
+    def _claim_rechecked(self, wp: WorkerProc, cid: int, u: StickUpdate) -> None:
         known = self._known(u)
         if known is not None:
             self._settle_claim(wp, cid, u, known)
         else:
             self._claim_miss(wp, cid, u)
 
-    def _claim_miss(self, wp: WorkerProc, cid: object, u: StickUpdate) -> None:
+    def _claim_miss(self, wp: WorkerProc, cid: int, u: StickUpdate) -> None:
         if self.stick_store is None:
             self._settle_claim(wp, cid, u, None)
         else:
             asyncio.get_running_loop().create_task(self._claim_from_store(wp, cid, u))
 
-    async def _claim_from_store(self, wp: WorkerProc, cid: object, u: StickUpdate) -> None:
+    async def _claim_from_store(self, wp: WorkerProc, cid: int, u: StickUpdate) -> None:
         assert self.stick_store is not None
         stored = await self.stick_store.get(u.table, u.key)
         known = self._known(u)  # a worker of ours may have told us meanwhile
@@ -497,18 +505,18 @@ class Supervisor:
             if table is not None:
                 # learned by another director: every worker here should know it now
                 table.put(u.key, stored, time.time())
-                self.broadcast({"t": "stick", "u": [StickUpdate(u.table, u.key, stored).to_dict()]})
+                self.broadcast(Stick((StickUpdate(u.table, u.key, stored),)))
             known = stored
         self._settle_claim(wp, cid, u, known)
 
-    def _settle_claim(self, wp: WorkerProc, cid: object, u: StickUpdate, known: str | None) -> None:
+    def _settle_claim(self, wp: WorkerProc, cid: int, u: StickUpdate, known: str | None) -> None:
         table = self.tables.get(u.table)
         if known is None and u.server and table is not None:
             table.put(u.key, u.server, time.time())
             known = u.server
-            self.broadcast({"t": "stick", "u": [u.to_dict()]}, exclude=wp)
+            self.broadcast(Stick((u,)), exclude=wp)
             self._store_entry(u)
-        self.send(wp, {"t": "claimed", "id": cid, "server": known})
+        self.send(wp, Claimed(cid, known))
 
     def _store_entry(self, u: StickUpdate) -> None:
         """Write a persistence entry to the shared store (fire and forget)."""
@@ -527,7 +535,7 @@ class Supervisor:
 
     def on_health(self, pool: str, server: str, up: bool, reason: str) -> None:
         self.health[(pool, server)] = up
-        self.broadcast({"t": "health", "pool": pool, "server": server, "up": up})
+        self.broadcast(Health(pool, server, up))
 
     # ---- the admin socket (l7lb admin ...) -------------------------------------
 
@@ -542,26 +550,30 @@ class Supervisor:
     async def set_weight(self, pool: str, server: str, weight: int) -> str:
         self._find(pool, server)
         self.admin.setdefault((pool, server), {})["weight"] = weight
-        self.broadcast({"t": "admin", "pool": pool, "server": server, "weight": weight})
+        self.broadcast(Admin(pool, server, weight=weight))
         log.info("admin: pool %s server %s weight %d", pool, server, weight)
         return f"pool {pool} server {server}: weight {weight}"
 
     async def set_state(self, pool: str, server: str, state: str) -> str:
         self._find(pool, server)
         self.admin.setdefault((pool, server), {})["state"] = state
-        self.broadcast({"t": "admin", "pool": pool, "server": server, "state": state})
+        self.broadcast(Admin(pool, server, state=state))
         log.info("admin: pool %s server %s state %s", pool, server, state)
         return f"pool {pool} server {server}: {state}"
 
     async def tls_counters(self) -> dict[str, dict[str, Any]]:
-        return merge_tls([reply.get("tls", {}) for reply in await self._collect_stats()])
+        return merge_tls([reply.tls for reply in await self._collect_stats()])
 
     async def servers(self) -> list[ServerRow]:
         """Rows summed over the workers of the current generation."""
         rows: dict[tuple[str, str], ServerRow] = {}
         for reply in await self._collect_stats():
-            for r in reply.get("servers", []):
-                row = ServerRow(**r)
+            for r in reply.servers:
+                try:
+                    row = ServerRow(**r)
+                except TypeError:
+                    log.error("a worker's server row has unexpected fields: %r", r)
+                    continue
                 key = (row.pool, row.server)
                 prev = rows.get(key)
                 if prev is None:
@@ -577,7 +589,7 @@ class Supervisor:
         order = [(p.name, s.name) for p in self.config.pools.values() for s in p.servers]
         return [rows[k] for k in order if k in rows]
 
-    async def _collect_stats(self) -> list[dict[str, Any]]:
+    async def _collect_stats(self) -> list[Stats]:
         """Ask every ready worker of the current generation for its counters."""
         loop = asyncio.get_running_loop()
         self._stats_id += 1
@@ -585,9 +597,9 @@ class Supervisor:
         workers = [w for w in self.procs if not w.retiring and w.ready.done()]
         futures = []
         for i, w in enumerate(workers):
-            fut: asyncio.Future[dict[str, Any]] = loop.create_future()
+            fut: asyncio.Future[Stats] = loop.create_future()
             self.stats_waiters[sid * 1000 + i] = fut
-            self.send(w, {"t": "stats?", "id": sid * 1000 + i})
+            self.send(w, StatsQuery(sid * 1000 + i))
             futures.append(fut)
         try:
             done, _ = await asyncio.wait(futures, timeout=2.0) if futures else (set(), set())
@@ -596,27 +608,23 @@ class Supervisor:
                 self.stats_waiters.pop(sid * 1000 + i, None)
         return [fut.result() for fut in done]
 
-    def on_worker_message(self, wp: WorkerProc, msg: dict[str, Any]) -> None:
-        t = msg["t"]
-        if t == "stick":
+    def on_worker_message(self, wp: WorkerProc, msg: Message) -> None:
+        if isinstance(msg, Stick):
             # a worker learned persistence entries: every other worker must know them,
             # and a worker started later (restart, reload) gets them from our copy
             now = time.time()
-            for item in msg.get("u", []):
-                try:
-                    u = StickUpdate.from_dict(item)
-                except ValueError as exc:
-                    log.error("worker %d: bad persistence entry: %s", wp.index, exc)
-                    continue
+            for u in msg.updates:
                 self.tables.apply(u, now)
                 self._store_entry(u)
             self.broadcast(msg, exclude=wp)
-        elif t == "claim":
+        elif isinstance(msg, Claim):
             self._claim(wp, msg)
-        elif t == "stats":
-            fut = self.stats_waiters.get(msg.get("id", -1))
+        elif isinstance(msg, Stats):
+            fut = self.stats_waiters.get(msg.id)
             if fut is not None and not fut.done():
                 fut.set_result(msg)
+        else:
+            log.error("worker %d: unexpected %s message", wp.index, msg.TYPE)
 
     async def _watch(self, wp: WorkerProc, config: Config) -> None:
         decoder = LineDecoder()
@@ -626,7 +634,7 @@ class Supervisor:
                 if not data:
                     break
                 for msg in decoder.feed(data):
-                    if msg["t"] == "ready":
+                    if isinstance(msg, Ready):
                         if not wp.ready.done():
                             for m in self.snapshot():
                                 self.send(wp, m)

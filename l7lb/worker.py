@@ -24,7 +24,7 @@ import uvloop
 
 from l7lb.config.load import parse_config
 from l7lb.config.model import Config
-from l7lb.control import LineDecoder, encode
+from l7lb.control import LineDecoder, Ready, encode
 from l7lb.logsetup import setup_logging
 from l7lb.proxy.client import ClientConnection
 from l7lb.proxy.runtime import VipRuntime, WorkerRuntime
@@ -91,7 +91,7 @@ class Worker:
         control = socket.socket(fileno=self.control_fd)
         reader, writer = await asyncio.open_unix_connection(sock=control)
         services.control_sender = lambda msg: writer.write(encode(msg))
-        writer.write(encode({"t": "ready", "pid": os.getpid()}))
+        writer.write(encode(Ready(os.getpid())))
         watch = loop.create_task(self._watch_control(reader, services))
         # Everything made so far (modules, config, contexts) lives as long as the
         # worker: out of the collector's sight, its collections only walk objects
@@ -151,13 +151,10 @@ class Worker:
                 self.stopping.set()
                 return
             for msg in decoder.feed(data):
-                if msg["t"] == "stop":
-                    self.stopping.set()
-                else:
-                    try:
-                        services.control_message(msg)
-                    except (KeyError, TypeError, ValueError) as exc:
-                        log.error("worker %d: bad control message %r: %s", self.index, msg, exc)
+                try:
+                    services.control_message(msg)
+                except (KeyError, ValueError) as exc:
+                    log.error("worker %d: control message %r refused: %s", self.index, msg, exc)
 
     async def _drain(self, services: WorkerServices) -> None:
         rt = services.rt

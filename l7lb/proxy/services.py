@@ -19,6 +19,7 @@ from typing import Any, Final
 from l7lb.accesslog import AccessLog, AccessRecord
 from l7lb.admin.commands import ServerRow
 from l7lb.balancing import ServerState
+from l7lb.control import Admin, Claim, Claimed, Health, Message, Stats, StatsQuery, Stick
 from l7lb.persistence.shared import StickUpdate
 from l7lb.proxy.runtime import PoolRuntime, WorkerRuntime
 
@@ -32,7 +33,7 @@ class WorkerServices:
         self.rt = rt
         self.loop = loop
         self.access_log = AccessLog(rt.config.log, loop.call_later)
-        self.control_sender: Callable[[dict[str, Any]], None] | None = None
+        self.control_sender: Callable[[Message], None] | None = None
         self.tls: dict[str, Any] = {}  # vip name -> l7lb.tls.context.VipTls (counters)
         self._claims: dict[int, tuple[Callable[[str | None], None], asyncio.TimerHandle]] = {}
         self._claim_id = 0
@@ -41,7 +42,7 @@ class WorkerServices:
 
     # ---- toward the supervisor -----------------------------------------------------------
 
-    def control_send(self, msg: dict[str, Any]) -> None:
+    def control_send(self, msg: Message) -> None:
         if self.control_sender is not None:
             self.control_sender(msg)
 
@@ -50,7 +51,7 @@ class WorkerServices:
         workers. Sent at once, before the response that reveals the entry to the client, so
         the client's next request (perhaps on another worker) finds the supervisor knowing
         it."""
-        self.control_send({"t": "stick", "u": [u.to_dict() for u in updates]})
+        self.control_send(Stick(tuple(updates)))
 
     def claim(
         self, table: str, key: bytes, server: str | None, reply: Callable[[str | None], None]
@@ -61,8 +62,7 @@ class WorkerServices:
         cid = self._claim_id
         handle = self.loop.call_later(CLAIM_TIMEOUT, self._claim_expired, cid)
         self._claims[cid] = (reply, handle)
-        item = StickUpdate(table, key, server or "").to_dict()
-        self.control_send({"t": "claim", "id": cid, "u": item})
+        self.control_send(Claim(cid, StickUpdate(table, key, server or "")))
 
     def _claim_expired(self, cid: int) -> None:
         entry = self._claims.pop(cid, None)
@@ -82,32 +82,33 @@ class WorkerServices:
         s = p.state.by_name.get(server)
         return None if s is None else (p, s)
 
-    def control_message(self, msg: dict[str, Any]) -> None:
-        t = msg["t"]
+    def control_message(self, msg: Message) -> None:
+        """Apply one message from the supervisor. KeyError or ValueError for one that names
+        no such server or carries an impossible value (logged by the caller)."""
         rt = self.rt
-        if t == "health":
-            found = self._server(msg["pool"], msg["server"])
+        if isinstance(msg, Health):
+            found = self._server(msg.pool, msg.server)
             if found is not None:
-                found[1].up = bool(msg["up"])
-        elif t == "admin":
-            found = self._server(msg["pool"], msg["server"])
+                found[1].up = msg.up
+        elif isinstance(msg, Admin):
+            found = self._server(msg.pool, msg.server)
             if found is None:
                 return
             pool, server = found
-            if msg.get("weight") is not None:
-                pool.state.set_weight(server.name, int(msg["weight"]))
-            if msg.get("state"):
-                pool.state.set_admin(server.name, str(msg["state"]))
-        elif t == "claimed":
-            entry = self._claims.pop(int(msg["id"]), None)
+            if msg.weight is not None:
+                pool.state.set_weight(server.name, msg.weight)
+            if msg.state:
+                pool.state.set_admin(server.name, msg.state)
+        elif isinstance(msg, Claimed):
+            entry = self._claims.pop(msg.id, None)
             if entry is not None:
                 entry[1].cancel()
-                entry[0](msg.get("server") or None)
-        elif t == "stick":
+                entry[0](msg.server)
+        elif isinstance(msg, Stick):
             wall = time.time()
-            for item in msg["u"]:
-                rt.tables.apply(StickUpdate.from_dict(item), wall)
-        elif t == "stats?":
+            for u in msg.updates:
+                rt.tables.apply(u, wall)
+        elif isinstance(msg, StatsQuery):
             now, wall = self.loop.time(), time.time()
             rows = []
             for p in rt.pools.values():
@@ -117,9 +118,9 @@ class WorkerServices:
                         asdict(ServerRow.from_state(p.name, s, entries.get(s.name, 0), now))
                     )
             tls = {name: vt.counters.snapshot() for name, vt in self.tls.items()}
-            self.control_send({"t": "stats", "id": msg["id"], "servers": rows, "tls": tls})
+            self.control_send(Stats(msg.id, rows, tls))
         else:
-            log.warning("unknown control message type %r", t)
+            log.warning("unexpected control message %s", msg.TYPE)
 
     # ---- housekeeping ----------------------------------------------------------------------
 
