@@ -49,6 +49,7 @@ HOT: tuple[str, ...] = (
     "l7lb.proxy.commands",
     "l7lb.proxy.deadlines",
     "l7lb.proxy.dispatch",
+    "l7lb.proxy.engine",
     "l7lb.proxy.exchange",
     "l7lb.proxy.flow",
     "l7lb.proxy.h1",

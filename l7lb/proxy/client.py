@@ -1,9 +1,9 @@
-"""The asyncio side of an HTTP/1.1 client connection: bytes and timers in, commands out.
+"""The asyncio side of a client connection: bytes and timers in, commands out.
 
 ``ClientConnection`` owns the transport, one timer, and the backend connections its
-exchanges use; everything it decides comes from the sans-IO ``H1Connection``. After every
-event it runs the commands the engine queued (``_run``), writing the client's bytes of one
-batch in one send.
+exchanges use; everything it decides comes from its sans-IO engine (``engine.Engine``:
+``H1Connection`` for HTTP/1.1). After every event it runs the commands the engine queued
+(``_run``), writing the client's bytes of one batch in one send.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from l7lb.proxy.commands import (
     Tunnel,
 )
 from l7lb.proxy.deadlines import NEVER
+from l7lb.proxy.engine import Engine
 from l7lb.proxy.flow import ReadGate
 from l7lb.proxy.h1 import H1Connection
 from l7lb.proxy.link import BackendLink, Requester
@@ -49,7 +50,7 @@ class ClientConnection(asyncio.Protocol):
         self.vip = vip
         self.loop = services.loop
         self.transport: asyncio.Transport | None = None
-        self.conn: H1Connection | None = None
+        self.conn: Engine | None = None
         self.gate = ReadGate()
         self.timer: asyncio.TimerHandle | None = None
         self.timer_at = NEVER
@@ -63,8 +64,12 @@ class ClientConnection(asyncio.Protocol):
         self.gate.transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername")
         self.rt.connections.add(self)
-        self.conn = H1Connection(self.rt, self.vip, peer[0] if peer else "-", self.loop.time())
+        self.conn = self._engine(peer[0] if peer else "-")
         self._run()
+
+    def _engine(self, peer: str) -> Engine:
+        """The engine for this connection's protocol."""
+        return H1Connection(self.rt, self.vip, peer, self.loop.time())
 
     def data_received(self, data: bytes) -> None:
         conn = self.conn
