@@ -255,6 +255,8 @@ class Exchange:
                 self.out.append(Announce(d.updates))
             self.out.append(Connect(self, d.pool, d.server))
         elif isinstance(d, AnswerLocally):
+            if self.dispatch is not None:
+                self.pool = self.dispatch.pool  # a fallback pool's sorry page is that pool's
             self._answer(d.answer, now)
         elif isinstance(d, AskSupervisor):
             self.out.append(Claim(self, d.table, d.key, d.proposal))
