@@ -6,8 +6,13 @@ is l7lb's own per-request path: both parsers, routing, scheduling, the exchange,
 header edits and (with ``--cookie``) cookie persistence. Syscalls and the event
 loop are left out; ``benchmarks/compare.py`` measures the whole.
 
-    python benchmarks/microbench.py [--cookie] [--requests N]
-    python benchmarks/microbench.py --instructions [--cookie]
+    python benchmarks/microbench.py [--cookie] [--tls] [--requests N]
+    python benchmarks/microbench.py --instructions [--cookie] [--tls]
+
+``--tls`` puts l7lb's TLS record pump (``TlsStream``, ECDSA P-256, TLS 1.3) between the
+client and the connection; a client ``SSLObject`` over memory BIOs encrypts the requests
+and decrypts the responses, so its cost is in the count too (see ``--tls`` in
+benchmarks/README.md for how to read it).
 
 ``--instructions`` runs the loop twice under ``valgrind --tool=callgrind`` (N
 and 3N requests) and prints instructions per request: deterministic, so a
@@ -24,6 +29,9 @@ import subprocess
 import sys
 import time
 from typing import Any
+
+import ssl
+import tempfile
 
 import uvloop
 
@@ -67,13 +75,23 @@ RESPONSE = (
 class FakeTransport:
     """Counts writes and keeps the last one; never blocks, never closes."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep: bool = False) -> None:
         self.writes = 0
         self.last = b""
+        self.keep = keep
+        self.sent = b""  # with ``keep``: written since the reader took it (the TLS client)
 
     def write(self, data: bytes) -> None:
         self.writes += 1
         self.last = data
+        if self.keep:
+            self.sent += data
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def resume_reading(self) -> None:
+        pass
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return ("127.0.0.1", 5555) if name == "peername" else default
@@ -84,9 +102,6 @@ class FakeTransport:
     def pause_reading(self) -> None:
         pass
 
-    def resume_reading(self) -> None:
-        pass
-
     def close(self) -> None:
         pass
 
@@ -94,15 +109,85 @@ class FakeTransport:
         pass
 
 
-async def run(requests: int, cookie: bool, repeats: int) -> float:
+class Observer:
+    def handshake_done(self, exc: BaseException | None, ssl_object: Any) -> None:
+        assert exc is None, exc
+
+
+def tls_pair(tmp: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A server context with a throwaway ECDSA P-256 certificate, and a client one."""
+    cert, key = f"{tmp}/c.pem", f"{tmp}/k.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-days", "1", "-subj", "/CN=bench", "-keyout", key, "-out", cert],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(cert, key)
+    client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    client.check_hostname = False
+    client.verify_mode = ssl.CERT_NONE
+    return server, client
+
+
+class TlsClient:
+    """The client's TLS over memory BIOs, talking to a TlsStream through its fake transport."""
+
+    def __init__(self, ctx: ssl.SSLContext, stream: Any, raw: FakeTransport) -> None:
+        self.cin, self.cout = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.obj = ctx.wrap_bio(self.cin, self.cout, server_side=False)
+        self.stream, self.raw = stream, raw
+        self.seen = 0
+
+    def handshake(self) -> None:
+        while True:
+            try:
+                self.obj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self.stream.data_received(self.cout.read())
+                self.pull()
+        if self.cout.pending:
+            self.stream.data_received(self.cout.read())
+
+    def pull(self) -> None:
+        if self.raw.writes > self.seen:
+            self.seen = self.raw.writes
+            self.cin.write(self.raw.sent)
+            self.raw.sent = b""
+
+    def send(self, data: bytes) -> None:
+        self.obj.write(data)
+        self.stream.data_received(self.cout.read())
+
+    def receive(self) -> bytes:
+        self.pull()
+        try:
+            return self.obj.read(65536)
+        except ssl.SSLWantReadError:
+            return b""
+
+
+async def run(requests: int, cookie: bool, repeats: int, tls: bool = False) -> float:
     loop = asyncio.get_running_loop()
     config = parse_config(CONFIG.format(persistence=COOKIE if cookie else ""))
     rt = WorkerRuntime(config, loop.call_soon)
     services = WorkerServices(rt, loop)
     pool = rt.pools["p"]
     client = ClientConnection(services, rt.vips["b"])
-    ct = FakeTransport()
-    client.connection_made(ct)  # type: ignore[arg-type]
+    ct = FakeTransport(keep=tls)
+    tlsc: TlsClient | None = None
+    if tls:
+        from l7lb.tls.stream import TlsStream
+
+        with tempfile.TemporaryDirectory() as tmp:
+            sctx, cctx = tls_pair(tmp)
+        stream = TlsStream(loop, client, sctx, ct, Observer())  # type: ignore[arg-type]
+        tlsc = TlsClient(cctx, stream, ct)
+        stream.start(b"")
+        tlsc.handshake()
+    else:
+        client.connection_made(ct)  # type: ignore[arg-type]
     link = BackendLink(pool.name, pool.state.servers[0], rt.response_parser())
     backend = BackendConnection(link, pool.stock)
     bt = FakeTransport()
@@ -110,6 +195,7 @@ async def run(requests: int, cookie: bool, repeats: int) -> float:
     pool.stock.put(link, loop.time())
     request = REQUEST
     if cookie:  # a returning client: its first response set the cookie it now sends
+        assert tlsc is None, "--cookie and --tls: one at a time"
         client.data_received(request)
         backend.data_received(RESPONSE)
         found = re.search(rb"set-cookie: (L7LB=[^;]+)", ct.last)
@@ -118,15 +204,21 @@ async def run(requests: int, cookie: bool, repeats: int) -> float:
     best = float("inf")
     for _ in range(repeats):
         t0 = time.perf_counter()
-        for _ in range(requests):
-            client.data_received(request)
-            backend.data_received(RESPONSE)
+        if tlsc is not None:
+            for _ in range(requests):
+                tlsc.send(request)
+                backend.data_received(RESPONSE)
+                assert tlsc.receive(), "no response came through"
+        else:
+            for _ in range(requests):
+                client.data_received(request)
+                backend.data_received(RESPONSE)
         best = min(best, (time.perf_counter() - t0) / requests)
     assert ct.writes >= requests and bt.writes >= requests, "requests were not proxied"
     return best
 
 
-def instructions(cookie: bool) -> int:
+def instructions(cookie: bool, tls: bool = False) -> int:
     """Instructions per request from two callgrind runs (N and 3N requests)."""
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
@@ -135,6 +227,8 @@ def instructions(cookie: bool) -> int:
         argv = [sys.executable, __file__, "--requests", str(n), "--repeats", "1"]
         if cookie:
             argv.append("--cookie")
+        if tls:
+            argv.append("--tls")
         out = subprocess.run(
             ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv],
             capture_output=True,
@@ -150,14 +244,15 @@ def instructions(cookie: bool) -> int:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cookie", action="store_true", help="cookie persistence, client stuck")
+    ap.add_argument("--tls", action="store_true", help="through TlsStream (TLS 1.3, ECDSA)")
     ap.add_argument("--requests", type=int, default=20000)
     ap.add_argument("--repeats", type=int, default=5, help="best of this many loops")
     ap.add_argument("--instructions", action="store_true", help="count with callgrind")
     args = ap.parse_args()
     if args.instructions:
-        print(f"instructions per request: {instructions(args.cookie):,}")
+        print(f"instructions per request: {instructions(args.cookie, args.tls):,}")
         return 0
-    best = uvloop.run(run(args.requests, args.cookie, args.repeats))
+    best = uvloop.run(run(args.requests, args.cookie, args.repeats, args.tls))
     print(f"python path per request: {best * 1e6:.2f} us (best of {args.repeats})")
     return 0
 

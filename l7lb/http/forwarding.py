@@ -67,6 +67,22 @@ def _connection_extra(values: list[bytes]) -> frozenset[bytes]:
     return result
 
 
+# A connection's address is encoded for every request it makes: remember the last few
+# thousand (the str is the connection's own object, whose hash is cached).
+_ASCII: Final[dict[str, bytes]] = {}
+_ASCII_MAX: Final = 4096
+
+
+def _ascii(text: str) -> bytes:
+    raw = _ASCII.get(text)
+    if raw is None:
+        raw = text.encode("ascii")
+        if len(_ASCII) >= _ASCII_MAX:
+            _ASCII.clear()
+        _ASCII[text] = raw
+    return raw
+
+
 def _forwarded_value(value: bytes) -> bytes:
     """A token, or a quoted-string when it has other characters (RFC 7239 4)."""
     if value and all(c in _TCHAR for c in value):
@@ -172,7 +188,7 @@ def forward_additions(
     the scheme and host it was asked for, and ``Connection: upgrade`` for an upgrade."""
     out: Headers = []
     if client_ip:
-        xff.append(client_ip.encode("ascii"))
+        xff.append(_ascii(client_ip))
     if xff:
         out.append((b"x-forwarded-for", b", ".join(xff)))
     out.append((b"x-forwarded-proto", scheme))

@@ -26,7 +26,7 @@ def path_session_id(target: bytes, param: bytes = b"jsessionid") -> bytes | None
         if 0 <= i < end:
             end = i
     path = target[:end]
-    if b";" not in path:
+    if 59 not in path:  # ";"
         return None
     needle = b";" + param + b"="
     at = path.lower().find(needle)

@@ -55,7 +55,8 @@ class ClientConnection(asyncio.Protocol):
         self.timer: asyncio.TimerHandle | None = None
         self.timer_at = NEVER
         self.running = False
-        self.closed = False
+        self.closed = False  # connection_lost came
+        self.closing = False  # closed or reset by us, or lost
 
     # ---- asyncio callbacks -----------------------------------------------------------------
 
@@ -64,28 +65,31 @@ class ClientConnection(asyncio.Protocol):
         self.gate.transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername")
         self.rt.connections.add(self)
-        self.conn = self._engine(peer[0] if peer else "-")
-        self._run()
+        now = self.loop.time()
+        self.conn = self._engine(peer[0] if peer else "-", now)
+        self._run(now)
 
-    def _engine(self, peer: str) -> Engine:
+    def _engine(self, peer: str, now: float) -> Engine:
         """The engine for this connection's protocol."""
-        return H1Connection(self.rt, self.vip, peer, self.loop.time())
+        return H1Connection(self.rt, self.vip, peer, now)
 
     def data_received(self, data: bytes) -> None:
         conn = self.conn
         assert conn is not None
-        conn.receive(data, self.loop.time())
-        self._run()
+        now = self.loop.time()
+        conn.receive(data, now)
+        self._run(now)
 
     def eof_received(self) -> bool | None:
         conn = self.conn
         assert conn is not None
-        keep = conn.receive_eof(self.loop.time())
-        self._run()
+        now = self.loop.time()
+        keep = conn.receive_eof(now)
+        self._run(now)
         return True if keep and not self.closed else None
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
+        self.closed = self.closing = True
         self.rt.connections.discard(self)
         timer = self.timer
         if timer is not None:
@@ -93,58 +97,63 @@ class ClientConnection(asyncio.Protocol):
             timer.cancel()
         conn = self.conn
         if conn is not None:
-            conn.lost(self.loop.time())
-            self._run()
+            now = self.loop.time()
+            conn.lost(now)
+            self._run(now)
 
     def pause_writing(self) -> None:
         if self.conn is not None:
             self.conn.client_full(True)
-            self._run()
+            self._run(self.loop.time())
 
     def resume_writing(self) -> None:
         if self.conn is not None and not self.closed:
             self.conn.client_full(False)
-            self._run()
+            self._run(self.loop.time())
 
     # ---- what backend connections report (link.BackendUser) -----------------------------------
 
     def backend_data(self, link: BackendLink, data: bytes) -> None:
         ex = link.exchange
         if ex is not None:
-            ex.backend_received(link, data, self.loop.time())
-            self._run()
+            now = self.loop.time()
+            ex.backend_received(link, data, now)
+            self._run(now)
 
     def backend_lost(self, link: BackendLink, error: str) -> None:
         ex = link.exchange
         if ex is not None:
-            ex.backend_closed(link, error, self.loop.time())
-            self._run()
+            now = self.loop.time()
+            ex.backend_closed(link, error, now)
+            self._run(now)
 
     def backend_full(self, link: BackendLink, full: bool) -> None:
         ex = link.exchange
         if ex is not None:
             ex.backend_full(full)
-            self._run()
+            self._run(self.loop.time())
 
     def tunnel_data(self, data: bytes) -> None:
         t = self.transport
-        if t is not None and not self.closed:
+        if t is not None and not self.closing:
             t.write(data)
 
     def tunnel_lost(self) -> None:
         if self.conn is not None:
             self.conn.tunnel_closed()
-            self._run()
+            self._run(self.loop.time())
 
     # ---- answers from elsewhere ------------------------------------------------------------------
 
     def _claimed(self, ex: Requester, name: str | None) -> None:
-        ex.claim_answer(name, self.loop.time())
-        self._run()
+        now = self.loop.time()
+        ex.claim_answer(name, now)
+        self._run(now)
 
     def _slot_free(self, ex: Requester) -> None:
-        ex.slot_free(self.loop.time())
-        self._run()
+        now = self.loop.time()
+        ex.slot_free(now)
+        self._run(now)
 
     async def _connect(self, ex: Requester, pool: PoolRuntime, server: ServerState) -> None:
         addr = server.server.address
@@ -158,16 +167,18 @@ class ClientConnection(asyncio.Protocol):
             )
         except (TimeoutError, OSError) as exc:
             reason = "timeout" if isinstance(exc, TimeoutError) else str(exc)
-            ex.connect_failed(server, reason, self.loop.time())
-            self._run()
+            now = self.loop.time()
+            ex.connect_failed(server, reason, now)
+            self._run(now)
             return
         link.user = self
-        ex.attached(link, self.loop.time())
-        self._run()
+        now = self.loop.time()
+        ex.attached(link, now)
+        self._run(now)
 
     # ---- carrying out the engine's commands -----------------------------------------------------
 
-    def _run(self) -> None:
+    def _run(self, now: float) -> None:
         """Carry out the queued commands in order; the client's bytes of one batch leave in
         one write. Commands an action makes the engine queue (an idle connection attached
         at once, say) run in the same call."""
@@ -195,7 +206,7 @@ class ClientConnection(asyncio.Protocol):
                         if pending:
                             self._write(pending)
                             pending = []
-                        self._do(cmd)
+                        self._do(cmd, now)
                     if not pending:
                         break
                     self._write(pending)
@@ -207,10 +218,10 @@ class ClientConnection(asyncio.Protocol):
 
     def _write(self, pending: list[bytes]) -> None:
         t = self.transport
-        if t is not None and not self.closed and not t.is_closing():
+        if t is not None and not self.closing:
             t.write(pending[0] if len(pending) == 1 else b"".join(pending))
 
-    def _do(self, cmd: Command) -> None:
+    def _do(self, cmd: Command, now: float) -> None:
         t = type(cmd)
         if t is ToBackend:
             assert isinstance(cmd, ToBackend)
@@ -222,7 +233,7 @@ class ClientConnection(asyncio.Protocol):
             link = cmd.link
             link.user = None
             if cmd.reuse:
-                self.rt.pools[link.pool_name].stock.put(link, self.loop.time())
+                self.rt.pools[link.pool_name].stock.put(link, now)
             elif cmd.abort:
                 abort(link)
             else:
@@ -232,7 +243,7 @@ class ClientConnection(asyncio.Protocol):
             idle = None if cmd.fresh else cmd.pool.stock.take(cmd.server)
             if idle is not None:
                 idle.user = self
-                cmd.exchange.attached(idle, self.loop.time())
+                cmd.exchange.attached(idle, now)
             else:
                 self.loop.create_task(self._connect(cmd.exchange, cmd.pool, cmd.server))
         elif t is Log:
@@ -294,9 +305,11 @@ class ClientConnection(asyncio.Protocol):
         t = self.transport
         if t is None or self.closed:
             return
-        if reset:
+        if reset:  # a reset also overrides a graceful close asked for before
+            self.closing = True
             t.abort()
-        else:
+        elif not self.closing:
+            self.closing = True
             t.close()
 
     # ---- the one timer -------------------------------------------------------------------------
@@ -330,4 +343,4 @@ class ClientConnection(asyncio.Protocol):
             self.timer_at = when
             return
         conn.on_timer(now)
-        self._run()
+        self._run(now)

@@ -25,7 +25,9 @@ client_gone, client_full, backend_full.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import TYPE_CHECKING, Final
+
+from mypy_extensions import trait
 
 from l7lb.accesslog import AccessRecord
 from l7lb.http.events import (
@@ -63,6 +65,7 @@ from l7lb.proxy.dispatch import (
     WaitForSlot,
 )
 from l7lb.proxy.flow import Pause
+from l7lb.proxy.link import Requester
 from l7lb.routing.redirect import render_redirect
 from l7lb.routing.target import split_target
 
@@ -78,42 +81,54 @@ _CHUNK_END: Final = b"0\r\n\r\n"
 _IDEMPOTENT: Final = frozenset((b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"))
 
 
-class Client(Protocol):
+@trait
+class Client:
     """The client side an exchange answers through: an HTTP/1.1 connection, or an HTTP/2
-    stream. It renders what the exchange hands it and decides what its connection does."""
+    stream. It renders what the exchange hands it and decides what its connection does.
+    (A trait: compiled callers reach its methods through a table, not by name.)"""
 
     def head(self, ex: Exchange, resp: ResponseHead, edit: HeadEdit) -> None:
         """The final response head (status 200 or more), with the edit toward the client."""
+        raise NotImplementedError
 
     def info(self, ex: Exchange, resp: ResponseHead, edit: HeadEdit) -> None:
         """An informational response (1xx but 101), to relay if the client can take it."""
+        raise NotImplementedError
 
     def upgrade(self, ex: Exchange, resp: ResponseHead, edit: HeadEdit, link: BackendLink) -> None:
         """A 101 for an upgrade request: the head, then raw bytes both ways."""
+        raise NotImplementedError
 
     def tunnel(self, ex: Exchange, tail: bytes, link: BackendLink) -> None:
         """After the 101: ``tail`` (bytes the backend sent after it) and the tunnel."""
+        raise NotImplementedError
 
     def data(self, ex: Exchange, data: bytes) -> None:
         """Response body bytes (decoded)."""
+        raise NotImplementedError
 
     def end(self, ex: Exchange, now: float) -> None:
         """The response is complete; the exchange has released everything and logged."""
+        raise NotImplementedError
 
     def answer(self, ex: Exchange, answer: Answer) -> int:
         """A complete response from l7lb itself (``end`` follows); returns the bytes it took
         on the wire."""
+        raise NotImplementedError
 
     def abort(self, ex: Exchange, now: float) -> None:
         """Give up on the response (it is cut short): the client must see a failure."""
+        raise NotImplementedError
 
     def pause_body(self, ex: Exchange, reason: Pause) -> None:
         """Stop reading the request body for ``reason``."""
+        raise NotImplementedError
 
-    def resume_body(self, ex: Exchange, reason: Pause) -> None: ...
+    def resume_body(self, ex: Exchange, reason: Pause) -> None:
+        raise NotImplementedError
 
 
-class Exchange:
+class Exchange(Requester):
     __slots__ = (
         "bytes_sent",
         "client",
@@ -189,7 +204,10 @@ class Exchange:
         target = req.target
         if target[:1] == b"/":
             # origin-form (the codec refused any fragment)
-            path, _, query = target.partition(b"?")
+            if 63 in target:  # "?"
+                path, _, query = target.partition(b"?")
+            else:
+                path, query = target, b""
         else:
             path, query = split_target(target)
             if target != b"*":

@@ -51,7 +51,8 @@ from l7lb.proxy.commands import (
     Tunnel,
 )
 from l7lb.proxy.deadlines import NEVER, Deadline, Phase
-from l7lb.proxy.exchange import Exchange
+from l7lb.proxy.engine import Engine
+from l7lb.proxy.exchange import Client, Exchange
 from l7lb.proxy.flow import Pause
 
 if TYPE_CHECKING:
@@ -71,7 +72,7 @@ _MAX_EARLY_TUNNEL: Final = 65536  # client bytes held until an upgrade is answer
 _CHUNK_END: Final = b"0\r\n\r\n"
 
 
-class H1Connection:
+class H1Connection(Engine, Client):
     __slots__ = (
         "chunked",
         "close_after",

@@ -9,33 +9,45 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
+from mypy_extensions import trait
+
 from l7lb.http.events import ResponseParser
 
 if TYPE_CHECKING:
     from l7lb.balancing import ServerState
 
 
-class Requester(Protocol):
+@trait
+class Requester:
     """An exchange as the I/O side and the pools see it (``exchange.Exchange``): what a
     backend connection, a connect, a claim or a free slot reports to it. Declared here, at
-    the bottom of the engine's imports, so that nothing needs to import the exchange."""
+    the bottom of the engine's imports, so that nothing needs to import the exchange. (A
+    trait, not a Protocol: compiled code calls a trait's methods through a table, a
+    Protocol's by name.)"""
 
     done: bool  # answered (or given up) and logged
     waiting: bool  # queued for a server slot
 
-    def attached(self, link: BackendLink, now: float) -> None: ...
+    def attached(self, link: BackendLink, now: float) -> None:
+        raise NotImplementedError
 
-    def connect_failed(self, server: ServerState, reason: str, now: float) -> None: ...
+    def connect_failed(self, server: ServerState, reason: str, now: float) -> None:
+        raise NotImplementedError
 
-    def claim_answer(self, name: str | None, now: float) -> None: ...
+    def claim_answer(self, name: str | None, now: float) -> None:
+        raise NotImplementedError
 
-    def slot_free(self, now: float) -> None: ...
+    def slot_free(self, now: float) -> None:
+        raise NotImplementedError
 
-    def backend_received(self, link: BackendLink, data: bytes, now: float) -> None: ...
+    def backend_received(self, link: BackendLink, data: bytes, now: float) -> None:
+        raise NotImplementedError
 
-    def backend_closed(self, link: BackendLink, error: str, now: float) -> None: ...
+    def backend_closed(self, link: BackendLink, error: str, now: float) -> None:
+        raise NotImplementedError
 
-    def backend_full(self, full: bool) -> None: ...
+    def backend_full(self, full: bool) -> None:
+        raise NotImplementedError
 
 
 class Transport(Protocol):

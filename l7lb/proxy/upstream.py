@@ -40,7 +40,8 @@ class IdleStock:
     def put(self, link: BackendLink, now: float) -> bool:
         """Keep ``link`` for reuse; False (and closed) when the stock is full or draining."""
         stock = self._by_server.setdefault(link.server.server.name, [])
-        if len(stock) >= self.max_idle or self.draining or not link.usable():
+        # ``link.closed`` only: take() checks the transport before handing a link out
+        if len(stock) >= self.max_idle or self.draining or link.closed:
             close(link)
             return False
         link.exchange = None

@@ -60,7 +60,7 @@ def _hostname(host: bytes) -> bytes:
     if host.startswith(b"["):  # [v6]:port
         end = host.find(b"]")
         return host[: end + 1] if end != -1 else host
-    return host.rsplit(b":", 1)[0] if b":" in host else host
+    return host.rsplit(b":", 1)[0] if 58 in host else host  # ":"
 
 
 @functools.lru_cache(maxsize=256)

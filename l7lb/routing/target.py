@@ -68,7 +68,7 @@ def normalize_host(host: bytes) -> bytes:
     a bare IPv6 literal (never valid in Host, but accepted in config) is
     bracketed too so both sides compare equal.
     """
-    if b":" in host:
+    if 58 in host:  # ":"
         if host[:1] == b"[":
             close = host.find(b"]")
             host = host[: close + 1] if close != -1 else host
