@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Final
+
+from mypy_extensions import mypyc_attr
 
 
 class Framing(enum.Enum):
@@ -42,11 +44,11 @@ class RequestHead:
         "content_length",
         "dropped",
         "expect_continue",
-        "fields_at",
         "framing",
         "headers",
         "host",
         "keep_alive",
+        "lines",
         "method",
         "raw",
         "rebuilt",
@@ -68,7 +70,7 @@ class RequestHead:
         expect_continue: bool,
         host: bytes = b"",
         raw: bytes = b"",
-        fields_at: list[int] | None = None,
+        lines: list[bytes] | None = None,
         rebuilt: list[bytes] | None = None,
         dropped: frozenset[bytes] = _NOTHING,
     ) -> None:
@@ -85,11 +87,11 @@ class RequestHead:
         # Host value, else b"" (HTTP/1.0 without Host); checked by ``l7lb.http.authority``.
         self.host = host
         # The head as received, request line to blank line, when it came as HTTP/1.x bytes
-        # (b"" otherwise), and where in it each field's line starts, then where the blank
-        # line does (None without ``raw``): forwarding splices these bytes instead of
-        # serialising the header list again.
+        # (b"" otherwise), and its lines (``raw.split(CRLF)``: the start line, one per field
+        # as ``headers`` has them, two empty ones; None without ``raw``): forwarding splices
+        # these instead of serialising the header list again.
         self.raw = raw
-        self.fields_at = fields_at
+        self.lines = lines
         # One name per field of the head that the proxy must not forward as received
         # (``l7lb.http.fields.REQUEST_REBUILT``, Host of an absolute-form request, and what
         # Connection lists), in order; None when there is none.
@@ -110,10 +112,10 @@ class ResponseHead:
     __slots__ = (
         "content_length",
         "dropped",
-        "fields_at",
         "framing",
         "headers",
         "keep_alive",
+        "lines",
         "raw",
         "reason",
         "rebuilt",
@@ -131,7 +133,7 @@ class ResponseHead:
         content_length: int,
         keep_alive: bool,
         raw: bytes = b"",
-        fields_at: list[int] | None = None,
+        lines: list[bytes] | None = None,
         rebuilt: list[bytes] | None = None,
         dropped: frozenset[bytes] = _NOTHING,
     ) -> None:
@@ -142,8 +144,8 @@ class ResponseHead:
         self.framing = framing
         self.content_length = content_length
         self.keep_alive = keep_alive  # the server keeps the connection open after this
-        self.raw = raw  # see RequestHead.raw and fields_at
-        self.fields_at = fields_at
+        self.raw = raw  # see RequestHead.raw and lines
+        self.lines = lines
         # One name per field in ``l7lb.http.fields.RESPONSE_REBUILT`` (and what Connection
         # lists, and a Content-Length a 1xx or 204 must not carry), in order; None when none.
         self.rebuilt = rebuilt
@@ -181,7 +183,7 @@ _ORDER: Final = {
         "expect_continue",
         "host",
         "raw",
-        "fields_at",
+        "lines",
         "rebuilt",
         "dropped",
     ),
@@ -194,7 +196,7 @@ _ORDER: Final = {
         "content_length",
         "keep_alive",
         "raw",
-        "fields_at",
+        "lines",
         "rebuilt",
         "dropped",
     ),
@@ -262,35 +264,42 @@ class ProtocolError(Exception):
         self.reason = reason
 
 
-class RequestParser(Protocol):
+# The parser interfaces are base classes, not Protocols: compiled callers reach a compiled
+# back end's methods through a table (a Protocol's go by name, ~250 instructions more a
+# call), and the h11 back end, interpreted, may still subclass them.
+
+
+@mypyc_attr(allow_interpreted_subclasses=True)
+class RequestParser:
     def feed(self, data: bytes) -> list[Event]:
         """Parse client bytes; raise ProtocolError on malformed input."""
-        ...
+        raise NotImplementedError
 
     def feed_eof(self) -> list[Event]:
         """The client closed. Raise ProtocolError if a message was cut short."""
-        ...
+        raise NotImplementedError
 
 
-class ResponseParser(Protocol):
+@mypyc_attr(allow_interpreted_subclasses=True)
+class ResponseParser:
     def expect(self, method: bytes) -> None:
         """Announce the method of the request the next response answers
         (a response to HEAD has no body whatever its headers say)."""
-        ...
+        raise NotImplementedError
 
     def feed(self, data: bytes) -> list[Event]:
         """Parse server bytes; raise ProtocolError on malformed input."""
-        ...
+        raise NotImplementedError
 
     def feed_eof(self) -> list[Event]:
         """The server closed: ends a close-delimited body with END; raises
         ProtocolError when a message was cut short."""
-        ...
+        raise NotImplementedError
 
     def idle(self) -> bool:
         """Between messages with nothing buffered: after a response's END, False means
         the server sent bytes beyond it, and the connection must not be reused."""
-        ...
+        raise NotImplementedError
 
 
 @dataclass(frozen=True, slots=True)

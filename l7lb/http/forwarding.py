@@ -190,7 +190,7 @@ def forward_additions(
     if client_ip:
         xff.append(_ascii(client_ip))
     if xff:
-        out.append((b"x-forwarded-for", b", ".join(xff)))
+        out.append((b"x-forwarded-for", xff[0] if len(xff) == 1 else b", ".join(xff)))
     out.append((b"x-forwarded-proto", scheme))
     if host:
         out.append((b"x-forwarded-host", host))
@@ -204,7 +204,7 @@ def forward_additions(
     if via:
         via_chain.append(version + b" " + via)
     if via_chain:
-        out.append((b"via", b", ".join(via_chain)))
+        out.append((b"via", via_chain[0] if len(via_chain) == 1 else b", ".join(via_chain)))
     if upgrade:
         out.append((b"connection", b"upgrade"))
     return out

@@ -64,19 +64,6 @@ def resume_offset(buf: bytes) -> int:
     return len(buf) - 3 if len(buf) > 3 else 0
 
 
-def field_offsets(head: bytes) -> list[int]:
-    """Where each field line of a complete head starts, then where its blank line does (the
-    ``fields_at`` of a head event): the httptools back end finds these as it splits the
-    fields, this is for the other."""
-    lines = head.split(b"\r\n")
-    pos = len(lines[0]) + 2
-    at = [pos]
-    for line in lines[1:-2]:
-        pos += len(line) + 2
-        at.append(pos)
-    return at
-
-
 def skip_empty_lines(buf: bytes) -> bytes:
     """Drop empty lines before a request line (RFC 9112 section 2.2: a server SHOULD ignore
     at least one; some old clients send CRLF after a POST body)."""
@@ -173,7 +160,7 @@ def request_head(
     headers: list[tuple[bytes, bytes]],
     limits: Limits,
     raw: bytes = b"",
-    fields_at: list[int] | None = None,
+    lines: list[bytes] | None = None,
 ) -> RequestHead:
     """Build a RequestHead from a parsed head (names already lower-cased, values stripped),
     enforcing the request-side framing, target, Host and limit rules. Raises ProtocolError.
@@ -282,7 +269,7 @@ def request_head(
         expect_continue,
         host,
         raw,
-        fields_at,
+        lines,
         rebuilt,
         dropped,
     )
@@ -296,7 +283,7 @@ def response_head(
     request_method: bytes,
     limits: Limits,
     raw: bytes = b"",
-    fields_at: list[int] | None = None,
+    lines: list[bytes] | None = None,
 ) -> ResponseHead:
     """Build a ResponseHead, deciding how its body is delimited (RFC 9112 section 6.3).
     Every problem is the server's fault: ProtocolError(502). The one walk over the header
@@ -380,7 +367,7 @@ def response_head(
         length,
         keep_alive,
         raw,
-        fields_at,
+        lines,
         rebuilt,
         dropped,
     )

@@ -27,12 +27,13 @@ from l7lb.http.events import (
     Limits,
     ProtocolError,
     RequestHead,
+    RequestParser,
     ResponseHead,
+    ResponseParser,
     Upgrade,
 )
 from l7lb.http.framing import (
     check_fields,
-    field_offsets,
     find_head_end,
     request_head,
     response_head,
@@ -93,7 +94,7 @@ def _pump(conn: h11.Connection, events: list[Event]) -> bytes | None:
         raise ProtocolError(400, f"unexpected h11 event {ev!r}")  # pragma: no cover
 
 
-class H11RequestParser:
+class H11RequestParser(RequestParser):
     """Client bytes in, request events out (see ``l7lb.http.events``)."""
 
     def __init__(self, limits: Limits) -> None:
@@ -158,7 +159,7 @@ class H11RequestParser:
             check_fields(headers, 400)
             _raw_content_length_matches(head, headers, 400)
             rh = request_head(
-                ev.method, ev.target, ev.http_version, headers, limits, head, field_offsets(head)
+                ev.method, ev.target, ev.http_version, headers, limits, head, head.split(b"\r\n")
             )
             events.append(rh)
             if end < len(buf):  # h11 takes b"" as end of input
@@ -191,7 +192,7 @@ class H11RequestParser:
         return True
 
 
-class H11ResponseParser:
+class H11ResponseParser(ResponseParser):
     """Server bytes in, response events out (see ``l7lb.http.events``)."""
 
     def __init__(self, limits: Limits) -> None:
@@ -301,7 +302,7 @@ class H11ResponseParser:
                     method,
                     limits,
                     head,
-                    field_offsets(head),
+                    head.split(b"\r\n"),
                 )
                 events.append(rh)
                 events.append(END)
@@ -320,7 +321,7 @@ class H11ResponseParser:
                 method,
                 limits,
                 head,
-                field_offsets(head),
+                head.split(b"\r\n"),
             )
             events.append(rh)
             if end < len(buf):  # h11 takes b"" as end of input

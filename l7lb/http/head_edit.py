@@ -6,7 +6,7 @@ It is worked out once per message from what the one walk over the head noted
 ``l7lb.http.forwarding``, and then applied in one of two ways:
 
 * ``splice``: the head came as HTTP/1.x bytes, so its own bytes are copied with the removed
-  lines cut out (the codec noted where each line starts) and the new ones appended, with no
+  lines cut out (the codec kept the lines it split) and the new ones appended, with no
   re-serialisation (most requests cut one line, ``Connection``, and add four);
 * ``apply``: the header list filtered and extended, for heads that came as a list (HTTP/2)
   or that l7lb built itself.
@@ -61,25 +61,27 @@ class HeadEdit:
 
 
 def splice(
-    raw: bytes, fields_at: list[int], headers: Headers, first_line: bytes, edit: HeadEdit
+    raw: bytes, lines: list[bytes], headers: Headers, first_line: bytes, edit: HeadEdit
 ) -> bytes:
     """``first_line`` (with its CRLF), the field lines of ``raw`` (a complete head as
-    received, whose field ``i`` is ``headers[i]`` and starts at ``fields_at[i]``) except
-    those ``edit`` removes, the added fields, and the blank line. No search: the codec
-    found the lines, and only fields of a removed name are looked at."""
+    received, split into ``lines``: its start line, then field ``i`` as ``headers[i]``)
+    except those ``edit`` removes, the added fields, and the blank line. No search: the
+    codec split the lines, and only the names are compared."""
     parts = [first_line]
     cut = edit.cut
-    end = fields_at[-1]
-    pos = fields_at[0]
+    start = len(lines[0]) + 2  # the first field line
+    end = len(raw) - 2  # keep the last field's CRLF, not the blank line
     if cut:
+        pos = start
         for i in range(len(headers)):
+            size = len(lines[i + 1]) + 2
             if headers[i][0] in cut:
-                start = fields_at[i]
-                if start > pos:
-                    parts.append(raw[pos:start])
-                pos = fields_at[i + 1]
-    if end > pos:
-        parts.append(raw[pos:end])
+                if pos > start:
+                    parts.append(raw[start:pos])
+                start = pos + size
+            pos += size
+    if end > start:
+        parts.append(raw[start:end])
     for name, value in edit.add:
         parts.append(name)
         parts.append(_SEP)
@@ -178,14 +180,14 @@ def backend_request(req: RequestHead, target: bytes, edit: HeadEdit) -> bytes:
     """The HTTP/1.1 head for the backend: ``req`` with ``edit`` applied, sent to
     ``target`` (origin-form). The client's own request line is reused when it says the
     same."""
-    at = req.fields_at
-    if at is not None:
+    lines = req.lines
+    if lines is not None:
         raw = req.raw
         if req.version == b"1.1" and target is req.target:
-            first = raw[: at[0]]
+            first = raw[: len(lines[0]) + 2]
         else:
             first = req.method + b" " + target + b" HTTP/1.1\r\n"
-        return splice(raw, at, req.headers, first, edit)
+        return splice(raw, lines, req.headers, first, edit)
     return serialize_request_head(req.method, target, apply(req.headers, edit))
 
 
@@ -247,14 +249,14 @@ def response_edit(
 def client_response(resp: ResponseHead, edit: HeadEdit) -> bytes:
     """The HTTP/1.1 head for the client: ``resp`` with ``edit`` applied. The realserver's
     own status line is reused when it is an HTTP/1.1 one with a reason phrase."""
-    at = resp.fields_at
-    if at is not None:
+    lines = resp.lines
+    if lines is not None:
         raw = resp.raw
         if resp.version == b"1.1" and resp.reason:
-            first = raw[: at[0]]
+            first = raw[: len(lines[0]) + 2]
         else:
             first = b"HTTP/1.1 %d %s\r\n" % (resp.status, resp.reason or reason(resp.status))
-        return splice(raw, at, resp.headers, first, edit)
+        return splice(raw, lines, resp.headers, first, edit)
     return serialize_response_head(
         b"1.1", resp.status, resp.reason or reason(resp.status), apply(resp.headers, edit)
     )

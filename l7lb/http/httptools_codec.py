@@ -40,7 +40,9 @@ from l7lb.http.events import (
     Limits,
     ProtocolError,
     RequestHead,
+    RequestParser,
     ResponseHead,
+    ResponseParser,
     Upgrade,
 )
 from l7lb.http.framing import (
@@ -85,18 +87,16 @@ def _request_error_status(exc: Exception) -> int:
 _LOWER: Final = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz")
 
 
-def _fields(head: bytes, lines: list[bytes]) -> tuple[list[tuple[bytes, bytes]], list[int]]:
+def _fields(head: bytes, lines: list[bytes]) -> list[tuple[bytes, bytes]]:
     """The header fields of a head llhttp accepted, whose lines (``head.split(CRLF)``: the
     start line, the fields, and two empty ones for the blank line) are ``lines``: names
-    lower-cased, values without surrounding whitespace; and where each field's line starts
-    in ``head``, then where the blank line does."""
-    pos = len(lines[0]) + 2
-    at = [pos]
+    lower-cased, values without surrounding whitespace."""
     headers: list[tuple[bytes, bytes]] = []
     last = len(lines) - 2
     if last <= 1:
-        return headers, at
+        return headers
     lower = head.translate(_LOWER)
+    pos = len(lines[0]) + 2
     for k in range(1, last):
         line = lines[k]
         n = len(line)
@@ -111,8 +111,7 @@ def _fields(head: bytes, lines: list[bytes]) -> tuple[list[tuple[bytes, bytes]],
             j -= 1
         headers.append((lower[pos : pos + colon], line[i:j]))
         pos += n + 2
-        at.append(pos)
-    return headers, at
+    return headers
 
 
 def _request(head: bytes, limits: Limits) -> RequestHead:
@@ -132,8 +131,8 @@ def _request(head: bytes, limits: Limits) -> RequestHead:
     version = line[sp2 + 6 :]
     if len(version) != 3:
         raise ProtocolError(400, "invalid request line")
-    headers, at = _fields(head, lines)
-    return request_head(line[:sp1], line[sp1 + 1 : sp2], version, headers, limits, head, at)
+    headers = _fields(head, lines)
+    return request_head(line[:sp1], line[sp1 + 1 : sp2], version, headers, limits, head, lines)
 
 
 def _response(head: bytes, method: bytes, limits: Limits) -> ResponseHead:
@@ -144,8 +143,8 @@ def _response(head: bytes, method: bytes, limits: Limits) -> ResponseHead:
         raise ProtocolError(502, "unsupported protocol from server")
     status = (line[9] - 48) * 100 + (line[10] - 48) * 10 + (line[11] - 48)
     reason = line[13:]  # b"" when the line ends after the code, with or without a space
-    headers, at = _fields(head, lines)
-    return response_head(status, reason, line[5:8], headers, method, limits, head, at)
+    headers = _fields(head, lines)
+    return response_head(status, reason, line[5:8], headers, method, limits, head, lines)
 
 
 class _BodyReader:
@@ -188,7 +187,7 @@ class _BodyReader:
         return None
 
 
-class HttptoolsRequestParser:
+class HttptoolsRequestParser(RequestParser):
     """Client bytes in, request events out (see ``l7lb.http.events``)."""
 
     def __init__(self, limits: Limits) -> None:
@@ -303,7 +302,7 @@ class HttptoolsRequestParser:
         return bool(rest)
 
 
-class HttptoolsResponseParser:
+class HttptoolsResponseParser(ResponseParser):
     """Server bytes in, response events out (see ``l7lb.http.events``)."""
 
     def __init__(self, limits: Limits) -> None:
