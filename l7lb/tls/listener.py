@@ -38,7 +38,7 @@ from l7lb.tls.clienthello import (
 )
 from l7lb.tls.context import VipTls
 from l7lb.tls.counters import resumption_kind
-from l7lb.tls.sessions import prefetch, prefetch_keys
+from l7lb.tls.sessions import describe_key, prefetch, prefetch_keys
 from l7lb.tls.stream import TlsStream
 
 log = logging.getLogger("l7lb.tls")
@@ -264,12 +264,23 @@ class _Gate(asyncio.Protocol):
         rt = self.rt
         assert rt.cache is not None
         budget = min(rt.prefetch_deadline, self.deadline - self.server.loop.time())
-        await prefetch(rt.store, rt.cache, keys, max(budget, 0.001))
+        await prefetch(rt.store, rt.cache, keys, max(budget, 0.001), self._prefetch_miss)
         self.task = None
         if self.state == _PREFETCH:  # not closed meanwhile
             assert self.transport is not None
             self.transport.resume_reading()
             self._hand_over()
+
+    def _prefetch_miss(self, key: bytes, why: str) -> None:
+        # every miss costs this client a full handshake: say which and why (issue 15)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "tls vip=%s peer=%s prefetch miss: %s: %s",
+                self.rt.vip,
+                self._peer(),
+                describe_key(key),
+                why,
+            )
 
     def _hand_over(self) -> None:
         """Give the transport and the bytes read so far to a ``TlsStream``."""

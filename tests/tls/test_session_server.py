@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import socket
 import struct
-from collections.abc import Coroutine
+import subprocess
+import sys
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +23,14 @@ from l7lb.tls.session_server import (
     SessionServer,
     SessionServerClient,
     WireError,
+    decode_get_reply,
     encode_get,
     encode_put,
+    frame,
     handle_request,
+    split_frames,
 )
-from l7lb.tls.sessions import SessionCache, prefetch
+from l7lb.tls.sessions import SessionCache, describe_key, prefetch, session_key
 from l7lb.tls.ticketkeys import TicketKeyRing
 
 
@@ -57,6 +64,155 @@ def test_put_get_keys_round_trip(tmp_path: Path) -> None:
         await server.close()
 
     run(main())
+
+
+@pytest.fixture
+def server_proc(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """The session server in its own process (as in the supervisor): (socket path, process)."""
+    path = str(tmp_path / "s.sock")
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).parent / "session_server_proc.py"), path],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "READY"
+        yield path, proc
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)  # in case a test stopped it
+        proc.terminate()
+        proc.wait(10)
+
+
+class Blocking:
+    """A blocking connection to the session server, for a test that must not let
+    the event loop turn (or that has stopped the server)."""
+
+    def __init__(self, path: str) -> None:
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.settimeout(5)
+        self.sock.connect(path)
+        self.buf = bytearray()
+        self.replies: list[bytes] = []
+
+    def send(self, payload: bytes) -> None:
+        self.sock.sendall(frame(payload))
+
+    def reply(self) -> bytes:
+        while not self.replies:
+            data = self.sock.recv(65536)
+            assert data, "session server closed the connection"
+            self.buf += data
+            self.replies += split_frames(self.buf)
+        return self.replies.pop(0)
+
+    def request(self, payload: bytes) -> bytes:
+        self.send(payload)
+        return self.reply()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_publish_is_on_the_wire_when_it_returns(
+    server_proc: tuple[str, subprocess.Popen[str]],
+) -> None:
+    """Issue 15: OpenSSL calls publish mid-handshake, before the handshake's last
+    flight goes to the client. The session must be at the server before the
+    client can ask another worker for it, so publish writes at once: here the
+    loop never runs between publish() and a GET from another connection (the
+    publish from a task, as before, was never sent at all by then)."""
+    path, _ = server_proc
+
+    async def main() -> None:
+        client = SessionServerClient(path)
+        await client.ticket_ring()  # connected, as a worker is from its start
+        other = Blocking(path)  # "another worker"
+        try:
+            for i in range(20):
+                key, blob = b"k%d" % i, b"session %d" % i
+                client.publish(key, blob, 60)
+                # no await: the loop does not turn before the other worker asks
+                reply = other.request(encode_get([key]))
+                assert reply[:1] == b"\x00"
+                assert decode_get_reply(reply[1:]) == {key: blob}, f"publish {i} not there yet"
+        finally:
+            other.close()
+        await client.close()
+
+    run(main())
+
+
+def test_get_never_overtakes_an_earlier_put_from_another_connection(
+    server_proc: tuple[str, subprocess.Popen[str]],
+) -> None:
+    """The server applies PUTs as it reads them and answers GETs only after every
+    connection readable at the same wake-up was read. Here the GET's connection
+    is readable first (an earlier request is waiting on it), then a PUT arrives on
+    another connection, then the GET: all three are read in one wake-up, the GET's
+    connection first. Answered at once, that GET missed the session."""
+    path, proc = server_proc
+    a, b = Blocking(path), Blocking(path)
+    try:
+        for c in (a, b):
+            assert c.request(encode_get([b"warm-up"])) == b"\x00\x00\x00"
+        for attempt in range(5):
+            key = b"session-%d" % attempt
+            os.kill(proc.pid, signal.SIGSTOP)
+            try:
+                b.send(encode_get([b"absent"]))  # b becomes readable first
+                a.send(encode_put(key, b"blob", 60))
+                b.send(encode_get([key]))
+            finally:
+                os.kill(proc.pid, signal.SIGCONT)
+            assert a.reply() == b"\x00"
+            assert decode_get_reply(b.reply()[1:]) == {}
+            assert decode_get_reply(b.reply()[1:]) == {key: b"blob"}, f"attempt {attempt}"
+    finally:
+        a.close()
+        b.close()
+
+
+def test_every_prefetch_miss_is_reported_with_its_reason(
+    server_proc: tuple[str, subprocess.Popen[str]], tmp_path: Path
+) -> None:
+    """Issue 15: each session a prefetch asked for and did not get is reported
+    (the listener logs it at debug level): absent, a store that does not answer
+    in time, a store that is down. A key already in the LRU is not asked for."""
+    path, proc = server_proc
+    here, absent = session_key("web", "a.test", b"S" * 32), session_key("web", "b.test", b"T" * 4)
+
+    async def main() -> None:
+        client = SessionServerClient(path)
+        await client.put(here, b"blob", 60)
+        misses: list[tuple[bytes, str]] = []
+
+        def on_miss(key: bytes, why: str) -> None:
+            misses.append((key, why))
+
+        lru = SessionCache()
+        assert await prefetch(client, lru, [here, absent], 2.0, on_miss) == 1
+        assert misses == [(absent, "not in the store")]
+        misses.clear()
+        assert await prefetch(client, lru, [here], 2.0, on_miss) == 0  # in the LRU: not asked
+        assert misses == []
+        os.kill(proc.pid, signal.SIGSTOP)
+        try:
+            assert await prefetch(client, SessionCache(), [here], 0.05, on_miss) == 0
+        finally:
+            os.kill(proc.pid, signal.SIGCONT)
+        assert misses == [(here, "the store did not answer within 50 ms")]
+        misses.clear()
+        await client.close()
+        dead = SessionServerClient(str(tmp_path / "absent.sock"))
+        assert await prefetch(dead, SessionCache(), [absent], 1.0, on_miss) == 0
+        assert len(misses) == 1 and misses[0][0] == absent
+        assert misses[0][1].startswith("store error: session server ")
+
+    run(main())
+    assert describe_key(here) == "sni=a.test id=5353535353535353... (32 bytes)"
+    assert describe_key(session_key("web", "", b"\x01\x02")) == "sni=(none) id=0102 (2 bytes)"
+    assert describe_key(b"garbage") == "key b'garbage'"
 
 
 def test_ring_rotates_on_schedule(tmp_path: Path) -> None:
