@@ -250,9 +250,11 @@ class _Gate(asyncio.Protocol):
             # for a hello too big to parse here).
             self._reject(_Reject("unknown_sni", f" {name}", answer=ALERT_UNRECOGNIZED_NAME))
             return
-        if hello is not None and rt.cache is not None and rt.store is not None:
+        cache = rt.cache
+        if hello is not None and cache is not None and rt.store is not None:
             keys = prefetch_keys(rt.scope, hello)
-            if keys:
+            # the usual case, a client back on this worker: no store, no task
+            if keys and not all(cache.get(k) is not None for k in keys):
                 assert self.transport is not None
                 self.state = _PREFETCH
                 self.transport.pause_reading()
@@ -296,6 +298,19 @@ class _Gate(asyncio.Protocol):
         # uvloop's transport is no asyncio.Transport subclass
         stream = TlsStream(self.server.loop, app, rt.context, t, self, self.peer)  # type: ignore[arg-type]
         self.stream = stream
+        bind = rt.bind_session
+        hello = self.hello
+        # Sessions (TLS 1.2, or TLS 1.3 without tickets) are bound to the SNI name
+        # (shim.SessionBinder); a TLS 1.3 client with tickets on needs none.
+        if (
+            bind is not None
+            and hello is not None
+            and not (hello.offers_tls13 and rt.settings.tickets)
+        ):
+            try:
+                bind(stream.sslobj, hello.server_name or "")
+            except Exception:
+                log.exception("tls vip=%s: binding the session to its name failed", rt.vip)
         data, self.buf = self.buf, b""
         t.set_protocol(stream)
         stream.start(data)

@@ -8,8 +8,7 @@ import signal
 import socket
 import struct
 import subprocess
-import sys
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -64,24 +63,6 @@ def test_put_get_keys_round_trip(tmp_path: Path) -> None:
         await server.close()
 
     run(main())
-
-
-@pytest.fixture
-def server_proc(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """The session server in its own process (as in the supervisor): (socket path, process)."""
-    path = str(tmp_path / "s.sock")
-    proc = subprocess.Popen(
-        [sys.executable, str(Path(__file__).parent / "session_server_proc.py"), path],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "READY"
-        yield path, proc
-    finally:
-        os.kill(proc.pid, signal.SIGCONT)  # in case a test stopped it
-        proc.terminate()
-        proc.wait(10)
 
 
 class Blocking:
