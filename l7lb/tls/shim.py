@@ -534,24 +534,36 @@ class SessionBinder:
     another (nginx CVE-2014-3616).
     """
 
-    __slots__ = ("_contexts", "_set", "context_for")
+    __slots__ = ("_contexts", "_pointer_at", "_set", "context_for")
 
     def __init__(self, context_for: Callable[[str], bytes]) -> None:
         self.context_for = context_for
-        self._contexts: dict[str, bytes] = {}
-        self._set = lib().SSL_set_session_id_context
+        self._contexts: dict[str, tuple[bytes, int]] = {}
+        # Per connection, so called without argtypes: the SSL * goes over as the
+        # c_void_p that reads it from the _ssl object, the context as bytes and an
+        # int (ctypes' per-argument conversions cost as much as the call).
+        library = lib()
+        self._set = ctypes.CDLL(library.ssl_path)["SSL_set_session_id_context"]
+        self._set.restype = ctypes.c_int
+        self._pointer_at = ctypes.c_void_p.from_address
 
     def __call__(self, sslobj: object, name: str) -> None:
-        sid_ctx = self._contexts.get(name)
-        if sid_ctx is None:
+        known = self._contexts.get(name)
+        if known is None:
             sid_ctx = self.context_for(name)
             if not 0 < len(sid_ctx) <= SSL_MAX_SID_CTX_LENGTH:
                 raise ValueError("session id context must be 1..32 bytes")
             if len(self._contexts) >= 4096:  # bounded against SNI floods
                 self._contexts.clear()
-            self._contexts[name] = sid_ctx
-        if self._set(ssl_pointer(sslobj), sid_ctx, len(sid_ctx)) != 1:
+            known = self._contexts[name] = (sid_ctx, len(sid_ctx))
+        ptr = self._pointer_at(id(sslobj) + _SSL_OFFSET)
+        if not ptr.value:
+            raise ShimError("SSL object holds no SSL")
+        if self._set(ptr, known[0], known[1]) != 1:
             raise ShimError("SSL_set_session_id_context failed")
+
+
+_KeyName = ctypes.c_char * 16  # the key_name[16] of a ticket
 
 
 class _TicketKeyMaterial:
@@ -671,7 +683,7 @@ class TicketKeyHooks:
                 if self._encrypt_init(cctx, self._cipher, None, m.aes_buf, iv) != 1:
                     return -1
                 return 1 if self._mac_set_params(hctx, m.mac_params) == 1 else -1
-            wanted = ctypes.string_at(key_name, 16)
+            wanted = _KeyName.from_address(key_name).raw  # a third of string_at's cost
             sni = self._server_name(ssl_ptr)
             for index, key in enumerate(ring.accepted()):
                 m = self._material(key.secret, sni)
