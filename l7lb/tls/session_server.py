@@ -29,10 +29,10 @@ window:
   OpenSSL's new-session callback, so it is in the supervisor's socket buffer
   before the handshake's last flight even leaves for the client
   (``SessionServerClient.publish``);
-- the server applies a PUT as soon as it reads it, but answers GETs only once
-  every connection that was readable at the same wake-up has been read
-  (``SessionServer._answer``), so a GET never overtakes a PUT that reached
-  the supervisor before it on another worker's connection.
+- the server applies a PUT as soon as it reads it, but answers a GET only
+  after the loop has polled every socket once more after reading it
+  (``SessionServer._later``), so a GET never overtakes a PUT that reached the
+  supervisor before it on another worker's connection.
 """
 
 from __future__ import annotations
@@ -199,9 +199,11 @@ class _ServerProtocol(asyncio.Protocol):
         self.server = server
         self.buf = bytearray()
         self.transport: asyncio.Transport | None = None
-        # replies in request order: bytes once answered, a request payload while
-        # its answer waits for SessionServer._answer
-        self.queue: list[tuple[bool, bytes]] = []
+        # requests in order, each (answered, reply or request payload): a PUT is
+        # applied and answered when read, a GET waits (SessionServer._later)
+        self.queue: collections.deque[tuple[bool, bytes]] = collections.deque()
+        self.read = 0  # requests queued since the connection began
+        self.done = 0  # of which answered
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports do not subclass asyncio.Transport: no isinstance check.
@@ -214,40 +216,45 @@ class _ServerProtocol(asyncio.Protocol):
         try:
             for payload in split_frames(self.buf):
                 if payload[:1] == _PUT:
-                    # applied now: a GET read in this same wake-up must see it
+                    # applied now: a GET read before or after it must see it
                     self.queue.append((True, handle_request(payload, server.cache, server.ring)))
                 else:
                     self.queue.append((False, payload))
+                self.read += 1
         except WireError as exc:
             self._abort(exc)
             return
-        if self.queue:
+        if self.done < self.read:
             server._later(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.queue.clear()
+        self.done = self.read
 
-    def answer(self) -> None:
-        """Answer everything queued, in order (``SessionServer._answer`` calls it)."""
-        queue, self.queue = self.queue, []
+    def answer(self, upto: int) -> None:
+        """Answer, in order, the requests queued before the ``upto``-th."""
         transport = self.transport
         if transport is None or transport.is_closing():
             return
         server = self.server
         out = []
         try:
-            for answered, data in queue:
+            while self.done < upto and self.queue:
+                answered, data = self.queue.popleft()
+                self.done += 1
                 out.append(
                     frame(data if answered else handle_request(data, server.cache, server.ring))
                 )
         except WireError as exc:
             self._abort(exc)
             return
-        transport.write(b"".join(out))
+        if out:
+            transport.write(b"".join(out))
 
     def _abort(self, exc: WireError) -> None:
         log.warning("session server: closing a client: %s", exc)
         self.queue.clear()
+        self.done = self.read
         assert self.transport is not None
         self.transport.abort()
 
@@ -268,7 +275,8 @@ class SessionServer:
         self.clock = clock
         self._server: asyncio.AbstractServer | None = None
         self.external = False
-        self._due: list[_ServerProtocol] = []  # connections with requests to answer
+        # connections that queued requests since the last _settle (an ordered set)
+        self._reading: dict[_ServerProtocol, None] = {}
 
     def set_ring(self, ring: TicketKeyRing) -> None:
         """A ring managed elsewhere (the cluster's, from the shared store, or an
@@ -285,22 +293,33 @@ class SessionServer:
         return self._ring
 
     def _later(self, conn: _ServerProtocol) -> None:
-        """Answer ``conn`` once the loop has read every connection readable now.
+        """Answer what ``conn`` has queued once the loop has polled every socket again.
 
-        A ``call_soon`` callback runs after all the I/O callbacks of the current
-        wake-up (uvloop: the next idle phase; asyncio: the next pass), so a PUT
-        read from any connection in this wake-up is applied before a GET read in
-        it is answered, whichever socket the loop happened to read first.
+        A GET must see every PUT that reached the supervisor before it was read.
+        Such a PUT is in its socket's buffer by then, but not necessarily read
+        in the same wake-up: the loop reads the sockets its poll reported, and a
+        read takes whatever is there when it runs, so the GET can come with an
+        earlier request on a socket the poll reported while the PUT's socket was
+        not. The next poll reports that socket. So: ``_settle`` runs on the
+        next pass of the loop (a ``call_soon`` runs after the I/O callbacks of
+        this wake-up) and notes how far each connection had been read; its own
+        ``call_soon`` runs after the poll that follows it, and answers up to there.
+        (uvloop: call_soon callbacks run in the idle phase, before each poll;
+        asyncio: after each select.) It costs a GET one more turn of the
+        supervisor's loop, a few microseconds when it is idle.
         """
-        if not self._due:
-            asyncio.get_running_loop().call_soon(self._answer)
-        if conn not in self._due:
-            self._due.append(conn)
+        if not self._reading:
+            asyncio.get_running_loop().call_soon(self._settle)
+        self._reading[conn] = None
 
-    def _answer(self) -> None:
-        due, self._due = self._due, []
-        for conn in due:
-            conn.answer()
+    def _settle(self) -> None:
+        marks = [(conn, conn.read) for conn in self._reading]
+        self._reading = {}
+        asyncio.get_running_loop().call_soon(self._answer, marks)
+
+    def _answer(self, marks: list[tuple[_ServerProtocol, int]]) -> None:
+        for conn, upto in marks:
+            conn.answer(upto)
 
     async def start(self, path: str) -> None:
         loop = asyncio.get_running_loop()

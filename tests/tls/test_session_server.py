@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import uvloop
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -152,6 +154,64 @@ def test_get_never_overtakes_an_earlier_put_from_another_connection(
     finally:
         a.close()
         b.close()
+
+
+def test_get_waits_for_a_put_the_poll_did_not_report(tmp_path: Path) -> None:
+    """The case the wake-up rule alone missed (it failed once in the full suite,
+    under load): the GET's socket is reported by a poll because an earlier
+    request waits on it; the PUT, on another socket, and then the GET arrive after
+    that poll but before the GET's socket is read. That read takes both requests;
+    the PUT's socket is only reported by the next poll, and the GET must wait for it.
+
+    Driven in one uvloop: a socket of the test's own (``trigger``) becomes readable
+    just before the GET's socket, so its callback runs first in the same wake-up
+    (epoll reports sockets in the order they became ready) and sends the PUT and
+    the GET from there."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        path = str(tmp_path / "s.sock")
+        server = SessionServer()
+        await server.start(path)
+        a, b = Blocking(path), Blocking(path)
+        for c in (a, b):
+            c.sock.setblocking(False)
+
+        async def reply(c: Blocking) -> bytes:
+            for _ in range(500):
+                with contextlib.suppress(BlockingIOError):
+                    c.buf += c.sock.recv(65536)
+                c.replies += split_frames(c.buf)
+                if c.replies:
+                    return c.replies.pop(0)
+                await asyncio.sleep(0.01)
+            raise AssertionError("no reply")
+
+        for c in (a, b):
+            c.send(encode_get([b"warm-up"]))  # accepted and served once
+            assert await reply(c) == b"\x00\x00\x00"
+        key = b"session"
+
+        class Trigger(asyncio.Protocol):
+            def data_received(self, data: bytes) -> None:
+                a.send(encode_put(key, b"blob", 60))  # after the poll: not reported
+                b.send(encode_get([key]))  # read with the GET below
+
+        mine, theirs = socket.socketpair()
+        transport, _ = await loop.create_unix_connection(Trigger, sock=mine)
+        theirs.send(b"x")  # readable first
+        b.send(encode_get([b"absent"]))  # readable second
+        await asyncio.sleep(0)  # one poll: the trigger, then b
+        assert await reply(a) == b"\x00"
+        assert decode_get_reply((await reply(b))[1:]) == {}
+        assert decode_get_reply((await reply(b))[1:]) == {key: b"blob"}
+        transport.close()
+        theirs.close()
+        a.close()
+        b.close()
+        await server.close()
+
+    uvloop.run(asyncio.wait_for(main(), 20))
 
 
 def test_every_prefetch_miss_is_reported_with_its_reason(
