@@ -49,8 +49,10 @@ def https_get(
     raw = socket.create_connection(("127.0.0.1", port), timeout=10)
     s = ctx.wrap_socket(raw, server_hostname=name, session=session)
     local = s.getsockname()[1]
-    s.sendall(f"GET {path} HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n".encode())
+    # asked before the request: the server then holds the connection open for it
+    # (after it, a slow client could find it already closed: every owner None)
     owner = socket_owner(local)
+    s.sendall(f"GET {path} HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n".encode())
     data = b""
     while True:
         d = s.recv(65536)
