@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from harness import configs  # noqa: E402
 from harness.loadtools import parse_bench_json, parse_s_time  # noqa: E402
 from harness.processes import Managed, free_port, pinned, run_bounded, run_parallel  # noqa: E402
-from harness.procstat import cpu_seconds, descendants  # noqa: E402
+from harness.procstat import CLK_TCK, descendants, read_stat  # noqa: E402
 from harness.runner import HAPROXY, LOAD_CPU, NGINX, PROXY_CPU, load_commands, make_cert  # noqa: E402
 from harness.scenarios import SCENARIOS, spec  # noqa: E402
 
@@ -85,29 +85,32 @@ def start_haproxy(tmp: Path, backend: int, cert: configs.Cert) -> tuple[Managed,
     return proc, port, proc.pid
 
 
-def one_turn(scenario: str, port: int, pid: int, seconds: float, tmp: Path) -> tuple[float, float]:
-    """(CPU µs per connection, resumed share) for one load run against one server."""
+def one_turn(
+    scenario: str, port: int, pid: int, seconds: float, tmp: Path
+) -> tuple[float, float, float]:
+    """(user, system CPU µs per connection, resumed share) of one load run against one server."""
     sc = SCENARIOS[scenario]
     out = tmp / "bench.json"
     argvs = load_commands(sc, port, seconds, None, out)
-    before = cpu_seconds([pid])
+    before = read_stat(pid)
     if spec(sc).client == "bench":
         out.unlink(missing_ok=True)
         rc, text = run_bounded(argvs[0], timeout=seconds + 60)
-        cpu = cpu_seconds([pid]) - before
+        after = read_stat(pid)
         if rc != 0:
             raise SystemExit(f"bench failed: {text[-500:]}")
         b = parse_bench_json(json.loads(out.read_text()))
-        made = b.handshakes_full + b.handshakes_resumed
-        return cpu / made * 1e6, b.handshakes_resumed / made
-    results = run_parallel(argvs, timeout=seconds + 30)
-    cpu = cpu_seconds([pid]) - before
-    made = resumed = 0
-    for _, text in results:
-        st = parse_s_time(text)
-        made += st.connections
-        resumed += st.resumed
-    return cpu / made * 1e6, resumed / made
+        made, resumed = b.handshakes_full + b.handshakes_resumed, b.handshakes_resumed
+    else:
+        results = run_parallel(argvs, timeout=seconds + 30)
+        after = read_stat(pid)
+        made = resumed = 0
+        for _, text in results:
+            st = parse_s_time(text)
+            made += st.connections
+            resumed += st.resumed
+    per = 1e6 / CLK_TCK / made
+    return (after.utime - before.utime) * per, (after.stime - before.stime) * per, resumed / made
 
 
 def main(argv: list[str]) -> int:
@@ -119,7 +122,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--haproxy", action="store_true", help="also measure HAProxy")
     args = ap.parse_args(argv)
     print(f"load average {os.getloadavg()}; scenario {args.scenario}", flush=True)
-    figures: dict[str, list[float]] = {}
+    figures: dict[str, list[float]] = {}  # user + system
+    user: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="tls-ab-") as t:
         tmp = Path(t)
         cert = make_cert(tmp, SCENARIOS[args.scenario].tls or "ecdsa-p256")
@@ -135,9 +139,12 @@ def main(argv: list[str]) -> int:
                 order = servers[r % len(servers) :] + servers[: r % len(servers)]
                 line = []
                 for name, _, port, pid in order:
-                    us, resumed = one_turn(args.scenario, port, pid, args.seconds, tmp)
-                    figures.setdefault(name, []).append(us)
-                    line.append(f"{name} {us:.1f} µs ({resumed:.0%} resumed)")
+                    usr, sys_, resumed = one_turn(args.scenario, port, pid, args.seconds, tmp)
+                    figures.setdefault(name, []).append(usr + sys_)
+                    user.setdefault(name, []).append(usr)
+                    line.append(
+                        f"{name} {usr + sys_:.1f} µs (user {usr:.1f}, {resumed:.0%} resumed)"
+                    )
                 print(f"round {r + 1}: " + ", ".join(line), flush=True)
         finally:
             for _, proc, _, _ in servers:
@@ -145,9 +152,13 @@ def main(argv: list[str]) -> int:
             backend.stop()
     base_name = "haproxy" if args.haproxy else servers[0][0]
     base = statistics.median(figures[base_name])
+    base_user = statistics.median(user[base_name])
     for name, values in figures.items():
-        med = statistics.median(values)
-        print(f"{name:>12}: median {med:7.1f} µs per connection, {med / base:.2f}x {base_name}")
+        med, med_user = statistics.median(values), statistics.median(user[name])
+        print(
+            f"{name:>12}: median {med:7.1f} µs per connection, {med / base:.2f}x {base_name}; "
+            f"user {med_user:6.1f} µs, {med_user / base_user:.2f}x"
+        )
     print(f"load average {os.getloadavg()}")
     return 0
 
