@@ -8,7 +8,8 @@ Pieces, each in the module named for it:
 - ``stream``: ``TlsStream``, the TLS record pump between the socket and the application
   (``sslcalls``: its two calls that raise "want read" by design, kept interpreted).
 - ``clienthello``: sans-IO ClientHello parser; ``looks_like_http``.
-- ``shim``: ctypes into the stdlib's libssl (session cache, ticket keys).
+- ``shim``: ctypes into the stdlib's libssl (session cache, per-name session binding, ticket
+  keys).
 - ``sessions``: ``SessionCache`` LRU, ``SessionStore`` protocol, prefetch.
 - ``session_server``: the supervisor's store for the workers of a director.
 - ``ticketkeys``: the rotating ticket key ring.

@@ -18,7 +18,9 @@ import hashlib
 import logging
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from l7lb.tls import shim
 from l7lb.tls.certinfo import CertificateError, CertInfo, check_pair
@@ -67,6 +69,9 @@ class VipTls:
     prefetch_deadline: float
     shared: bool  # the ctypes hooks are installed (resumption across workers)
     hooks: list[object] = field(default_factory=list)  # ctypes callbacks: keep alive
+    # binder(sslobj, sni) before the handshake: the connection's sessions are bound
+    # to that name (shim.SessionBinder); None without a session cache
+    bind_session: Callable[[Any, str], None] | None = None
 
 
 _shim_state: str | None = None  # "" ok, else the reason it is unusable
@@ -218,10 +223,19 @@ def build_vip_tls(
                 store=cache.put,
                 remove=cache.remove,
                 lifetime=settings.session_lifetime,
+                unbound_context=sid_ctx,
+                max_entries=cache.max_entries,
             )
         )
         result.cache = cache
         result.store = resumption.store
+        # A context per name (never the VIP's own, above): sessions made under it
+        # may live in OpenSSL's internal cache (see shim.SessionHooks).
+        result.bind_session = shim.SessionBinder(
+            lambda name: hashlib.sha256(
+                b"l7lb name\x00" + scope.encode() + b"\x00" + name.encode()
+            ).digest()
+        )
     else:
         shim.disable_session_cache(front)
     if settings.tickets:

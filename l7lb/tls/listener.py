@@ -38,7 +38,7 @@ from l7lb.tls.clienthello import (
 )
 from l7lb.tls.context import VipTls
 from l7lb.tls.counters import resumption_kind
-from l7lb.tls.sessions import prefetch, prefetch_keys
+from l7lb.tls.sessions import describe_key, prefetch, prefetch_keys
 from l7lb.tls.stream import TlsStream
 
 log = logging.getLogger("l7lb.tls")
@@ -250,9 +250,11 @@ class _Gate(asyncio.Protocol):
             # for a hello too big to parse here).
             self._reject(_Reject("unknown_sni", f" {name}", answer=ALERT_UNRECOGNIZED_NAME))
             return
-        if hello is not None and rt.cache is not None and rt.store is not None:
+        cache = rt.cache
+        if hello is not None and cache is not None and rt.store is not None:
             keys = prefetch_keys(rt.scope, hello)
-            if keys:
+            # the usual case, a client back on this worker: no store, no task
+            if keys and not all(cache.get(k) is not None for k in keys):
                 assert self.transport is not None
                 self.state = _PREFETCH
                 self.transport.pause_reading()
@@ -264,12 +266,23 @@ class _Gate(asyncio.Protocol):
         rt = self.rt
         assert rt.cache is not None
         budget = min(rt.prefetch_deadline, self.deadline - self.server.loop.time())
-        await prefetch(rt.store, rt.cache, keys, max(budget, 0.001))
+        await prefetch(rt.store, rt.cache, keys, max(budget, 0.001), self._prefetch_miss)
         self.task = None
         if self.state == _PREFETCH:  # not closed meanwhile
             assert self.transport is not None
             self.transport.resume_reading()
             self._hand_over()
+
+    def _prefetch_miss(self, key: bytes, why: str) -> None:
+        # every miss costs this client a full handshake: say which and why (issue 15)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "tls vip=%s peer=%s prefetch miss: %s: %s",
+                self.rt.vip,
+                self._peer(),
+                describe_key(key),
+                why,
+            )
 
     def _hand_over(self) -> None:
         """Give the transport and the bytes read so far to a ``TlsStream``."""
@@ -285,6 +298,19 @@ class _Gate(asyncio.Protocol):
         # uvloop's transport is no asyncio.Transport subclass
         stream = TlsStream(self.server.loop, app, rt.context, t, self, self.peer)  # type: ignore[arg-type]
         self.stream = stream
+        bind = rt.bind_session
+        hello = self.hello
+        # Sessions (TLS 1.2, or TLS 1.3 without tickets) are bound to the SNI name
+        # (shim.SessionBinder); a TLS 1.3 client with tickets on needs none.
+        if (
+            bind is not None
+            and hello is not None
+            and not (hello.offers_tls13 and rt.settings.tickets)
+        ):
+            try:
+                bind(stream.sslobj, hello.server_name or "")
+            except Exception:
+                log.exception("tls vip=%s: binding the session to its name failed", rt.vip)
         data, self.buf = self.buf, b""
         t.set_protocol(stream)
         stream.start(data)

@@ -20,6 +20,19 @@ Wire format (both directions): a 4-byte big-endian length, then the payload.
 Requests on one connection are answered in order (the client pipelines).
 Every length is checked against ``MAX_*``; a malformed frame closes the
 connection and nothing else.
+
+Ordering across workers (issue 15: a client resuming on worker B right after
+its full handshake on worker A must find A's session). Two rules close that
+window:
+
+- the worker writes a new session's PUT to this socket synchronously, from
+  OpenSSL's new-session callback, so it is in the supervisor's socket buffer
+  before the handshake's last flight even leaves for the client
+  (``SessionServerClient.publish``);
+- the server applies a PUT as soon as it reads it, but answers a GET only
+  after the loop has polled every socket once more after reading it
+  (``SessionServer._later``), so a GET never overtakes a PUT that reached the
+  supervisor before it on another worker's connection.
 """
 
 from __future__ import annotations
@@ -39,6 +52,8 @@ log = logging.getLogger("l7lb.tls")
 
 OP_GET, OP_PUT, OP_KEYS = 1, 2, 3
 STATUS_OK, STATUS_ERROR = 0, 1
+_PUT = bytes([OP_PUT])
+_OK = bytes([STATUS_OK])
 MAX_GET_KEYS = 16
 MAX_FRAME = 4 + 2 + MAX_GET_KEYS * (2 + MAX_KEY + 4 + MAX_BLOB)
 _LEN = struct.Struct("!I")
@@ -184,6 +199,11 @@ class _ServerProtocol(asyncio.Protocol):
         self.server = server
         self.buf = bytearray()
         self.transport: asyncio.Transport | None = None
+        # requests in order, each (answered, reply or request payload): a PUT is
+        # applied and answered when read, a GET waits (SessionServer._later)
+        self.queue: collections.deque[tuple[bool, bytes]] = collections.deque()
+        self.read = 0  # requests queued since the connection began
+        self.done = 0  # of which answered
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports do not subclass asyncio.Transport: no isinstance check.
@@ -192,13 +212,51 @@ class _ServerProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         assert self.transport is not None
         self.buf += data
+        server = self.server
         try:
             for payload in split_frames(self.buf):
-                reply = handle_request(payload, self.server.cache, self.server.ring)
-                self.transport.write(frame(reply))
+                if payload[:1] == _PUT:
+                    # applied now: a GET read before or after it must see it
+                    self.queue.append((True, handle_request(payload, server.cache, server.ring)))
+                else:
+                    self.queue.append((False, payload))
+                self.read += 1
         except WireError as exc:
-            log.warning("session server: closing a client: %s", exc)
-            self.transport.abort()
+            self._abort(exc)
+            return
+        if self.done < self.read:
+            server._later(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.queue.clear()
+        self.done = self.read
+
+    def answer(self, upto: int) -> None:
+        """Answer, in order, the requests queued before the ``upto``-th."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        server = self.server
+        out = []
+        try:
+            while self.done < upto and self.queue:
+                answered, data = self.queue.popleft()
+                self.done += 1
+                out.append(
+                    frame(data if answered else handle_request(data, server.cache, server.ring))
+                )
+        except WireError as exc:
+            self._abort(exc)
+            return
+        if out:
+            transport.write(b"".join(out))
+
+    def _abort(self, exc: WireError) -> None:
+        log.warning("session server: closing a client: %s", exc)
+        self.queue.clear()
+        self.done = self.read
+        assert self.transport is not None
+        self.transport.abort()
 
 
 class SessionServer:
@@ -217,6 +275,8 @@ class SessionServer:
         self.clock = clock
         self._server: asyncio.AbstractServer | None = None
         self.external = False
+        # connections that queued requests since the last _settle (an ordered set)
+        self._reading: dict[_ServerProtocol, None] = {}
 
     def set_ring(self, ring: TicketKeyRing) -> None:
         """A ring managed elsewhere (the cluster's, from the shared store, or an
@@ -231,6 +291,35 @@ class SessionServer:
         if self._ring is not None and self._ring.due(self.clock(), self.rotation):
             self._ring = self._ring.rotated(self.clock())
         return self._ring
+
+    def _later(self, conn: _ServerProtocol) -> None:
+        """Answer what ``conn`` has queued once the loop has polled every socket again.
+
+        A GET must see every PUT that reached the supervisor before it was read.
+        Such a PUT is in its socket's buffer by then, but not necessarily read
+        in the same wake-up: the loop reads the sockets its poll reported, and a
+        read takes whatever is there when it runs, so the GET can come with an
+        earlier request on a socket the poll reported while the PUT's socket was
+        not. The next poll reports that socket. So: ``_settle`` runs on the
+        next pass of the loop (a ``call_soon`` runs after the I/O callbacks of
+        this wake-up) and notes how far each connection had been read; its own
+        ``call_soon`` runs after the poll that follows it, and answers up to there.
+        (uvloop: call_soon callbacks run in the idle phase, before each poll;
+        asyncio: after each select.) It costs a GET one more turn of the
+        supervisor's loop, a few microseconds when it is idle.
+        """
+        if not self._reading:
+            asyncio.get_running_loop().call_soon(self._settle)
+        self._reading[conn] = None
+
+    def _settle(self) -> None:
+        marks = [(conn, conn.read) for conn in self._reading]
+        self._reading = {}
+        asyncio.get_running_loop().call_soon(self._answer, marks)
+
+    def _answer(self, marks: list[tuple[_ServerProtocol, int]]) -> None:
+        for conn, upto in marks:
+            conn.answer(upto)
 
     async def start(self, path: str) -> None:
         loop = asyncio.get_running_loop()
@@ -258,7 +347,9 @@ class SessionServerClient:
         self.retry_after = retry_after
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
-        self._waiting: collections.deque[asyncio.Future[bytes]] = collections.deque()
+        # one entry per request in flight, answered in order; None: a publish,
+        # whose answer nobody awaits
+        self._waiting: collections.deque[asyncio.Future[bytes] | None] = collections.deque()
         self._read_task: asyncio.Task[None] | None = None
         self._connecting: asyncio.Future[None] | None = None
         self._failed_at = -1e9
@@ -299,7 +390,10 @@ class SessionServerClient:
                     if not self._waiting:
                         raise WireError("unsolicited reply")
                     fut = self._waiting.popleft()
-                    if not fut.done():
+                    if fut is None:
+                        if payload[:1] != _OK:
+                            log.debug("session publish refused: %r", payload[1:200])
+                    elif not fut.done():
                         fut.set_result(payload)
         except (OSError, WireError) as exc:
             self._drop(ConnectionError(str(exc)))
@@ -314,7 +408,7 @@ class SessionServerClient:
         self._reader = self._writer = None
         while self._waiting:
             fut = self._waiting.popleft()
-            if not fut.done():
+            if fut is not None and not fut.done():
                 fut.set_exception(exc)
                 fut.exception()  # mark retrieved: a put nobody awaits must not warn
 
@@ -340,10 +434,29 @@ class SessionServerClient:
         await self._request(encode_put(key, blob, ttl))
 
     def publish(self, key: bytes, blob: bytes, ttl: float) -> None:
-        """Fire-and-forget ``put`` (for ``SessionCache.publish``, called mid-handshake)."""
-        task = asyncio.get_running_loop().create_task(self._put_quietly(key, blob, ttl))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        """A ``put`` sent now, whose answer nobody waits for (``SessionCache.publish``).
+
+        OpenSSL calls this mid-handshake, before the handshake's last flight is
+        written to the client. Writing the frame here, not from a task that runs
+        on a later turn of the loop, puts it on the session server's socket
+        before the client can have the session at all: a client that resumes on
+        another worker at once always asks after the session is there (issue 15;
+        a task lost that race in about 5 % of immediate cross-worker resumptions).
+        """
+        try:
+            payload = frame(encode_put(key, blob, ttl))
+        except ValueError as exc:
+            log.debug("session publish skipped: %s", exc)
+            return
+        writer = self._writer
+        if writer is None or writer.is_closing():
+            # not connected (a failure before): connect and send in the background
+            task = asyncio.get_running_loop().create_task(self._put_quietly(key, blob, ttl))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return
+        self._waiting.append(None)
+        writer.write(payload)  # uvloop writes at once when nothing is queued before it
 
     async def _put_quietly(self, key: bytes, blob: bytes, ttl: float) -> None:
         try:

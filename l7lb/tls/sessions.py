@@ -35,6 +35,24 @@ def session_key(vip: str, server_name: str, session_id: bytes) -> bytes:
     return b"tls1:" + vip.encode() + b"\x00" + server_name.encode() + b"\x00" + session_id
 
 
+def describe_key(key: bytes) -> str:
+    """A session key for a log line: the SNI name and the start of the session id.
+
+    (The session id travels in clear in every ClientHello; it is no secret.)
+    """
+    parts = key.split(b"\x00", 2)
+    if len(parts) != 3 or not parts[0].startswith(b"tls1:"):
+        return f"key {key[:40]!r}"
+    name = parts[1].decode("ascii", "replace") or "(none)"
+    sid = parts[2]
+    return f"sni={name} id={sid[:8].hex()}{'...' if len(sid) > 8 else ''} ({len(sid)} bytes)"
+
+
+def log_miss(key: bytes, why: str) -> None:
+    """The default ``prefetch`` miss report: one debug line per session not found."""
+    log.debug("TLS session prefetch miss: %s: %s", describe_key(key), why)
+
+
 class SessionStore(Protocol):
     """A store shared by several workers or directors (implemented by later issues)."""
 
@@ -125,11 +143,14 @@ async def prefetch(
     cache: SessionCache,
     keys: Iterable[bytes],
     deadline: float,
+    on_miss: Callable[[bytes, str], None] = log_miss,
 ) -> int:
     """Copy sessions named by ``keys`` from ``store`` into ``cache``; return how many.
 
     Keys already in the LRU are not fetched. ``deadline`` is in seconds; on
     timeout or store error nothing is copied and the handshake goes on (full).
+    ``on_miss(key, why)`` is called for every key asked and not copied (the
+    listener logs each at debug level, with the VIP and the peer).
     """
     missing = [k for k in keys if cache.get(k) is None]
     if store is None or not missing:
@@ -137,14 +158,21 @@ async def prefetch(
     try:
         found = await asyncio.wait_for(store.get_many(missing), deadline)
     except TimeoutError:
-        log.debug("TLS session prefetch timed out after %.3fs", deadline)
+        why = f"the store did not answer within {deadline * 1000:.0f} ms"
+        for key in missing:
+            on_miss(key, why)
         return 0
     except Exception as exc:  # a store failure is a cache miss, not an error
-        log.debug("TLS session prefetch failed: %s", exc)
+        why = f"store error: {exc}"
+        for key in missing:
+            on_miss(key, why)
         return 0
     n = 0
-    for key, blob in found.items():
-        if key in missing and isinstance(blob, bytes):
+    for key in missing:
+        blob = found.get(key)
+        if isinstance(blob, bytes) and blob:
             cache.put_local(key, blob)
             n += 1
+        else:
+            on_miss(key, "not in the store")
     return n

@@ -43,10 +43,12 @@ from l7lb.tls.ticketkeys import TicketKeyRing
 
 log = logging.getLogger("l7lb.tls")
 
+SSL_CTRL_SET_SESS_CACHE_SIZE = 42
 SSL_CTRL_SET_SESS_CACHE_MODE = 44
 SSL_CTRL_GET_SESS_CACHE_MODE = 45
 SSL_SESS_CACHE_OFF = 0x0000
 SSL_SESS_CACHE_SERVER = 0x0002
+SSL_SESS_CACHE_NO_INTERNAL_STORE = 0x0200
 SSL_SESS_CACHE_NO_INTERNAL = 0x0300
 TLSEXT_NAMETYPE_host_name = 0
 OSSL_PARAM_UTF8_STRING = 4
@@ -173,6 +175,19 @@ class _Lib:
         self.d2i_SSL_SESSION = fn(s, "d2i_SSL_SESSION", vp, vp, ctypes.POINTER(ctypes.c_char_p), lg)
         self.SSL_SESSION_free = fn(s, "SSL_SESSION_free", None, vp)
         self.SSL_get_servername = fn(s, "SSL_get_servername", ctypes.c_char_p, vp, i)
+        self.SSL_get_SSL_CTX = fn(s, "SSL_get_SSL_CTX", vp, vp)
+        self.SSL_is_server = fn(s, "SSL_is_server", i, vp)
+        self.SSL_set_session_id_context = fn(
+            s, "SSL_set_session_id_context", i, vp, ctypes.c_char_p, ctypes.c_uint
+        )
+        self.SSL_CTX_add_session = fn(s, "SSL_CTX_add_session", i, vp, vp)
+        self.SSL_SESSION_get0_id_context = fn(
+            s,
+            "SSL_SESSION_get0_id_context",
+            ctypes.POINTER(ctypes.c_ubyte),
+            vp,
+            ctypes.POINTER(ctypes.c_uint),
+        )
         self.SSL_client_hello_get0_ext = fn(
             s,
             "SSL_client_hello_get0_ext",
@@ -218,11 +233,30 @@ def ssl_ctx_pointer(ctx: ssl.SSLContext) -> int:
     return ptr
 
 
+# CPython's ``PySSLSocket`` (the ``_ssl._SSLSocket`` of a connection) starts with
+# ``PyObject_HEAD``, then ``PyObject *Socket``, then ``SSL *ssl``.
+_SSL_OFFSET = object.__basicsize__ + ctypes.sizeof(ctypes.c_void_p)
+
+
+def ssl_pointer(sslobj: object) -> int:
+    """The ``SSL *`` of a connection's ``_ssl._SSLSocket`` (``SSLContext._wrap_bio``).
+
+    Same layout reasoning as ``ssl_ctx_pointer``, proven by ``self_check``; only
+    valid while ``sslobj`` is alive.
+    """
+    ptr = ctypes.c_void_p.from_address(id(sslobj) + _SSL_OFFSET).value
+    if not ptr:
+        raise ShimError("SSL object holds no SSL")
+    return ptr
+
+
 def self_check() -> bool:
-    """True if the shim binds the right libssl and finds the right ``SSL_CTX``.
+    """True if the shim binds the right libssl and finds the right ``SSL_CTX`` and ``SSL``.
 
     Sets ``num_tickets`` through the stdlib and reads it back through ctypes:
     a wrong pointer or a different libssl gives another number (or nothing).
+    Then the ``SSL *`` of a server connection must name that ``SSL_CTX`` as its
+    own and say it is a server.
     """
     try:
         library = lib()
@@ -230,6 +264,12 @@ def self_check() -> bool:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.num_tickets = n
             if library.SSL_CTX_get_num_tickets(ssl_ctx_pointer(ctx)) != n:
+                return False
+            conn = ctx._wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), True, None, owner=None)  # type: ignore[attr-defined]
+            ptr = ssl_pointer(conn)
+            if library.SSL_get_SSL_CTX(ptr) != ssl_ctx_pointer(ctx):
+                return False
+            if library.SSL_is_server(ptr) != 1:
                 return False
         return True
     except Exception as exc:
@@ -325,11 +365,24 @@ KeyFunc = Callable[[str, bytes], bytes]  # (sni, session id) -> cache key
 
 
 class SessionHooks:
-    """External session-ID cache on one VIP's ``SSL_CTX``.
+    """Session-ID cache on one VIP's ``SSL_CTX``: OpenSSL's own, fed from ours.
 
     ``lookup(key) -> blob | None`` and ``store(key, blob)`` are synchronous
     (OpenSSL calls them mid-handshake); ``remove(key)`` is optional. ``key_for``
     turns (SNI name, session id) into the cache key, binding VIP and name.
+
+    OpenSSL first looks a session id up in its internal cache, in C, and calls
+    ``lookup`` (through a ctypes trampoline into Python) only on a miss: a client
+    resuming on the worker that holds its session costs no Python at all. That
+    internal cache is keyed by session id alone, so it only holds sessions whose
+    session id context names their SNI name (``SessionBinder``, set by the
+    listener before the handshake): OpenSSL refuses a session whose context
+    differs from the connection's, as a cache miss. Sessions it created
+    without that binding (a connection that did not go through the listener's
+    ClientHello parse) are served by ``lookup`` only, whose key has the name.
+    OpenSSL stores nothing itself (``NO_INTERNAL_STORE``): new sessions are
+    added here, so TLS 1.3 sessions that resume from stateless tickets are
+    never held.
     """
 
     def __init__(
@@ -341,6 +394,8 @@ class SessionHooks:
         store: Callable[[bytes, bytes], None],
         remove: Callable[[bytes], None] | None = None,
         lifetime: float = 300.0,
+        unbound_context: bytes = b"",
+        max_entries: int = 20000,
     ) -> None:
         library = lib()
         self._lib = library
@@ -348,6 +403,9 @@ class SessionHooks:
         self.lookup = lookup
         self.store = store
         self.remove = remove
+        # the session id context of the SSL_CTX: a session made under it is not
+        # bound to its name, so it stays out of OpenSSL's internal cache
+        self.unbound_context = unbound_context
         self.ctx = ctx  # the SSL_CTX lives as long as these hooks
         ptr = ssl_ctx_pointer(ctx)
         # Keep the trampolines referenced by self: see the module docstring.
@@ -361,9 +419,12 @@ class SessionHooks:
         library.SSL_CTX_ctrl(
             ptr,
             SSL_CTRL_SET_SESS_CACHE_MODE,
-            SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL,
+            SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL_STORE,
             None,
         )
+        library.SSL_CTX_ctrl(ptr, SSL_CTRL_SET_SESS_CACHE_SIZE, max(1, max_entries), None)
+        self._add_session = library.SSL_CTX_add_session
+        self._ctx_ptr = ptr
         self._ptr: int | None = ptr
         _bind_lifetime(ctx, self)
 
@@ -413,9 +474,17 @@ class SessionHooks:
                     pp = ctypes.c_char_p(ctypes.addressof(buf))
                     if self._lib.i2d_SSL_SESSION(sess, ctypes.byref(pp)) == size:
                         self.store(self.key_for(current_server_name(ssl_ptr), sid), buf.raw)
+                if self._ptr and self._id_context(sess) != self.unbound_context:
+                    # bound to its name: later resumptions here are found in C
+                    self._add_session(self._ctx_ptr, sess)  # the cache takes its own reference
         except Exception:
             log.exception("TLS session store callback failed")
         return 0  # we keep no reference to the SSL_SESSION
+
+    def _id_context(self, sess: int) -> bytes:
+        n = ctypes.c_uint()
+        p = self._lib.SSL_SESSION_get0_id_context(sess, ctypes.byref(n))
+        return ctypes.string_at(p, n.value) if p and n.value else b""
 
     def _on_get(self, ssl_ptr: int, data: Any, length: int, copy: Any) -> int | None:
         try:
@@ -428,8 +497,14 @@ class SessionHooks:
                 return None
             buf = ctypes.create_string_buffer(blob, len(blob))
             pp = ctypes.c_char_p(ctypes.addressof(buf))
-            sess = self._lib.d2i_SSL_SESSION(None, ctypes.byref(pp), len(blob))
-            return sess or None
+            sess: int | None = self._lib.d2i_SSL_SESSION(None, ctypes.byref(pp), len(blob))
+            if not sess:
+                return None
+            if self._ptr and self._id_context(sess) != self.unbound_context:
+                # (from the shared store, or OpenSSL's cache was full): the next
+                # resumption on this worker is found in C
+                self._add_session(self._ctx_ptr, sess)
+            return sess  # our reference goes to the connection (copy = 0)
         except Exception:
             log.exception("TLS session lookup callback failed")
             return None
@@ -445,6 +520,50 @@ class SessionHooks:
                 self.remove(self.key_for(name, sid))
         except Exception:
             log.exception("TLS session remove callback failed")
+
+
+class SessionBinder:
+    """Binds each connection's sessions to its SNI name, before the handshake.
+
+    ``binder(sslobj, name)`` sets the session id context of one connection
+    (an ``_ssl._SSLSocket`` not yet handshaking) to ``context_for(name)``.
+    A session carries the context it was made under, and OpenSSL resumes one
+    only on a connection with the same context, which is what lets
+    ``SessionHooks`` keep sessions in OpenSSL's internal cache, keyed by session
+    id alone, without letting a session issued for one name resume under
+    another (nginx CVE-2014-3616).
+    """
+
+    __slots__ = ("_contexts", "_pointer_at", "_set", "context_for")
+
+    def __init__(self, context_for: Callable[[str], bytes]) -> None:
+        self.context_for = context_for
+        self._contexts: dict[str, tuple[bytes, int]] = {}
+        # Per connection, so called without argtypes: the SSL * goes over as the
+        # c_void_p that reads it from the _ssl object, the context as bytes and an
+        # int (ctypes' per-argument conversions cost as much as the call).
+        library = lib()
+        self._set = ctypes.CDLL(library.ssl_path)["SSL_set_session_id_context"]
+        self._set.restype = ctypes.c_int
+        self._pointer_at = ctypes.c_void_p.from_address
+
+    def __call__(self, sslobj: object, name: str) -> None:
+        known = self._contexts.get(name)
+        if known is None:
+            sid_ctx = self.context_for(name)
+            if not 0 < len(sid_ctx) <= SSL_MAX_SID_CTX_LENGTH:
+                raise ValueError("session id context must be 1..32 bytes")
+            if len(self._contexts) >= 4096:  # bounded against SNI floods
+                self._contexts.clear()
+            known = self._contexts[name] = (sid_ctx, len(sid_ctx))
+        ptr = self._pointer_at(id(sslobj) + _SSL_OFFSET)
+        if not ptr.value:
+            raise ShimError("SSL object holds no SSL")
+        if self._set(ptr, known[0], known[1]) != 1:
+            raise ShimError("SSL_set_session_id_context failed")
+
+
+_KeyName = ctypes.c_char * 16  # the key_name[16] of a ticket
 
 
 class _TicketKeyMaterial:
@@ -564,7 +683,7 @@ class TicketKeyHooks:
                 if self._encrypt_init(cctx, self._cipher, None, m.aes_buf, iv) != 1:
                     return -1
                 return 1 if self._mac_set_params(hctx, m.mac_params) == 1 else -1
-            wanted = ctypes.string_at(key_name, 16)
+            wanted = _KeyName.from_address(key_name).raw  # a third of string_at's cost
             sni = self._server_name(ssl_ptr)
             for index, key in enumerate(ring.accepted()):
                 m = self._material(key.secret, sni)

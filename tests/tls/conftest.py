@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -41,3 +45,21 @@ def make_cert(cert_dir: Path) -> MakeCert:
         return made[args]
 
     return make
+
+
+@pytest.fixture
+def server_proc(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """The session server in its own process (as in the supervisor): (socket path, process)."""
+    path = str(tmp_path / "s.sock")
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).parent / "session_server_proc.py"), path],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "READY"
+        yield path, proc
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)  # in case a test stopped it
+        proc.terminate()
+        proc.wait(10)

@@ -57,10 +57,16 @@ def handshake(
     cctx: ssl.SSLContext,
     sni: str | None,
     session: ssl.SSLSession | None = None,
+    bind: VipTls | None = None,
 ) -> Result:
+    """One handshake over memory BIOs. ``bind``: bind the server connection's
+    sessions to ``sni`` first, as the listener does after reading the ClientHello."""
     c_in, c_out, s_in, s_out = (ssl.MemoryBIO() for _ in range(4))
     client = cctx.wrap_bio(c_in, c_out, server_hostname=sni, session=session)
     server = server_ctx.wrap_bio(s_in, s_out, server_side=True)
+    if bind is not None:
+        assert bind.bind_session is not None
+        bind.bind_session(server._sslobj, sni or "")  # type: ignore[attr-defined]
     done = {id(client): False, id(server): False}
     for _ in range(10):
         for obj in (client, server):
@@ -79,6 +85,11 @@ def handshake(
     c_in.write(s_out.read())
     with contextlib.suppress(ssl.SSLWantReadError):
         client.read(1)
+    if bind is not None:
+        # the server's close_notify, as TlsStream sends it: OpenSSL drops the
+        # session of a connection freed without one (a "bad" session)
+        with contextlib.suppress(ssl.SSLWantReadError):
+            server.unwrap()
     return Result(client, server)
 
 
@@ -189,9 +200,78 @@ def test_shim_self_check_and_pointer() -> None:
     assert shim.lib().OpenSSL_version_num() == ssl.OPENSSL_VERSION_NUMBER
     with pytest.raises(shim.ShimError):
         shim.ssl_ctx_pointer(object())  # type: ignore[arg-type]
+    # a connection's SSL *: it names its SSL_CTX, and it is a client or a server
+    for side in (ssl.PROTOCOL_TLS_SERVER, ssl.PROTOCOL_TLS_CLIENT):
+        ctx = ssl.SSLContext(side)
+        server_side = side == ssl.PROTOCOL_TLS_SERVER
+        conn = ctx._wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_side, None, owner=None)  # type: ignore[attr-defined]
+        ptr = shim.ssl_pointer(conn)
+        assert shim.lib().SSL_get_SSL_CTX(ptr) == shim.ssl_ctx_pointer(ctx)
+        assert shim.lib().SSL_is_server(ptr) == int(server_side)
 
 
 VERSIONS = [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3]
+SSL_CTRL_SESS_NUMBER, SSL_CTRL_SESS_HIT, SSL_CTRL_SESS_CB_HIT = 20, 27, 28
+
+
+def openssl_stats(rt: VipTls) -> tuple[int, int, int]:
+    """OpenSSL's own counters on the VIP's SSL_CTX: (sessions in its internal cache,
+    resumptions, resumptions whose session came from the lookup callback)."""
+    ptr = shim.ssl_ctx_pointer(rt.context)
+    ctrl = shim.lib().SSL_CTX_ctrl
+    n, hits, cb_hits = (
+        int(ctrl(ptr, op, 0, None))
+        for op in (SSL_CTRL_SESS_NUMBER, SSL_CTRL_SESS_HIT, SSL_CTRL_SESS_CB_HIT)
+    )
+    return n, hits, cb_hits
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_bound_sessions_resume_from_openssls_cache_and_keep_their_name(
+    make_cert: Any, version: ssl.TLSVersion
+) -> None:
+    """Issue 15: a session bound to its name (as the listener binds every one)
+    resumes on its worker from OpenSSL's internal cache, with no call into
+    Python; under another name it does not resume, although that cache is
+    keyed by session id alone. On another worker it comes through the lookup
+    callback once, then from that worker's internal cache."""
+    pair = make_cert("a.test", "b.test")
+    cc = client_ctx(version)
+    # TLS 1.3 (stateful tickets) issues a new session on every resumption, too
+    new_each_time = int(version == ssl.TLSVersion.TLSv1_3)
+    web = vip_tls("web", certs_table(pair, tickets=False), Resumption())
+    first = handshake(web.context, cc, "a.test", bind=web)
+    assert not first.reused
+    assert openssl_stats(web) == (1, 0, 0)
+    for n in (1, 2):
+        assert handshake(web.context, cc, "a.test", first.session, bind=web).reused
+        # from the internal cache, in C
+        assert openssl_stats(web) == (1 + n * new_each_time, n, 0)
+    other_name = handshake(web.context, cc, "b.test", first.session, bind=web)
+    assert not other_name.reused
+    assert openssl_stats(web)[1:] == (2, 0)
+    unbound = handshake(web.context, cc, "a.test", first.session)
+    assert not unbound.reused  # a connection that was not bound is another context
+    # "another worker": its own LRU and SSL_CTX, the session copied in as a prefetch would
+    second = Resumption()
+    worker_b = vip_tls("web", certs_table(pair, tickets=False), second)
+    assert web.cache is not None and len(web.cache) >= 1
+    for key, (_, blob) in web.cache._items.items():
+        second.cache.put_local(key, blob)
+    for n in (1, 2):
+        assert handshake(worker_b.context, cc, "a.test", first.session, bind=worker_b).reused
+        # the callback once, then C
+        assert openssl_stats(worker_b) == (1 + n * new_each_time, n, 1)
+    assert not handshake(worker_b.context, cc, "b.test", first.session, bind=worker_b).reused
+
+
+def test_stateless_tls13_sessions_stay_out_of_openssls_cache(make_cert: Any) -> None:
+    rt = vip_tls("web", certs_table(make_cert("a.test")), Resumption())
+    cc = client_ctx(ssl.TLSVersion.TLSv1_3)
+    first = handshake(rt.context, cc, "a.test", bind=rt)
+    assert handshake(rt.context, cc, "a.test", first.session, bind=rt).reused
+    assert openssl_stats(rt)[0] == 0
+    assert rt.cache is not None and len(rt.cache) == 0
 
 
 @pytest.mark.parametrize("version", VERSIONS)

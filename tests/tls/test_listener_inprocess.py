@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import os
+import signal
 import socket
 import ssl
+import subprocess
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,9 +19,10 @@ import uvloop
 from cryptography import x509
 
 from l7lb.tls import context as context_mod
+from l7lb.tls import shim
 from l7lb.tls.context import Resumption, VipTls, build_vip_tls
 from l7lb.tls.listener import TlsServer, serve_tls
-from l7lb.tls.session_server import SessionServer, SessionServerClient
+from l7lb.tls.session_server import SessionServerClient
 from l7lb.tls.settings import parse_tls_table
 
 
@@ -60,6 +64,13 @@ def connect(
         assert der is not None
         cn = x509.load_der_x509_certificate(der).subject.rfc4514_string()
         return cn, bool(s.session_reused), s.session
+
+
+def openssl_hits(rt: VipTls) -> tuple[int, int]:
+    """(SSL_CTX_sess_hits, SSL_CTX_sess_cb_hits) of the VIP's front context."""
+    ptr = shim.ssl_ctx_pointer(rt.context)
+    ctrl = shim.lib().SSL_CTX_ctrl
+    return int(ctrl(ptr, 27, 0, None)), int(ctrl(ptr, 28, 0, None))
 
 
 def run_with_server(
@@ -147,18 +158,23 @@ def test_silent_client_is_cut_at_the_deadline(make_cert: Any) -> None:
     run_with_server(rt, body, timeout=0.5)
 
 
-def test_session_id_resumes_through_prefetch(make_cert: Any, tmp_path: Path) -> None:
-    """Worker A issues; worker B (own LRU) resumes only via the session server."""
-    pair = make_cert("one.test")
+def test_session_id_resumes_through_prefetch(
+    make_cert: Any,
+    server_proc: tuple[str, subprocess.Popen[str]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Worker A issues; worker B (own LRU) resumes only via the session server,
+    then from its own caches: no prefetch at all, so a session server that
+    stopped answering does not matter (issue 15: nor does it cost a task)."""
+    pair = make_cert("one.test", "two.test")
+    path, store_proc = server_proc
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        path = str(tmp_path / "s.sock")
-        store_server = SessionServer()
-        await store_server.start(path)
         servers, ports, runtimes = [], [], []
         for _ in range(2):
             client = SessionServerClient(path)
+            await client.ticket_ring()  # connected, as a worker is from its start
             res = Resumption(store=client)
             res.cache.publish = client.publish
             rt = vip("web", pair, res, tickets=False)
@@ -171,15 +187,34 @@ def test_session_id_resumes_through_prefetch(make_cert: Any, tmp_path: Path) -> 
         cctx = client_ctx()
         _, reused, sess = await loop.run_in_executor(None, connect, ports[0], cctx, "one.test")
         assert not reused
-        await asyncio.sleep(0.1)  # the publish to the store is asynchronous
-        assert len(store_server.cache) == 1
+        # no pause: the session was written to the store during the handshake
         _, reused, _ = await loop.run_in_executor(None, connect, ports[1], cctx, "one.test", sess)
         assert reused
         assert dict(runtimes[1].counters.resumed) == {"session_id": 1}
+        # From now on B needs no store: stop it (a prefetch would now wait 50 ms and
+        # log a miss); B resumes from OpenSSL's cache, A too.
+        os.kill(store_proc.pid, signal.SIGSTOP)
+        caplog.clear()
+        with caplog.at_level(logging.DEBUG, logger="l7lb.tls"):
+            for port in (ports[1], ports[0], ports[1]):
+                _, reused, _ = await loop.run_in_executor(
+                    None, connect, port, cctx, "one.test", sess
+                )
+                assert reused
+            # under another name (same certificate, same VIP): a full handshake
+            _, reused, _ = await loop.run_in_executor(
+                None, connect, ports[0], cctx, "two.test", sess
+            )
+            assert not reused
+        misses = [r.getMessage() for r in caplog.records if "prefetch miss" in r.getMessage()]
+        assert len(misses) == 1 and "sni=two.test" in misses[0], misses
+        assert dict(runtimes[1].counters.resumed) == {"session_id": 3}
+        # OpenSSL's counters: resumptions, and those that needed the lookup callback
+        # (into Python): only B's first, whose session came from the store
+        assert [openssl_hits(rt) for rt in runtimes] == [(1, 0), (3, 1)]
         for s in servers:
             s.close()
             await s.wait_closed()
-        await store_server.close()
 
     uvloop.run(asyncio.wait_for(main(), 30))
 
