@@ -25,13 +25,12 @@ import argparse
 import asyncio
 import re
 import shutil
+import ssl
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Any
-
-import ssl
-import tempfile
 
 import uvloop
 
