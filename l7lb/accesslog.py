@@ -15,10 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from l7lb.config.model import LogSettings
+from l7lb.http.events import RequestHead
 
 
 @dataclass(slots=True)
 class AccessRecord:
+    """One line of the access log. (A dataclass: built only when the log is on.)"""
+
     client: str
     method: bytes
     target: bytes
@@ -33,6 +36,43 @@ class AccessRecord:
     server: str
     backend_ms: float  # -1 when no backend was involved
     total_ms: float
+
+    @classmethod
+    def of(
+        cls,
+        req: RequestHead,
+        client: str,
+        vip: str,
+        pool: str,
+        server: str,
+        status: int,
+        bytes_sent: int,
+        backend_ms: float,
+        total_ms: float,
+    ) -> AccessRecord:
+        """The record of a request, its Referer and User-Agent read from its head."""
+        referer = user_agent = b""
+        for name, value in req.headers:
+            if name == b"referer":
+                referer = value
+            elif name == b"user-agent":
+                user_agent = value
+        return cls(
+            client,
+            req.method,
+            req.target,
+            req.version,
+            status,
+            bytes_sent,
+            referer,
+            user_agent,
+            req.host,
+            vip,
+            pool,
+            server,
+            backend_ms,
+            total_ms,
+        )
 
 
 class AccessLog:

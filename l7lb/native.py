@@ -45,6 +45,8 @@ HOT: tuple[str, ...] = (
     "l7lb.http.httptools_codec",
     "l7lb.http.status",
     "l7lb.proxy.answers",
+    "l7lb.proxy.body",
+    "l7lb.proxy.client_side",
     "l7lb.proxy.client",
     "l7lb.proxy.commands",
     "l7lb.proxy.deadlines",

@@ -1,16 +1,15 @@
 """The request head a realserver receives for a client's request.
 
-The one place ``l7lb explain`` builds it, with the engine's own code: the edit
-``Exchange.attached`` makes (``head_edit.request_edit``, with persistence's Cookie
-values) applied to the client's head as the proxy applies it (``backend_request``:
-the received bytes spliced when there are any).
+The one place ``l7lb explain`` builds it, with the engine's own function
+(``head_edit.backend_head``, as ``Exchange.attached`` calls it, with persistence's Cookie
+values): the received bytes spliced when there are any.
 """
 
 from __future__ import annotations
 
 from l7lb.config.model import Address, HttpSettings
+from l7lb.http import head_edit
 from l7lb.http.events import RequestHead
-from l7lb.http.head_edit import backend_request, request_edit
 from l7lb.persistence.policy import Stickiness, Sticky
 
 
@@ -38,8 +37,11 @@ def backend_head(
     ``backend_target``; ``host`` is the request's host (b"" when the client sent
     none); ``scheme`` b"http" or b"https" (the VIP's)."""
     cookies = stickiness.request_cookies(head.headers, sticky) if stickiness else None
-    edit = request_edit(
+    if target == head.target:
+        target = head.target  # the same object: the client's request line is reused
+    return head_edit.backend_head(
         head,
+        target,
         client_ip=client_ip,
         scheme=scheme,
         via=http.via.encode(),
@@ -47,6 +49,3 @@ def backend_head(
         server_host=b"" if host else server.authority,
         cookies=cookies,
     )
-    if target == head.target:
-        target = head.target  # the same object: the client's request line is reused
-    return backend_request(head, target, edit)

@@ -176,6 +176,31 @@ def request_edit(
     return HeadEdit(cut, add)
 
 
+def backend_head(
+    req: RequestHead,
+    target: bytes,
+    *,
+    client_ip: str,
+    scheme: bytes,
+    via: bytes,
+    forwarded: bool,
+    server_host: bytes,
+    cookies: list[bytes] | None = None,
+) -> bytes:
+    """The HTTP/1.1 head the backend gets for ``req``: ``request_edit``'s edit applied by
+    ``backend_request`` (the engine and ``l7lb explain`` both build it here)."""
+    edit = request_edit(
+        req,
+        client_ip=client_ip,
+        scheme=scheme,
+        via=via,
+        forwarded=forwarded,
+        server_host=server_host,
+        cookies=cookies,
+    )
+    return backend_request(req, target, edit)
+
+
 def backend_request(req: RequestHead, target: bytes, edit: HeadEdit) -> bytes:
     """The HTTP/1.1 head for the backend: ``req`` with ``edit`` applied, sent to
     ``target`` (origin-form). The client's own request line is reused when it says the

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from l7lb.config.model import StaticResponse
+from l7lb.config.model import Route, StaticResponse
 from l7lb.http.status import reason
+from l7lb.routing.redirect import render_redirect
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -63,6 +64,19 @@ def static(resp: StaticResponse) -> Answer:
 def redirect(status: int, location: bytes) -> Answer:
     body = b"Redirecting to " + location + b"\n"
     return Answer(status, _TEXT, [(b"location", location)], body, False)
+
+
+def for_route(route: Route | None, host: bytes, path: bytes, query: bytes) -> Answer:
+    """What l7lb answers for a request no pool takes: no route matched (404), or the route
+    redirects or gives a static response."""
+    if route is None:
+        return error(404, "no route matches this request")
+    if route.redirect is not None:
+        rd = route.redirect
+        return redirect(rd.status, render_redirect(rd.location, host, path, query))
+    if route.respond is not None:
+        return static(route.respond)
+    return error(500, "route has no action")  # pragma: no cover - the loader gives one
 
 
 def render(answer: Answer, *, keep_alive: bool, head_only: bool) -> bytes:

@@ -184,9 +184,8 @@ class Dispatch:
         return self._schedule(now, wall)
 
     def failed(self, server: ServerState, now: float, wall: float) -> Decision:
-        """Connecting to ``server`` failed: passive health counts it, its slot is released,
-        and the request goes to another server (or a fallback)."""
-        self.pool.connect_failed(server, now)
+        """Connecting to ``server`` failed: its slot is released, and the request goes to
+        another server (or a fallback)."""
         self.pool.release(server)
         if self._excluded is None:
             self._excluded = set()

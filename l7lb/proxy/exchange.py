@@ -2,13 +2,11 @@
 
 An ``Exchange`` is made for each request head a client connection parses (HTTP/1.1, or an
 HTTP/2 stream). It routes the request, dispatches it (``dispatch.Dispatch``), sends the head
-and the body to a backend connection (``link.BackendLink``) it asks for, parses the
-response, and hands the response to its client side (``Client``) as a head edit, body
-bytes and an end, which that side renders for its own protocol. It keeps the timings of the
-access record. What it needs from the outside comes as method calls (events); what it wants
-done is appended to ``out`` as commands (``commands``). No socket, no clock, no event loop:
-``now`` is the event loop's time, and wall-clock time (cookie dates) is derived from it by
-the runtime.
+and the body to a backend connection (``link.BackendLink``), parses the response, and hands
+it to its client side (``client_side.Client``) as a head edit, body bytes and an end, which
+that side renders for its protocol; it keeps the access record's timings. Events come as
+method calls; what it wants done is appended to ``out`` as commands (``commands``). No
+socket, no clock, no event loop: ``now`` is the loop's time (the runtime derives wall time).
 
 The events, in the order they usually come::
 
@@ -27,8 +25,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Final
 
-from mypy_extensions import trait
-
 from l7lb.accesslog import AccessRecord
 from l7lb.http.events import (
     Data,
@@ -40,9 +36,11 @@ from l7lb.http.events import (
     ResponseHead,
     Upgrade,
 )
-from l7lb.http.head_edit import HeadEdit, backend_request, request_edit, response_edit
+from l7lb.http.head_edit import backend_head, response_edit
 from l7lb.proxy import answers
 from l7lb.proxy.answers import Answer
+from l7lb.proxy.body import BodyRelay
+from l7lb.proxy.client_side import Client
 from l7lb.proxy.commands import (
     Announce,
     Claim,
@@ -66,8 +64,7 @@ from l7lb.proxy.dispatch import (
 )
 from l7lb.proxy.flow import Pause
 from l7lb.proxy.link import Requester
-from l7lb.routing.redirect import render_redirect
-from l7lb.routing.target import split_target
+from l7lb.routing.target import origin_parts
 
 if TYPE_CHECKING:
     from l7lb.balancing import ServerState
@@ -76,89 +73,10 @@ if TYPE_CHECKING:
 
 log: Final = logging.getLogger("l7lb.proxy")
 
-_MAX_EARLY_BODY: Final = 65536  # body bytes held while the backend connection is made
-_CHUNK_END: Final = b"0\r\n\r\n"
 _IDEMPOTENT: Final = frozenset((b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"))
 
 
-@trait
-class Client:
-    """The client side an exchange answers through: an HTTP/1.1 connection, or an HTTP/2
-    stream. It renders what the exchange hands it and decides what its connection does.
-    (A trait: compiled callers reach its methods through a table, not by name.)"""
-
-    def head(self, ex: Exchange, resp: ResponseHead, edit: HeadEdit) -> None:
-        """The final response head (status 200 or more), with the edit toward the client."""
-        raise NotImplementedError
-
-    def info(self, ex: Exchange, resp: ResponseHead, edit: HeadEdit) -> None:
-        """An informational response (1xx but 101), to relay if the client can take it."""
-        raise NotImplementedError
-
-    def upgrade(self, ex: Exchange, resp: ResponseHead, edit: HeadEdit, link: BackendLink) -> None:
-        """A 101 for an upgrade request: the head, then raw bytes both ways."""
-        raise NotImplementedError
-
-    def tunnel(self, ex: Exchange, tail: bytes, link: BackendLink) -> None:
-        """After the 101: ``tail`` (bytes the backend sent after it) and the tunnel."""
-        raise NotImplementedError
-
-    def data(self, ex: Exchange, data: bytes) -> None:
-        """Response body bytes (decoded)."""
-        raise NotImplementedError
-
-    def end(self, ex: Exchange, now: float) -> None:
-        """The response is complete; the exchange has released everything and logged."""
-        raise NotImplementedError
-
-    def answer(self, ex: Exchange, answer: Answer) -> int:
-        """A complete response from l7lb itself (``end`` follows); returns the bytes it took
-        on the wire."""
-        raise NotImplementedError
-
-    def abort(self, ex: Exchange, now: float) -> None:
-        """Give up on the response (it is cut short): the client must see a failure."""
-        raise NotImplementedError
-
-    def pause_body(self, ex: Exchange, reason: Pause) -> None:
-        """Stop reading the request body for ``reason``."""
-        raise NotImplementedError
-
-    def resume_body(self, ex: Exchange, reason: Pause) -> None:
-        raise NotImplementedError
-
-
 class Exchange(Requester):
-    __slots__ = (
-        "bytes_sent",
-        "client",
-        "deadline",
-        "discard",
-        "dispatch",
-        "done",
-        "early",
-        "early_size",
-        "head_sent",
-        "link",
-        "out",
-        "peer",
-        "pool",
-        "req",
-        "req_done",
-        "resp",
-        "retried",
-        "rt",
-        "server",
-        "server_name",
-        "status",
-        "t0",
-        "t_head",
-        "t_sent",
-        "target",
-        "vip",
-        "waiting",
-    )
-
     def __init__(
         self,
         client: Client,
@@ -188,8 +106,7 @@ class Exchange(Requester):
         self.waiting = False  # queued for a server slot
         self.head_sent = False
         self.retried = False
-        self.early: list[bytes] = []  # framed body bytes waiting for the backend
-        self.early_size = 0
+        self.relay = BodyRelay(req.framing is Framing.CHUNKED)  # the body's way out
         self.resp: ResponseHead | None = None
         self.status = 0
         self.bytes_sent = 0
@@ -201,63 +118,41 @@ class Exchange(Requester):
 
     def start(self, now: float) -> None:
         req = self.req
-        target = req.target
-        if target[:1] == b"/":
-            # origin-form (the codec refused any fragment)
-            if 63 in target:  # "?"
-                path, _, query = target.partition(b"?")
-            else:
-                path, query = target, b""
-        else:
-            path, query = split_target(target)
-            if target != b"*":
-                # absolute-form (RFC 9112 3.2.2): realservers get origin-form
-                self.target = path + b"?" + query if query else path
+        path, query, self.target = origin_parts(req.target)
         route = self.vip.router.route(req.method, req.host, path, req.headers, self.peer)
-        if route is None:
-            self._answer(answers.error(404, "no route matches this request"), now)
-        elif route.pool is not None:
-            pool = self.rt.pools[route.pool]
-            self.pool = pool
-            d = Dispatch(self.rt.pools, pool, req, self.target, path, query, self.peer)
-            self.dispatch = d
-            self._decided(d.first(now, self.rt.wall(now)), now)
-        elif route.redirect is not None:
-            rd = route.redirect
-            location = render_redirect(rd.location, req.host, path, query)
-            self._answer(answers.redirect(rd.status, location), now)
-        elif route.respond is not None:
-            self._answer(answers.static(route.respond), now)
-        else:  # pragma: no cover - the loader guarantees one action
-            self._answer(answers.error(500, "route has no action"), now)
+        if route is None or route.pool is None:
+            self._answer(answers.for_route(route, req.host, path, query), now)
+            return
+        pool = self.rt.pools[route.pool]
+        self.pool = pool
+        d = Dispatch(self.rt.pools, pool, req, self.target, path, query, self.peer)
+        self.dispatch = d
+        self._decided(d.first(now, self.rt.wall(now)), now)
 
     def body(self, data: bytes, now: float) -> None:
         """Request body bytes, decoded."""
         if self.discard or not data or self.done:
             return
         self.deadline.progress()
-        if self.req.framing is Framing.CHUNKED:
-            data = b"%x\r\n%s\r\n" % (len(data), data)
+        data = self.relay.frame(data)
         link = self.link
         if link is not None and self.head_sent:
             self.out.append(ToBackend(link, data))
-        else:
-            self.early.append(data)
-            self.early_size += len(data)
-            if self.early_size > _MAX_EARLY_BODY:
-                self.client.pause_body(self, Pause.NO_BACKEND)
+        elif self.relay.hold(data):
+            self.client.pause_body(self, Pause.NO_BACKEND)
 
     def body_end(self, now: float) -> None:
         """The client has sent the whole request."""
         self.req_done = True
         if self.discard or self.done:
             return
-        if self.req.framing is Framing.CHUNKED:
+        ending = self.relay.end()
+        if ending:
             link = self.link
             if link is not None and self.head_sent:
-                self.out.append(ToBackend(link, _CHUNK_END))
+                self.out.append(ToBackend(link, ending))
             else:
-                self.early.append(_CHUNK_END)
+                self.relay.hold(ending)
         if self.head_sent:
             # the whole request is out: now the backend's clock runs
             self.deadline.start(Phase.RESPONSE, now)
@@ -301,19 +196,11 @@ class Exchange(Requester):
         self._decided(d.slot_freed(now, self.rt.wall(now)), now)
 
     def connect_failed(self, server: ServerState, reason: str, now: float) -> None:
-        pool = self.pool
-        log.warning(
-            "pool %s server %s (%s): connect failed: %s",
-            pool.name if pool is not None else "-",
-            server.server.name,
-            server.server.address,
-            reason,
-        )
         d = self.dispatch
+        if self.pool is not None:
+            self.pool.connect_failed(server, reason, now)  # logged; passive health counts it
         if self.done or self.server is not server or d is None:
-            if pool is not None:
-                pool.connect_failed(server, now)  # passive health counts it all the same
-            return
+            return  # the client left meanwhile
         self.server = None
         self._decided(d.failed(server, now, self.rt.wall(now)), now)
 
@@ -335,27 +222,20 @@ class Exchange(Requester):
         link.exchange = self
         link.uses += 1
         link.parser.expect(req.method)
-        rt = self.rt
-        st = pool.stickiness
-        d = self.dispatch
-        cookies = None
-        if st is not None and d is not None:
-            cookies = st.request_cookies(req.headers, d.sticky)
-        edit = request_edit(
+        st, d, rt = pool.stickiness, self.dispatch, self.rt
+        head = backend_head(
             req,
+            self.target,
             client_ip=self.peer,
             scheme=self.vip.scheme,
             via=rt.via,
             forwarded=rt.forwarded,
             server_host=b"" if req.host else link.server.server.address.authority,
-            cookies=cookies,
+            cookies=st.request_cookies(req.headers, d.sticky) if st and d else None,
         )
-        head = backend_request(req, self.target, edit)
         self.head_sent = True
-        if self.early:
-            self.out.append(ToBackend(link, head + b"".join(self.early)))
-            self.early.clear()
-            self.early_size = 0
+        if self.relay.held:
+            self.out.append(ToBackend(link, head + self.relay.release()))
             self.client.resume_body(self, Pause.NO_BACKEND)
         else:
             self.out.append(ToBackend(link, head))
@@ -389,10 +269,7 @@ class Exchange(Requester):
 
     def backend_full(self, full: bool) -> None:
         """The backend's write buffer went above (or back under) its high-water mark."""
-        if full:
-            self.client.pause_body(self, Pause.BACKEND_FULL)
-        else:
-            self.client.resume_body(self, Pause.BACKEND_FULL)
+        (self.client.pause_body if full else self.client.resume_body)(self, Pause.BACKEND_FULL)
 
     def client_full(self, full: bool) -> None:
         """The client's write buffer went above (or back under) its high-water mark."""
@@ -492,15 +369,18 @@ class Exchange(Requester):
 
     # ---- failures ---------------------------------------------------------------------
 
-    def _backend_failed(self, status: int, reason: str, now: float) -> None:
+    def _drop_link(self) -> BackendLink | None:
+        """Let the backend connection go, reset: it may hold part of a message."""
         link = self.link
         self.link = None
-        pool = self.pool
-        server = self.server
-        req = self.req
         if link is not None:
             link.exchange = None
             self.out.append(ReleaseBackend(link, reuse=False, abort=True))
+        return link
+
+    def _backend_failed(self, status: int, reason: str, now: float) -> None:
+        link = self._drop_link()
+        pool, server, req = self.pool, self.server, self.req
         if (
             status == 502
             and self.resp is None
@@ -525,6 +405,10 @@ class Exchange(Requester):
             server.server.name if server is not None else "-",
             reason,
         )
+        self._fail(status, reason, now)
+
+    def _fail(self, status: int, reason: str, now: float) -> None:
+        """An error answer, or a reset when the response has begun."""
         if self.resp is None:
             self._answer(answers.error(status, reason), now)
         else:
@@ -539,54 +423,31 @@ class Exchange(Requester):
             d = self.dispatch
             assert d is not None
             self._decided(d.queue_expired(), now)
-            return
-        if self.resp is None and self.req_done and self.link is not None:
+        elif self.resp is None and self.req_done and self.link is not None:
             self._backend_failed(504, "backend response timeout", now)
-        elif self.resp is None and not self.req_done:
-            self.abort(408, now)  # the client stopped sending its body
-        else:
-            self.abort(504, now)
+        else:  # the client stopped sending its body (408), or the response stalled
+            self.abort(408 if self.resp is None and not self.req_done else 504, now)
 
     def abort(self, status: int, now: float) -> None:
         """Give up without a (complete) response: everything released, the status logged
         (the response's own if its head went out), and the client told."""
-        if self.done:
-            return
-        link = self.link
-        self.link = None
-        if link is not None:
-            link.exchange = None
-            self.out.append(ReleaseBackend(link, reuse=False, abort=True))
-        if self.resp is None:
-            self.status = status
-        self._finish(now)
-        self.client.abort(self, now)
+        if not self.done:
+            self.client_gone(status, now)
+            self.client.abort(self, now)
 
     def bad_request(self, status: int, reason: str, now: float) -> None:
         """The rest of the request turned out malformed (a broken chunked body, say): a
         backend connection that got part of it is closed, never reused, and the client
         gets ``status`` unless its response has begun."""
-        if self.done:
-            return
-        link = self.link
-        self.link = None
-        if link is not None:
-            link.exchange = None
-            self.out.append(ReleaseBackend(link, reuse=False, abort=True))
-        if self.resp is None:
-            self._answer(answers.error(status, reason), now)
-        else:
-            self.abort(status, now)
+        if not self.done:
+            self._drop_link()
+            self._fail(status, reason, now)
 
     def client_gone(self, status: int, now: float) -> None:
         """The client left (499) before the exchange was done; nothing more is sent."""
         if self.done:
             return
-        link = self.link
-        self.link = None
-        if link is not None:
-            link.exchange = None
-            self.out.append(ReleaseBackend(link, reuse=False, abort=True))
+        self._drop_link()
         if self.resp is None:
             self.status = status
         self._finish(now)
@@ -596,7 +457,7 @@ class Exchange(Requester):
     def _answer(self, answer: Answer, now: float) -> None:
         """Answer from l7lb itself; the request body, if any, is discarded."""
         self.discard = True
-        self.early.clear()
+        self.relay.drop()
         self.status = answer.status
         self.bytes_sent = self.client.answer(self, answer)
         self._finish(now)
@@ -622,29 +483,16 @@ class Exchange(Requester):
             self.pool.release(server)
 
     def record(self, now: float) -> AccessRecord:
-        req = self.req
-        referer = user_agent = b""
-        for name, value in req.headers:
-            if name == b"referer":
-                referer = value
-            elif name == b"user-agent":
-                user_agent = value
-        t_sent, t_head = self.t_sent, self.t_head
         pool = self.pool
-        return AccessRecord(
-            client=self.peer,
-            method=req.method,
-            target=req.target,
-            version=req.version,
-            status=self.status,
-            bytes_sent=self.bytes_sent,
-            referer=referer,
-            user_agent=user_agent,
-            host=req.host,
-            vip=self.vip.name,
-            pool=pool.name if pool is not None else "",
-            server=self.server_name,
+        return AccessRecord.of(
+            self.req,
+            self.peer,
+            self.vip.name,
+            pool.name if pool is not None else "",
+            self.server_name,
+            self.status,
+            self.bytes_sent,
             # a response head that never came has no backend time (not "since the epoch")
-            backend_ms=(t_head - t_sent) * 1000 if t_sent >= 0 and t_head >= 0 else -1.0,
-            total_ms=(now - self.t0) * 1000,
+            (self.t_head - self.t_sent) * 1000 if self.t_sent >= 0 and self.t_head >= 0 else -1.0,
+            (now - self.t0) * 1000,
         )

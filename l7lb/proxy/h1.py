@@ -37,6 +37,7 @@ from l7lb.http.events import (
 from l7lb.http.head_edit import HeadEdit, client_response
 from l7lb.proxy import answers
 from l7lb.proxy.answers import Answer
+from l7lb.proxy.client_side import Client
 from l7lb.proxy.commands import (
     CloseClient,
     Command,
@@ -52,8 +53,9 @@ from l7lb.proxy.commands import (
 )
 from l7lb.proxy.deadlines import NEVER, Deadline, Phase
 from l7lb.proxy.engine import Engine
-from l7lb.proxy.exchange import Client, Exchange
+from l7lb.proxy.exchange import Exchange
 from l7lb.proxy.flow import Pause
+from l7lb.proxy.link import Requester
 
 if TYPE_CHECKING:
     from l7lb.proxy.link import BackendLink
@@ -73,28 +75,6 @@ _CHUNK_END: Final = b"0\r\n\r\n"
 
 
 class H1Connection(Engine, Client):
-    __slots__ = (
-        "chunked",
-        "close_after",
-        "deadline",
-        "ex",
-        "head_only",
-        "link",
-        "out",
-        "parser",
-        "peer",
-        "pending",
-        "pipeline_paused",
-        "pumping",
-        "req_done",
-        "resp_done",
-        "rt",
-        "state",
-        "upgrade_tail",
-        "version",
-        "vip",
-    )
-
     def __init__(self, rt: WorkerRuntime, vip: VipRuntime, peer: str, now: float) -> None:
         self.rt = rt
         self.vip = vip
@@ -317,7 +297,7 @@ class H1Connection(Engine, Client):
 
     # ---- the exchange's client side (exchange.Client) ---------------------------------------
 
-    def head(self, ex: Exchange, resp: ResponseHead, edit: HeadEdit) -> None:
+    def head(self, ex: Requester, resp: ResponseHead, edit: HeadEdit) -> None:
         if not self.req_done or self.upgrade_tail is not None or self.rt.draining:
             # answered before the request was read, or the request parser is done
             self.close_after = True
@@ -336,14 +316,14 @@ class H1Connection(Engine, Client):
             add.append((b"connection", b"keep-alive"))
         self.out.append(ToClient(client_response(resp, edit)))
 
-    def info(self, ex: Exchange, resp: ResponseHead, edit: HeadEdit) -> None:
+    def info(self, ex: Requester, resp: ResponseHead, edit: HeadEdit) -> None:
         if self.version == b"1.1":  # an HTTP/1.0 client expects none (RFC 9110 15.2)
             self.out.append(ToClient(client_response(resp, edit)))
 
-    def upgrade(self, ex: Exchange, resp: ResponseHead, edit: HeadEdit, link: BackendLink) -> None:
+    def upgrade(self, ex: Requester, resp: ResponseHead, edit: HeadEdit, link: BackendLink) -> None:
         self.out.append(ToClient(client_response(resp, edit)))
 
-    def tunnel(self, ex: Exchange, tail: bytes, link: BackendLink) -> None:
+    def tunnel(self, ex: Requester, tail: bytes, link: BackendLink) -> None:
         self.state = TUNNEL
         self.deadline.clear()
         self.link = link
@@ -357,20 +337,22 @@ class H1Connection(Engine, Client):
             self.out.append(ToBackend(link, early))
         self.out.append(ResumeClient(Pause.NO_BACKEND))
 
-    def data(self, ex: Exchange, data: bytes) -> None:
+    def data(self, ex: Requester, data: bytes) -> None:
         if self.chunked:
             data = b"%x\r\n%s\r\n" % (len(data), data)
         self.out.append(ToClient(data))
 
-    def end(self, ex: Exchange, now: float) -> None:
+    def end(self, ex: Requester, now: float) -> None:
         if self.chunked:
             self.out.append(ToClient(_CHUNK_END))
         self.resp_done = True
         if self.req_done or self.close_after:
             self._complete(now)
 
-    def answer(self, ex: Exchange, answer: Answer) -> int:
-        req = ex.req
+    def answer(self, ex: Requester, answer: Answer) -> int:
+        active = self.ex
+        assert active is not None
+        req = active.req
         if req.framing is not Framing.NONE or req.upgrade or answer.closes:
             # a body we do not read (or an upgrade we refuse) leaves the connection unusable
             self.close_after = True
@@ -378,16 +360,16 @@ class H1Connection(Engine, Client):
         self.out.append(ToClient(page))
         return len(page)
 
-    def abort(self, ex: Exchange, now: float) -> None:
+    def abort(self, ex: Requester, now: float) -> None:
         self.state = CLOSED
         self.pending.clear()
         self.deadline.clear()
         self.out.append(CloseClient(abort=True))
 
-    def pause_body(self, ex: Exchange, reason: Pause) -> None:
+    def pause_body(self, ex: Requester, reason: Pause) -> None:
         self.out.append(PauseClient(reason))
 
-    def resume_body(self, ex: Exchange, reason: Pause) -> None:
+    def resume_body(self, ex: Requester, reason: Pause) -> None:
         self.out.append(ResumeClient(reason))
 
     # ---- finishing ---------------------------------------------------------------------------

@@ -86,8 +86,16 @@ class PoolRuntime:
                 self.defer(wake)
                 break
 
-    def connect_failed(self, server: ServerState, now: float) -> None:
-        """Passive health: consecutive failures put the server in back-off."""
+    def connect_failed(self, server: ServerState, reason: str, now: float) -> None:
+        """Log a failed connect; passive health: consecutive failures put the server in
+        back-off."""
+        log.warning(
+            "pool %s server %s (%s): connect failed: %s",
+            self.name,
+            server.server.name,
+            server.server.address,
+            reason,
+        )
         tracker = self.passive.get(server.name)
         if tracker is not None and tracker.record_failure(now):
             self.state.mark_down(server.name, tracker.down_until)

@@ -61,6 +61,21 @@ def split_target(target: bytes) -> tuple[bytes, bytes]:
     return path, query
 
 
+def origin_parts(target: bytes) -> tuple[bytes, bytes, bytes]:
+    """(path, query, the origin-form target realservers get) of a request-target the codec
+    accepted (no fragment). RFC 9112 3.2.2: absolute-form becomes origin-form; an
+    origin-form or asterisk-form target is passed on as it is (the same object)."""
+    if target[:1] == b"/":
+        if 63 in target:  # "?" (an int: a one-byte string would first fail as a number)
+            path, _, query = target.partition(b"?")
+            return path, query, target
+        return target, b"", target
+    path, query = split_target(target)
+    if target == b"*":
+        return path, query, target
+    return path, query, path + b"?" + query if query else path
+
+
 def normalize_host(host: bytes) -> bytes:
     """Lower-case a host, drop any ":port" and a trailing dot.
 
