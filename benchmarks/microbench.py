@@ -6,8 +6,8 @@ is l7lb's own per-request path: both parsers, routing, scheduling, the exchange,
 header edits and (with ``--cookie``) cookie persistence. Syscalls and the event
 loop are left out; ``benchmarks/compare.py`` measures the whole.
 
-    python benchmarks/microbench.py [--cookie] [--tls] [--requests N]
-    python benchmarks/microbench.py --instructions [--cookie] [--tls]
+    python benchmarks/microbench.py [--cookie | --tls | --new-conn] [--requests N]
+    python benchmarks/microbench.py --instructions [--cookie | --tls | --new-conn]
 
 ``--tls`` puts l7lb's TLS record pump (``TlsStream``, ECDSA P-256, TLS 1.3) between the
 client and the connection; a client ``SSLObject`` over memory BIOs encrypts the requests
@@ -167,7 +167,9 @@ class TlsClient:
             return b""
 
 
-async def run(requests: int, cookie: bool, repeats: int, tls: bool = False) -> float:
+async def run(
+    requests: int, cookie: bool, repeats: int, tls: bool = False, new_conn: bool = False
+) -> float:
     loop = asyncio.get_running_loop()
     config = parse_config(CONFIG.format(persistence=COOKIE if cookie else ""))
     rt = WorkerRuntime(config, loop.call_soon)
@@ -203,7 +205,15 @@ async def run(requests: int, cookie: bool, repeats: int, tls: bool = False) -> f
     best = float("inf")
     for _ in range(repeats):
         t0 = time.perf_counter()
-        if tlsc is not None:
+        if new_conn:  # a client connection per request: made, used once, lost
+            closing = request.replace(b"Connection: keep-alive", b"Connection: close")
+            for _ in range(requests):
+                conn = ClientConnection(services, rt.vips["b"])
+                conn.connection_made(ct)  # type: ignore[arg-type]
+                conn.data_received(closing)
+                backend.data_received(RESPONSE)
+                conn.connection_lost(None)
+        elif tlsc is not None:
             for _ in range(requests):
                 tlsc.send(request)
                 backend.data_received(RESPONSE)
@@ -217,7 +227,7 @@ async def run(requests: int, cookie: bool, repeats: int, tls: bool = False) -> f
     return best
 
 
-def instructions(cookie: bool, tls: bool = False) -> int:
+def instructions(cookie: bool, tls: bool = False, new_conn: bool = False) -> int:
     """Instructions per request from two callgrind runs (N and 3N requests)."""
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
@@ -228,6 +238,8 @@ def instructions(cookie: bool, tls: bool = False) -> int:
             argv.append("--cookie")
         if tls:
             argv.append("--tls")
+        if new_conn:
+            argv.append("--new-conn")
         out = subprocess.run(
             ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv],
             capture_output=True,
@@ -244,14 +256,16 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cookie", action="store_true", help="cookie persistence, client stuck")
     ap.add_argument("--tls", action="store_true", help="through TlsStream (TLS 1.3, ECDSA)")
+    ap.add_argument("--new-conn", action="store_true", help="a client connection per request")
     ap.add_argument("--requests", type=int, default=20000)
     ap.add_argument("--repeats", type=int, default=5, help="best of this many loops")
     ap.add_argument("--instructions", action="store_true", help="count with callgrind")
     args = ap.parse_args()
     if args.instructions:
-        print(f"instructions per request: {instructions(args.cookie, args.tls):,}")
+        count = instructions(args.cookie, args.tls, args.new_conn)
+        print(f"instructions per request: {count:,}")
         return 0
-    best = uvloop.run(run(args.requests, args.cookie, args.repeats, args.tls))
+    best = uvloop.run(run(args.requests, args.cookie, args.repeats, args.tls, args.new_conn))
     print(f"python path per request: {best * 1e6:.2f} us (best of {args.repeats})")
     return 0
 

@@ -264,9 +264,11 @@ class Exchange(Requester):
             self._backend_failed(502, reason, now)
             return
         self._response_events(events, link, now)
-        if self.link is link:
+        if self._holds(link):  # mypy still narrows self.link from the check above
             self._backend_failed(502, "connection closed by server", now)
 
+    def _holds(self, link: BackendLink) -> bool:
+        return self.link is link  # a method: compiled code re-reads the optional field
     def backend_full(self, full: bool) -> None:
         """The backend's write buffer went above (or back under) its high-water mark."""
         (self.client.pause_body if full else self.client.resume_body)(self, Pause.BACKEND_FULL)

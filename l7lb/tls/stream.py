@@ -328,7 +328,9 @@ class TlsStream(asyncio.Protocol):
                 eof = True  # close_notify
                 break
             chunks.append(data)
-            if not incoming.pending and not sslobj.pending():
+            # A read shorter than a record's most took all OpenSSL had decrypted, so only
+            # the incoming BIO can hold more (saves a call per read).
+            if not incoming.pending and (len(data) < _RECORD or not sslobj.pending()):
                 break
         if self.outgoing.pending:
             self._flush()  # e.g. an answer to a key update

@@ -76,3 +76,19 @@ def test_normalize_host_is_idempotent_and_drops_port(raw: str) -> None:
 @given(st.binary(max_size=40))
 def test_normalize_host_never_raises(raw: bytes) -> None:
     assert isinstance(normalize_host(raw), bytes)
+
+
+# --- origin_parts: what the exchange routes on and sends -------------------------------------
+
+from l7lb.routing.target import origin_parts  # noqa: E402
+
+
+def test_origin_parts_of_each_target_form() -> None:
+    target = b"/a/b?c=d"
+    path, query, origin = origin_parts(target)
+    assert (path, query, origin) == (b"/a/b", b"c=d", target)
+    assert origin is target  # the client's own request line can be reused
+    assert origin_parts(b"/x") == (b"/x", b"", b"/x")
+    assert origin_parts(b"*") == (b"*", b"", b"*")
+    assert origin_parts(b"http://h:8080/p?q=1") == (b"/p", b"q=1", b"/p?q=1")
+    assert origin_parts(b"https://h") == (b"/", b"", b"/")
