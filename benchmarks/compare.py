@@ -4,8 +4,9 @@
                                  [--out benchmarks/RESULTS.md]
 
 Runs the scenarios of benchmarks/scenarios/*.toml. The nginx backend and the load client (wrk,
-openssl s_time or l7lb bench, as each scenario's [compare] table says) share CPU 0; each proxy
-runs alone on CPU 1. See benchmarks/README.md.
+openssl s_time, h2load or l7lb bench, as each scenario's [compare] table says) share CPU 0; each
+proxy runs alone on CPU 1, with the same TLS parameters (harness/tlsparams.py), and its whole
+process tree is measured. See benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -114,11 +115,15 @@ def print_summary(results: list[ScenarioResult]) -> None:
             print(
                 f"{r.scenario.name:31} {label:22} {s.rps:>10,.0f}/s {s.mbps:>8,.1f} MB/s "
                 f"{s.cpu_us:>8.1f} us CPU  cpu {s.cpu_util:4.0%}  errors {s.errors}"
+                + (f"  UNSATURATED in {s.unsaturated_runs} run(s)" if s.unsaturated_runs else "")
                 + ("" if s.resumed_share != s.resumed_share else f"  resumed {s.resumed_share:.0%}")
                 + ("" if s.sticky_violations < 0 else f"  sticky violations {s.sticky_violations}")
             )
         for v in r.verdicts:
-            print(f"  {v.status:4} {v.check.subject} {v.check.text}: {report.fmt_ratio(v.value)}")
+            print(
+                f"  {v.status:4} {v.check.subject} {v.check.text}: {report.fmt_ratio(v.value)}"
+                + (f"  ({v.flag})" if v.flag else "")
+            )
         for label, why in r.failures.items():
             print(f"  FAILED {label}: {why}")
 

@@ -62,19 +62,24 @@ def git_commit(repo: Path) -> str:
     return f"{head} (with uncommitted changes)" if dirty else head
 
 
+def loadavg(path: Path = Path("/proc/loadavg")) -> str:
+    """The 1, 5 and 15 minute load averages, as ``uptime`` prints them."""
+    try:
+        return " ".join(path.read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
 def collect(repo: Path) -> Machine:
     try:
         info = Path("/proc/cpuinfo").read_text()
     except OSError:
         info = ""
-    try:
-        load = Path("/proc/loadavg").read_text().split()[:3]
-    except OSError:
-        load = ["?"]
     versions = {
         "haproxy": _first_line(["/usr/sbin/haproxy", "-v"]),
         "nginx": _first_line(["/usr/sbin/nginx", "-v"]),
         "wrk": _first_line(["/usr/bin/wrk", "-v"]),
+        "h2load": _first_line(["/usr/bin/h2load", "--version"]),
         "openssl": _first_line(["openssl", "version"]),
         "python": sys.version.split()[0],
         "uvloop": _dist("uvloop"),
@@ -85,7 +90,7 @@ def collect(repo: Path) -> Machine:
         nproc=os.cpu_count() or 0,
         cpu_model=cpu_model(info),
         kernel=f"{platform.system()} {platform.release()}",
-        loadavg=" ".join(load),
+        loadavg=loadavg(),
         versions=versions,
         commit=git_commit(repo),
     )
