@@ -139,7 +139,7 @@ def haproxy(
 ) -> str:
     """HAProxy 2.6 with one thread. ``maxconn 4000``: 10000 needs more file descriptors than
     this machine's limit allows and HAProxy refuses to start. TLS with the parameters of
-    ``tlsparams`` (two TLS 1.3 tickets is OpenSSL's default, and HAProxy 2.6 has no setting
+    ``tlsparams`` (two TLS 1.3 tickets is OpenSSL's default; HAProxy 2.6 documents no setting
     for it); ``http2``: ALPN ``h2,http/1.1`` on the TLS listener."""
     bind = f"bind 127.0.0.1:{listen}"
     proto = "http"

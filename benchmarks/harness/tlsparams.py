@@ -16,7 +16,7 @@ Why these values:
 - ECDHE with AES-128-GCM for TLS 1.2 (the session-ID scenario), the same AEAD; one cipher per
   certificate kind (only the one matching the certificate can be chosen).
 - X25519: what every client here offers first (wrk, s_time, h2load, Python ``ssl``).
-- Two tickets: OpenSSL's default, which HAProxy 2.6 offers no setting to change, so l7lb is
+- Two tickets: OpenSSL's default, which HAProxy 2.6 documents no setting to change, so l7lb is
   raised to it (``[vip.tls] tickets_per_handshake = 2``) rather than the peers lowered.
 
 l7lb has no key for the group. Python's ``ssl`` module applies OpenSSL's ``system_default``
