@@ -51,6 +51,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     ap.add_argument("--runs", type=int, default=3, help="runs per proxy; medians are reported")
     ap.add_argument("--duration", type=float, default=5.0, help="seconds per load run")
+    ap.add_argument(
+        "--wait-idle",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="before each round, wait until this share of the CPUs is idle (e.g. 0.8; "
+        "default 0: only measure and record it)",
+    )
+    ap.add_argument(
+        "--wait-max", type=float, default=600.0, help="seconds to wait for --wait-idle per round"
+    )
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "RESULTS.md")
     ap.add_argument(
         "--no-write", action="store_true", help="print the report, leave RESULTS.md alone"
@@ -58,6 +69,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if args.runs < 1 or args.duration <= 0:
         ap.error("--runs must be >= 1 and --duration > 0")
+    if not 0 <= args.wait_idle <= 1 or args.wait_max < 0:
+        ap.error("--wait-idle is a share from 0 to 1, --wait-max seconds >= 0")
     return args
 
 
@@ -65,7 +78,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     names = args.scenario or list(DEFAULT_SCENARIOS)
     only = tuple(args.proxy) if args.proxy else None
-    settings = Settings(runs=args.runs, duration=args.duration, repo=REPO)
+    settings = Settings(
+        runs=args.runs,
+        duration=args.duration,
+        repo=REPO,
+        wait_idle=args.wait_idle,
+        wait_max=args.wait_max,
+    )
     started = dt.datetime.now(dt.UTC)
     info = machine.collect(REPO)
     print(f"l7lb {info.commit}; load average {info.loadavg}", flush=True)

@@ -70,6 +70,28 @@ def loadavg(path: Path = Path("/proc/loadavg")) -> str:
         return "?"
 
 
+def cpu_times(stat: str) -> tuple[int, int]:
+    """(idle, total) clock ticks of all CPUs from the "cpu" line of ``/proc/stat`` (proc(5)):
+    idle counts idle and iowait; total adds user, nice, system, irq, softirq and steal (guest
+    time is already inside user)."""
+    for line in stat.splitlines():
+        fields = line.split()
+        if fields and fields[0] == "cpu":
+            ticks = [int(f) for f in fields[1:9]]
+            return ticks[3] + ticks[4], sum(ticks)
+    raise ValueError("no 'cpu' line in /proc/stat")
+
+
+def idle_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """Share of all CPUs' time that was idle between two ``cpu_times`` readings."""
+    total = after[1] - before[1]
+    return (after[0] - before[0]) / total if total > 0 else float("nan")
+
+
+def read_cpu_times(path: Path = Path("/proc/stat")) -> tuple[int, int]:
+    return cpu_times(path.read_text())
+
+
 def collect(repo: Path) -> Machine:
     try:
         info = Path("/proc/cpuinfo").read_text()

@@ -57,6 +57,12 @@ def scenario_table(
             f" Load average (1, 5, 15 min) {result.loadavg_start} at the start, "
             f"{result.loadavg_end or '?'} at the end."
         )
+    if result.idle:
+        out[-1] += (
+            " CPU idle before each round (both CPUs, 1 s, no proxy or client running): "
+            + " / ".join(f"{i:.0%}" for i in result.idle)
+            + "."
+        )
     out += ["", sc.description, ""]
     if spec(sc).notes:
         out += [spec(sc).notes, ""]

@@ -31,6 +31,9 @@ class ScenarioResult:
     # shared, and a high load makes every figure of the table noisier
     loadavg_start: str = ""
     loadavg_end: str = ""
+    # share of both CPUs idle just before each round (nothing of compare.py's running but
+    # the idle backend): the other work on a shared machine, measured
+    idle: list[float] = field(default_factory=list)
 
     @property
     def summaries(self) -> dict[str, Summary]:

@@ -40,6 +40,7 @@ LOAD_CPU = "0"  # wrk / s_time / l7lb bench and the nginx backend
 PROXY_CPU = "1"  # the proxy under test, alone
 S_TIME_CLIENTS = 4  # s_time is one connection at a time; several keep the proxy busy
 WARMUP_SECONDS = 1.0
+IDLE_SAMPLE_SECONDS = 1.0  # how long the machine's idle share is sampled before a round
 
 
 @dataclass
@@ -48,6 +49,10 @@ class Settings:
     duration: float = 5.0
     repo: Path = Path(".")
     log: Callable[[str], None] = print
+    # Before each round: wait (up to wait_max seconds) until this share of both CPUs is idle
+    # while nothing of ours runs; 0 measures and records the share without waiting.
+    wait_idle: float = 0.0
+    wait_max: float = 600.0
 
 
 class Skip(Exception):
@@ -125,6 +130,7 @@ class Bench:
             self.s.log(f"  {sc.name}: skipped: {exc}")
             return
         for run in range(self.s.runs):
+            result.idle.append(self._quiet())
             for label in labels:  # A B A B: every round visits the proxies in the same order
                 if label in result.failures:
                     continue
@@ -159,6 +165,22 @@ class Bench:
                         else ""
                     )
                 )
+
+    def _quiet(self) -> float:
+        """The share of both CPUs left idle by everything else on the machine (only the
+        backend of ours runs, idle), sampled for a second; with ``wait_idle``, sampled again
+        every few seconds until it is reached or ``wait_max`` has passed. Returns the last."""
+        deadline = time.monotonic() + self.s.wait_max
+        while True:
+            before = machine.read_cpu_times()
+            time.sleep(IDLE_SAMPLE_SECONDS)
+            idle = machine.idle_share(before, machine.read_cpu_times())
+            if idle >= self.s.wait_idle or time.monotonic() >= deadline:
+                break
+            self.s.log(f"  machine {idle:.0%} idle, waiting for {self.s.wait_idle:.0%}")
+            time.sleep(4.0)
+        self.s.log(f"  machine {idle:.0%} idle before the round")
+        return idle
 
     def _probe_l7lb(self, sc: Scenario, labels: list[str]) -> None:
         """``l7lb check`` the scenario's l7lb configs: a table this version rejects (exit 2)
