@@ -4,8 +4,9 @@
                                  [--out benchmarks/RESULTS.md]
 
 Runs the scenarios of benchmarks/scenarios/*.toml. The nginx backend and the load client (wrk,
-openssl s_time or l7lb bench, as each scenario's [compare] table says) share CPU 0; each proxy
-runs alone on CPU 1. See benchmarks/README.md.
+openssl s_time, h2load or l7lb bench, as each scenario's [compare] table says) share CPU 0; each
+proxy runs alone on CPU 1, with the same TLS parameters (harness/tlsparams.py), and its whole
+process tree is measured. See benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -50,6 +51,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     ap.add_argument("--runs", type=int, default=3, help="runs per proxy; medians are reported")
     ap.add_argument("--duration", type=float, default=5.0, help="seconds per load run")
+    ap.add_argument(
+        "--wait-idle",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="before each round, wait until this share of the CPUs is idle (e.g. 0.8; "
+        "default 0: only measure and record it)",
+    )
+    ap.add_argument(
+        "--wait-max", type=float, default=600.0, help="seconds to wait for --wait-idle per round"
+    )
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "RESULTS.md")
     ap.add_argument(
         "--no-write", action="store_true", help="print the report, leave RESULTS.md alone"
@@ -57,6 +69,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if args.runs < 1 or args.duration <= 0:
         ap.error("--runs must be >= 1 and --duration > 0")
+    if not 0 <= args.wait_idle <= 1 or args.wait_max < 0:
+        ap.error("--wait-idle is a share from 0 to 1, --wait-max seconds >= 0")
     return args
 
 
@@ -64,7 +78,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     names = args.scenario or list(DEFAULT_SCENARIOS)
     only = tuple(args.proxy) if args.proxy else None
-    settings = Settings(runs=args.runs, duration=args.duration, repo=REPO)
+    settings = Settings(
+        runs=args.runs,
+        duration=args.duration,
+        repo=REPO,
+        wait_idle=args.wait_idle,
+        wait_max=args.wait_max,
+    )
     started = dt.datetime.now(dt.UTC)
     info = machine.collect(REPO)
     print(f"l7lb {info.commit}; load average {info.loadavg}", flush=True)
@@ -114,11 +134,15 @@ def print_summary(results: list[ScenarioResult]) -> None:
             print(
                 f"{r.scenario.name:31} {label:22} {s.rps:>10,.0f}/s {s.mbps:>8,.1f} MB/s "
                 f"{s.cpu_us:>8.1f} us CPU  cpu {s.cpu_util:4.0%}  errors {s.errors}"
+                + (f"  UNSATURATED in {s.unsaturated_runs} run(s)" if s.unsaturated_runs else "")
                 + ("" if s.resumed_share != s.resumed_share else f"  resumed {s.resumed_share:.0%}")
                 + ("" if s.sticky_violations < 0 else f"  sticky violations {s.sticky_violations}")
             )
         for v in r.verdicts:
-            print(f"  {v.status:4} {v.check.subject} {v.check.text}: {report.fmt_ratio(v.value)}")
+            print(
+                f"  {v.status:4} {v.check.subject} {v.check.text}: {report.fmt_ratio(v.value)}"
+                + (f"  ({v.flag})" if v.flag else "")
+            )
         for label, why in r.failures.items():
             print(f"  FAILED {label}: {why}")
 

@@ -12,7 +12,9 @@ header rewriting, no timer and no log. Two modes:
 
 With ``--cert``/``--key`` the listener terminates TLS with uvloop's own TLS transport (the one
 l7lb hands its connections to), with no session cache callbacks, ticket-key callbacks, SNI
-map or ClientHello peek of l7lb's.
+map or ClientHello peek of l7lb's. ``--tickets`` and ``--ciphers`` set the TLS 1.3 tickets per
+handshake and the TLS 1.2 cipher list; Python has no call for the TLS 1.3 suites or the group,
+which compare.py pins through ``OPENSSL_CONF`` (``harness/tlsparams.py``).
 
 ``benchmarks/compare.py`` runs both beside l7lb and HAProxy (variants ``floor-relay`` and
 ``floor-parse``): the distance from ``floor-parse`` to l7lb is what l7lb's own per-request work
@@ -138,16 +140,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backend", required=True, help="HOST:PORT of the backend")
     ap.add_argument("--cert", help="PEM certificate chain: terminate TLS (with --key)")
     ap.add_argument("--key", help="PEM private key of --cert")
+    ap.add_argument("--tickets", type=int, default=1, help="TLS 1.3 tickets per handshake")
+    ap.add_argument("--ciphers", help="TLS 1.2 cipher list (OpenSSL syntax)")
     args = ap.parse_args(argv)
     if bool(args.cert) != bool(args.key):
         ap.error("--cert and --key go together")
     tls = None
     if args.cert:
-        # what l7lb's contexts set too: TLS 1.2 floor, ALPN http/1.1, one TLS 1.3 ticket
+        # what l7lb's contexts set too: TLS 1.2 floor, ALPN http/1.1, its tickets and ciphers
         tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         tls.minimum_version = ssl.TLSVersion.TLSv1_2
         tls.set_alpn_protocols(["http/1.1"])
-        tls.num_tickets = 1
+        tls.num_tickets = args.tickets
+        if args.ciphers:
+            tls.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
+            tls.set_ciphers(args.ciphers)
         tls.load_cert_chain(args.cert, args.key)
     host, _, port = args.backend.rpartition(":")
     uvloop.run(serve(args.listen, (host, int(port)), args.mode == "parse", tls))

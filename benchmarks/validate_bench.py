@@ -11,6 +11,10 @@
 2. TLS handshakes: `openssl s_time -new` against `l7lb bench --new-conn --tls-resume none`, and
    `s_time -reuse` against `--tls-resume id` (TLS 1.2 both), one connection at a time; the full
    and resumed counts each client reports, next to the counts nginx logged itself.
+3. h2load (the HTTP/2 client of compare.py's h2-small, issue 14): a fixed number of requests and
+   a timed run, each with ``--connections`` clients of ``--streams`` streams; the requests and
+   connections h2load reports next to those nginx logged (connection number, protocol and
+   status of every request).
 
 nginx (no proxy) runs alone on CPU 1, each client alone on CPU 0. ``--write`` adds the result to
 benchmarks/RESULTS.md as a "validate-bench" block under today's date.
@@ -32,14 +36,16 @@ from pathlib import Path
 from harness import configs, machine, report
 from harness.loadtools import (
     bench_command,
+    h2load_command,
     parse_bench_json,
+    parse_h2load,
     parse_s_time,
     parse_wrk,
     s_time_command,
     wrk_command,
 )
 from harness.processes import Managed, free_port, pinned, run_bounded
-from harness.procstat import cpu_seconds, descendants
+from harness.procstat import tree_cpu_seconds
 from harness.runner import LOAD_CPU, NGINX, PROXY_CPU, make_cert
 from harness.stats import median
 
@@ -58,6 +64,21 @@ class Rate:
 
 
 @dataclass
+class Streams:
+    """One h2load run: its own counts, and what nginx logged for it."""
+
+    succeeded: int
+    done: int
+    started: int  # a timed run ends with up to connections x streams requests in flight
+    failed: int
+    protocol: str  # ALPN, as h2load printed it
+    server_requests: int  # log lines
+    server_ok: int  # of them with status 200
+    server_connections: int  # distinct connection numbers
+    server_h2: int  # of the requests, those nginx saw as HTTP/2.0
+
+
+@dataclass
 class Counts:
     """Handshakes of one TLS run, as the client reports them and as nginx logged them."""
 
@@ -73,6 +94,7 @@ class Validation:
         self.a = args
         self.json = tmp / "bench.json"
         self.log = tmp / "validate-tls.log"
+        self.h2_log = tmp / "validate-h2.log"
         self.nginx: Managed | None = None
         self.ports: dict[str, int] = {}
 
@@ -83,7 +105,12 @@ class Validation:
         for p in (self.tmp, www, www / "hello"):
             p.chmod(0o755)  # nginx workers may run as "nobody"
         cert = make_cert(self.tmp, "ecdsa-p256")
-        self.ports = {"plain": free_port(), "limited": free_port(), "tls": free_port()}
+        self.ports = {
+            "plain": free_port(),
+            "limited": free_port(),
+            "tls": free_port(),
+            "h2": free_port(),
+        }
         conf = self.tmp / "validate-nginx.conf"
         conf.write_text(
             configs.nginx_validation_target(
@@ -94,6 +121,7 @@ class Validation:
                 cert,
                 str(www),
                 str(self.tmp),
+                self.ports["h2"],
             )
         )
         self.nginx = Managed(
@@ -109,9 +137,9 @@ class Validation:
         if self.nginx is not None:
             self.nginx.stop()
 
-    def _pids(self) -> list[int]:
+    def _cpu(self) -> float:
         assert self.nginx is not None
-        return [self.nginx.pid, *descendants(self.nginx.pid)]
+        return tree_cpu_seconds(self.nginx.pid)  # master and worker
 
     # -- keep-alive requests/s ------------------------------------------------------------------
 
@@ -130,10 +158,9 @@ class Validation:
         return b.rps, b.errors
 
     def _timed(self, argv: list[str], parse: Callable[[str], tuple[float, int]]) -> Rate:
-        pids = self._pids()
-        cpu0, t0 = cpu_seconds(pids), time.monotonic()
+        cpu0, t0 = self._cpu(), time.monotonic()
         rc, out = run_bounded(argv, timeout=self.a.duration + 60)
-        cpu, wall = cpu_seconds(pids) - cpu0, time.monotonic() - t0
+        cpu, wall = self._cpu() - cpu0, time.monotonic() - t0
         if rc != 0:
             raise RuntimeError(f"{shlex.join(argv)} exited with status {rc}: {out[-300:]}")
         rps, errors = parse(out)
@@ -204,6 +231,59 @@ class Validation:
         time.sleep(0.2)
         return Counts(b.handshakes_full, b.handshakes_resumed, *self._server_counts(before))
 
+    # -- h2load requests and connections --------------------------------------------------------
+
+    def h2load(self, requests: int) -> Streams:
+        """``requests`` > 0: exactly that many (``-n``); 0: a timed run of ``--duration``."""
+        before = self.h2_log.stat().st_size if self.h2_log.exists() else 0
+        url = f"https://127.0.0.1:{self.ports['h2']}/hello"
+        argv = h2load_command(url, self.a.duration, self.a.connections, self.a.streams)
+        if requests:
+            argv = [a for a in argv if not a.startswith("--duration=")]
+            argv.insert(1, f"--requests={requests}")
+        rc, out = run_bounded(pinned(LOAD_CPU, argv), timeout=self.a.duration + 60)
+        if rc != 0:
+            raise RuntimeError(f"h2load exited with status {rc}: {out[-300:]}")
+        h = parse_h2load(out)
+        time.sleep(0.5)  # nginx writes its log line after the response
+        with self.h2_log.open("rb") as f:
+            f.seek(before)
+            lines = [ln.split() for ln in f.read().decode().splitlines() if ln.strip()]
+        return Streams(
+            succeeded=h.succeeded,
+            done=h.done,
+            started=h.started,
+            failed=h.failed,
+            protocol=h.protocol,
+            server_requests=len(lines),
+            server_ok=sum(1 for ln in lines if ln[-1] == "200"),
+            server_connections=len({ln[0] for ln in lines}),
+            server_h2=sum(1 for ln in lines if ln[1] == "HTTP/2.0"),
+        )
+
+    def streams(self) -> list[str]:
+        rows = []
+        for label, n in (
+            (f"`-n {self.a.h2_requests}` (a fixed count)", self.a.h2_requests),
+            (f"`-D {self.a.duration:g}s` (a timed run, as compare.py runs it)", 0),
+        ):
+            s = self.h2load(n)
+            same = s.server_ok == s.server_requests == s.server_h2
+            same = same and s.server_connections == self.a.connections and s.failed == 0
+            if n:
+                verdict = "yes" if same and s.succeeded == s.server_requests == n else "no"
+            else:
+                # The run stops with requests in flight: the server finishes some or all of them.
+                inside = s.done <= s.server_requests <= s.started
+                verdict = "between done and started" if same and inside else "no"
+            rows.append(
+                f"| {label} | {s.protocol or '-'} | {s.succeeded:,} | {s.done:,} | {s.started:,} "
+                f"| {s.failed:,} | {s.server_requests:,} | {s.server_ok:,} | {s.server_h2:,} "
+                f"| {s.server_connections} | {verdict} |"
+            )
+            print(f"  {rows[-1]}", flush=True)
+        return rows
+
     def handshakes(self) -> list[str]:
         rows = []
         for label, counts in (
@@ -239,11 +319,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--tls-duration", type=int, default=3, help="seconds per TLS run")
     ap.add_argument("--connections", type=int, default=50)
     ap.add_argument("--rate", type=int, default=3000, help="req/s the limited target allows")
+    ap.add_argument("--streams", type=int, default=10, help="h2load streams per connection")
+    ap.add_argument("--h2-requests", type=int, default=20000, help="h2load's fixed count")
     ap.add_argument("--write", action="store_true", help="add the result to RESULTS.md")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "RESULTS.md")
     args = ap.parse_args(argv)
-    if args.runs < 1 or args.duration <= 0 or args.tls_duration < 1 or args.rate < 1:
-        ap.error("--runs, --duration, --tls-duration and --rate must be positive")
+    if min(args.runs, args.tls_duration, args.rate, args.streams, args.h2_requests) < 1 or (
+        args.duration <= 0
+    ):
+        ap.error(
+            "--runs, --duration, --tls-duration, --rate, --streams and --h2-requests must be "
+            "positive"
+        )
     return args
 
 
@@ -260,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
             rates = v.agreement("plain") + v.agreement("limited")
             print("TLS handshakes, client counts vs nginx's own log", flush=True)
             counts = v.handshakes()
+            print("h2load requests and connections vs nginx's own log", flush=True)
+            streams = v.streams()
         finally:
             v.stop()
 
@@ -286,6 +375,20 @@ def main(argv: list[str] | None = None) -> int:
             "| counts exact |",
             "|---|---|---|---|---|---|---|",
             *counts,
+            "",
+            f"h2load, HTTP/2 over TLS, {args.connections} connections x {args.streams} streams, "
+            "12-byte file; nginx logs the connection number, protocol and status of every "
+            "request. Exact: h2load's succeeded = nginx's requests = its 200s = its HTTP/2.0 "
+            "requests, its connections = h2load's, and nothing failed. A timed run stops with up "
+            "to connections x streams requests in flight, which the server may still answer: "
+            "there nginx's count must lie between h2load's done and started, and compare.py, "
+            "which counts h2load's succeeded, overstates CPU per request by at most "
+            "(started - done) / succeeded.",
+            "",
+            "| h2load run | ALPN | succeeded | done | started | failed | nginx: requests "
+            "| nginx: 200 | nginx: HTTP/2.0 | nginx: connections | exact |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+            *streams,
             "",
         ]
     )

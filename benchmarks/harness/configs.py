@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from harness import tlsparams
+
 SMALL_BODY = "hello world\n"
 ONE_MIB = 1024 * 1024
 COOKIE_NAME = "SRV"
@@ -69,19 +71,28 @@ http {{
 """
 
 
-def nginx_proxy(listen: int, backends: list[int], tmp: str, cert: Cert | None) -> str:
-    """nginx as a reverse proxy: one worker, upstream keep-alive, no access log."""
+def nginx_proxy(
+    listen: int, backends: list[int], tmp: str, cert: Cert | None, http2: bool = False
+) -> str:
+    """nginx as a reverse proxy: one worker, upstream keep-alive, no access log. TLS with the
+    parameters of ``tlsparams`` (OpenSSL's two TLS 1.3 tickets are nginx's default).
+    ``http2``: ALPN h2 on the TLS listener (nginx 1.22 spells it ``listen ... ssl http2``);
+    ``keepalive_requests`` below also bounds HTTP/2 requests per connection since 1.19.7."""
     servers = "\n".join(f"        server 127.0.0.1:{p};" for p in backends)
     tls = ""
     ssl = ""
     proto = "http"
     if cert is not None:
-        ssl = " ssl"
+        ssl = " ssl http2" if http2 else " ssl"
         proto = "https"
         tls = f"""
         ssl_certificate {cert.cert};
         ssl_certificate_key {cert.key};
         ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_ciphers {tlsparams.TLS12_CIPHERS};
+        ssl_conf_command Ciphersuites {tlsparams.TLS13_SUITE};
+        ssl_ecdh_curve {tlsparams.GROUP};
+        ssl_prefer_server_ciphers on;
         ssl_session_cache shared:BENCH:10m;
         ssl_session_tickets on;"""
     return f"""\
@@ -123,13 +134,17 @@ http {{
 """
 
 
-def haproxy(listen: int, backends: list[int], cert: Cert | None, cookie: bool) -> str:
+def haproxy(
+    listen: int, backends: list[int], cert: Cert | None, cookie: bool, http2: bool = False
+) -> str:
     """HAProxy 2.6 with one thread. ``maxconn 4000``: 10000 needs more file descriptors than
-    this machine's limit allows and HAProxy refuses to start."""
+    this machine's limit allows and HAProxy refuses to start. TLS with the parameters of
+    ``tlsparams`` (two TLS 1.3 tickets is OpenSSL's default; HAProxy 2.6 documents no setting
+    for it); ``http2``: ALPN ``h2,http/1.1`` on the TLS listener."""
     bind = f"bind 127.0.0.1:{listen}"
     proto = "http"
     if cert is not None:
-        bind += f" ssl crt {cert.combined} alpn http/1.1"
+        bind += f" ssl crt {cert.combined} alpn " + ("h2,http/1.1" if http2 else "http/1.1")
         proto = "https"
     cookie_line = f"    cookie {COOKIE_NAME} insert indirect nocache\n" if cookie else ""
     servers = "".join(
@@ -141,6 +156,9 @@ global
     nbthread 1
     maxconn 4000
     ssl-default-bind-options ssl-min-ver TLSv1.2
+    ssl-default-bind-ciphers {tlsparams.TLS12_CIPHERS}
+    ssl-default-bind-ciphersuites {tlsparams.TLS13_SUITE}
+    ssl-default-bind-curves {tlsparams.GROUP}
 
 defaults
     mode http
@@ -165,7 +183,9 @@ backend realservers
 def l7lb(listen: int, backends: list[int], parser: str, cert: Cert | None, cookie: bool) -> str:
     """l7lb with one VIP and one pool. The ``[vip.tls]`` and ``[pool.*.persistence]`` tables
     follow issues 3 and 4; a version of l7lb that does not accept them yet exits with status 2
-    and the scenario is reported as skipped with l7lb's own message."""
+    and the scenario is reported as skipped with l7lb's own message. TLS with the parameters of
+    ``tlsparams``: the cipher lists and the ticket count here, the group (l7lb has no key for
+    it) from the ``OPENSSL_CONF`` file the runner puts in its environment."""
     lines = [
         "workers = 1",
         "",
@@ -185,6 +205,10 @@ def l7lb(listen: int, backends: list[int], parser: str, cert: Cert | None, cooki
             "",
             "  [vip.tls]",
             f'  certificates = [{{cert = "{cert.cert}", key = "{cert.key}"}}]',
+            f'  ciphers = "{tlsparams.TLS12_CIPHERS}"',
+            f'  ciphersuites = "{tlsparams.TLS13_SUITE}"',
+            # l7lb's default is 1; HAProxy and nginx send OpenSSL's 2
+            f"  tickets_per_handshake = {tlsparams.TICKETS}",
         ]
     lines += [
         "",
@@ -212,7 +236,7 @@ def l7lb(listen: int, backends: list[int], parser: str, cert: Cert | None, cooki
 
 
 def nginx_validation_target(
-    plain: int, limited: int, tls: int, rate: int, cert: Cert, root: str, tmp: str
+    plain: int, limited: int, tls: int, rate: int, cert: Cert, root: str, tmp: str, h2: int
 ) -> str:
     """The target validate_bench.py aims wrk, s_time and `l7lb bench` at (no proxy): nginx
     serving the 12-byte file ``/hello`` on three ports.
@@ -221,7 +245,9 @@ def nginx_validation_target(
     queues, it does not refuse, within the burst): there the target is the bottleneck and the
     clients must agree. A static file, not ``return``: ``return`` answers in the rewrite phase,
     before ``limit_req`` runs. ``tls`` logs ``$ssl_session_reused`` per request ("r" resumed,
-    "." full): the server's own count of handshakes to hold the clients' counts against."""
+    "." full): the server's own count of handshakes to hold the clients' counts against.
+    ``h2`` serves HTTP/2 over TLS and logs each request's connection number, protocol and
+    status: the server's count of h2load's requests and connections."""
     return f"""\
 daemon off;
 master_process on;
@@ -245,6 +271,7 @@ http {{
     root {root};
     limit_req_zone $server_port zone=validate:1m rate={rate}r/s;
     log_format reused "$ssl_session_reused";
+    log_format streams "$connection $server_protocol $status";
     server {{
         listen 127.0.0.1:{plain} reuseport backlog=4096;
     }}
@@ -260,6 +287,13 @@ http {{
         ssl_session_cache shared:VALIDATE:10m;
         ssl_session_tickets on;
         access_log {tmp}/validate-tls.log reused;
+    }}
+    server {{
+        listen 127.0.0.1:{h2} ssl http2 backlog=4096;
+        ssl_certificate {cert.cert};
+        ssl_certificate_key {cert.key};
+        ssl_protocols TLSv1.2 TLSv1.3;
+        access_log {tmp}/validate-h2.log streams;
     }}
 }}
 """

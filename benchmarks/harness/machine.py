@@ -62,19 +62,46 @@ def git_commit(repo: Path) -> str:
     return f"{head} (with uncommitted changes)" if dirty else head
 
 
+def loadavg(path: Path = Path("/proc/loadavg")) -> str:
+    """The 1, 5 and 15 minute load averages, as ``uptime`` prints them."""
+    try:
+        return " ".join(path.read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
+def cpu_times(stat: str) -> tuple[int, int]:
+    """(idle, total) clock ticks of all CPUs from the "cpu" line of ``/proc/stat`` (proc(5)):
+    idle counts idle and iowait; total adds user, nice, system, irq, softirq and steal (guest
+    time is already inside user)."""
+    for line in stat.splitlines():
+        fields = line.split()
+        if fields and fields[0] == "cpu":
+            ticks = [int(f) for f in fields[1:9]]
+            return ticks[3] + ticks[4], sum(ticks)
+    raise ValueError("no 'cpu' line in /proc/stat")
+
+
+def idle_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """Share of all CPUs' time that was idle between two ``cpu_times`` readings."""
+    total = after[1] - before[1]
+    return (after[0] - before[0]) / total if total > 0 else float("nan")
+
+
+def read_cpu_times(path: Path = Path("/proc/stat")) -> tuple[int, int]:
+    return cpu_times(path.read_text())
+
+
 def collect(repo: Path) -> Machine:
     try:
         info = Path("/proc/cpuinfo").read_text()
     except OSError:
         info = ""
-    try:
-        load = Path("/proc/loadavg").read_text().split()[:3]
-    except OSError:
-        load = ["?"]
     versions = {
         "haproxy": _first_line(["/usr/sbin/haproxy", "-v"]),
         "nginx": _first_line(["/usr/sbin/nginx", "-v"]),
         "wrk": _first_line(["/usr/bin/wrk", "-v"]),
+        "h2load": _first_line(["/usr/bin/h2load", "--version"]),
         "openssl": _first_line(["openssl", "version"]),
         "python": sys.version.split()[0],
         "uvloop": _dist("uvloop"),
@@ -85,7 +112,7 @@ def collect(repo: Path) -> Machine:
         nproc=os.cpu_count() or 0,
         cpu_model=cpu_model(info),
         kernel=f"{platform.system()} {platform.release()}",
-        loadavg=" ".join(load),
+        loadavg=loadavg(),
         versions=versions,
         commit=git_commit(repo),
     )

@@ -18,6 +18,8 @@ class ProcStat:
     ppid: int
     utime: int  # clock ticks
     stime: int  # clock ticks
+    cutime: int = 0  # clock ticks of children it has waited for (reaped)
+    cstime: int = 0
 
     @property
     def cpu_ticks(self) -> int:
@@ -35,7 +37,7 @@ def parse_stat(text: str) -> ProcStat:
     pid = int(text[:open_paren].strip())
     comm = text[open_paren + 1 : close_paren]
     rest = text[close_paren + 1 :].split()
-    # rest[0] is field 3 (state); utime and stime are fields 14 and 15.
+    # rest[0] is field 3 (state); utime, stime, cutime and cstime are fields 14 to 17.
     return ProcStat(
         pid=pid,
         comm=comm,
@@ -43,6 +45,8 @@ def parse_stat(text: str) -> ProcStat:
         ppid=int(rest[1]),
         utime=int(rest[11]),
         stime=int(rest[12]),
+        cutime=int(rest[13]),
+        cstime=int(rest[14]),
     )
 
 
@@ -79,3 +83,19 @@ def descendants(pid: int, proc: Path = Path("/proc")) -> list[int]:
         out.extend(kids)
         todo.extend(kids)
     return out
+
+
+def tree_cpu_seconds(root: int, proc: Path = Path("/proc")) -> float:
+    """CPU seconds used so far by ``root`` and every live descendant, each with the CPU of the
+    children it has reaped (``cutime + cstime``), so a process that exits between two readings
+    still counts: its time moves into its parent's ``cutime``. The difference of two readings
+    is what the whole tree used in between: l7lb's supervisor (which runs the session server)
+    and workers, nginx's master and worker, HAProxy's one process alike."""
+    ticks = 0
+    for pid in [root, *descendants(root, proc)]:
+        try:
+            st = read_stat(pid, proc)
+        except (OSError, ValueError, IndexError):
+            continue  # exited while we looked: its parent has its time, or will
+        ticks += st.utime + st.stime + st.cutime + st.cstime
+    return ticks / CLK_TCK

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from harness.machine import Machine
 from harness.results import ScenarioResult
-from harness.scenarios import HAPROXY, SCENARIOS, VARIANTS, spec
-from harness.stats import Summary, ratio
+from harness.scenarios import FLOOR_PARSE, HAPROXY, L7LB, SCENARIOS, VARIANTS, spec
+from harness.stats import SATURATED, Summary, ratio
 from l7lb.bench.scenario import Scenario
 
 TITLE = "# l7lb side by side with HAProxy and nginx"
@@ -52,13 +52,26 @@ def scenario_table(
     sc = result.scenario
     out = [f"### {sc.name}", ""]
     out.append(f"Measured {when}, l7lb {commit}, {runs} run(s) x {seconds:g} s per proxy.")
+    if result.loadavg_start:
+        out[-1] += (
+            f" Load average (1, 5, 15 min) {result.loadavg_start} at the start, "
+            f"{result.loadavg_end or '?'} at the end."
+        )
+    if result.idle:
+        out[-1] += (
+            " CPU idle before each round (both CPUs, 1 s, no proxy or client running): "
+            + " / ".join(f"{i:.0%}" for i in result.idle)
+            + "."
+        )
     out += ["", sc.description, ""]
     if spec(sc).notes:
         out += [spec(sc).notes, ""]
     if result.skipped is not None:
         out += [f"**Skipped:** {result.skipped}", ""]
         return "\n".join(out)
-    out += _table(sc, result.summaries, result)
+    summaries = result.summaries
+    out += _table(sc, summaries, result)
+    out += _minus_floor(sc, summaries)
     verdicts = result.verdicts
     if verdicts:
         out += ["", "Targets:", ""]
@@ -66,18 +79,55 @@ def scenario_table(
             what = f"`{v.check.subject}` {v.check.text}"
             if v.check.reference != reference_label(sc):
                 what += f" (`{v.check.reference}`)"
-            out.append(f"- **{v.status}** {what}: measured {fmt_ratio(v.value)}")
+            flag = f"; **{v.flag}**" if v.flag else ""
+            out.append(f"- **{v.status}** {what}: measured {fmt_ratio(v.value)}{flag}")
+    out += _negotiated(result)
     if result.failures:
         out += ["", "Failures (those proxies have no figures above):", ""]
         out += [f"- `{label}`: {why}" for label, why in sorted(result.failures.items())]
     if result.seen:
         out += ["", "<details><summary>Commands and configurations</summary>", ""]
         for label, seen in result.seen.items():
-            out += [f"`{label}`:", "", "```", seen.command, seen.load_command, "```", ""]
+            out += [f"`{label}`:", "", "```", seen.command, seen.load_command]
+            out += [f"{command}   # {what}" for command, what in seen.probes]
+            out += ["```", ""]
             out += ["```", seen.config.rstrip(), "```", ""]
         out.append("</details>")
     out.append("")
     return "\n".join(out)
+
+
+def _minus_floor(sc: Scenario, summaries: dict[str, Summary]) -> list[str]:
+    """Issue 13: what l7lb's own code costs above a Python relay that only parses, per request
+    (the medians' difference, and each round's: the rounds visit the proxies in turn, so the
+    runs of one round are closest in time)."""
+    mine, floor = summaries.get(L7LB), summaries.get(FLOOR_PARSE)
+    if mine is None or floor is None:
+        return []
+    unit = "connection" if spec(sc).client == "s_time" else "request"
+    per_round = " / ".join(
+        fmt(a - b, 1) for a, b in zip(mine.cpu_us_runs, floor.cpu_us_runs, strict=False)
+    )
+    return [
+        "",
+        f"`{L7LB}` minus `{FLOOR_PARSE}`: **{fmt(mine.cpu_us - floor.cpu_us, 1)} µs of CPU per "
+        f"{unit}** (medians {fmt(mine.cpu_us, 1)} - {fmt(floor.cpu_us, 1)}; per round "
+        f"{per_round}).",
+    ]
+
+
+def _negotiated(result: ScenarioResult) -> list[str]:
+    """What each proxy negotiated with ``openssl s_client`` before its first run."""
+    rows = [(label, seen.probes) for label, seen in result.seen.items() if seen.probes]
+    if not rows:
+        return []
+    out = ["", "TLS negotiated (one `openssl s_client` per proxy and TLS version, before its "
+           "first run; the commands are in the block below):", ""]  # fmt: skip
+    out += ["| proxy | TLS 1.3 | TLS 1.2 |", "|---|---|---|"]
+    for label, probes in rows:
+        cells = [what for _, what in probes] + ["-", "-"]
+        out.append(f"| `{label}` | {cells[0]} | {cells[1]} |")
+    return out
 
 
 def reference_label(sc: Scenario) -> str:
@@ -91,24 +141,24 @@ def reference_label(sc: Scenario) -> str:
 
 def _table(sc: Scenario, summaries: dict[str, Summary], result: ScenarioResult) -> list[str]:
     unit = "conn" if spec(sc).client == "s_time" else "req"
-    resumed = spec(sc).client != "wrk" and sc.is_tls  # wrk cannot tell
+    resumed = spec(sc).client in ("s_time", "bench") and sc.is_tls  # wrk and h2load cannot tell
     sticky = "check_sticky" in sc.bench and spec(sc).client == "bench"
     head = ["proxy", f"{unit}/s"]
     head += ["MB/s"] if sc.throughput else []
-    head += [f"CPU µs/{unit}", "proxy CPU", "errors"]
+    head += [f"CPU µs/{unit}", "proxy CPU", "saturated", "errors"]
     head += ["resumed"] if resumed else []
     head += ["sticky violations"] if sticky else []
-    head += [f"{unit}/s ÷ HAProxy", "CPU ÷ HAProxy", f"{unit}/s per run"]
+    head += [f"{unit}/s ÷ HAProxy", "CPU ÷ HAProxy"]
+    head += [f"CPU µs/{unit} per run", "proxy CPU per run", f"{unit}/s per run"]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     ref = summaries.get(reference_label(sc))
     for label in spec(sc).variants:
         s = summaries.get(label)
         if s is None:
             continue
-        per_run = " / ".join(fmt(m.rps) for m in result.runs.get(label, []))
         cells = [f"`{label}`", fmt(s.rps)]
         cells += [fmt(s.mbps, 1)] if sc.throughput else []
-        cells += [fmt(s.cpu_us, 1), f"{s.cpu_util:.0%}", str(s.errors)]
+        cells += [fmt(s.cpu_us, 1), f"{s.cpu_util:.0%}", saturation(s), str(s.errors)]
         if resumed:
             cells.append("-" if s.resumed_share != s.resumed_share else f"{s.resumed_share:.0%}")
         if sticky:
@@ -116,10 +166,25 @@ def _table(sc: Scenario, summaries: dict[str, Summary], result: ScenarioResult) 
         cells += [
             fmt_ratio(ratio(s.rps, ref.rps)) if ref else "-",
             fmt_ratio(ratio(s.cpu_us, ref.cpu_us)) if ref else "-",
-            per_run,
+            " / ".join(fmt(c, 1) for c in s.cpu_us_runs),
+            " / ".join(_util(u) for u in s.cpu_util_runs),
+            " / ".join(fmt(m.rps) for m in result.runs.get(label, [])),
         ]
         rows.append("| " + " | ".join(cells) + " |")
     return rows
+
+
+def _util(u: float) -> str:
+    """One run's CPU share; a run below the saturation line is starred."""
+    return f"{u:.0%}" + ("*" if u < SATURATED else "")
+
+
+def saturation(s: Summary) -> str:
+    """ "yes", or how many runs the proxy was not the bottleneck of."""
+    n = s.unsaturated_runs
+    if not n:
+        return "yes"
+    return f"**no** ({n}/{len(s.cpu_util_runs)} runs < {SATURATED:.0%})"
 
 
 def display_order() -> list[str]:
@@ -176,7 +241,8 @@ def run_header(date: str, machine: Machine, command: str, pinning: str) -> str:
         f"- machine: {machine.nproc} CPUs, {machine.cpu_model}, {machine.kernel}; "
         f"load average at start {machine.loadavg}",
         f"- l7lb commit: {machine.commit}",
-        f"- tools: {v.get('haproxy')}; {v.get('nginx')}; {v.get('wrk')}; {v.get('openssl')}",
+        f"- tools: {v.get('haproxy')}; {v.get('nginx')}; {v.get('wrk')}; {v.get('h2load')}; "
+        f"{v.get('openssl')}",
         f"- python {v.get('python')}, uvloop {v.get('uvloop')}, httptools {v.get('httptools')}, "
         f"h11 {v.get('h11')}",
         f"- command: `{command}`",

@@ -16,6 +16,8 @@ class VariantRun:
     command: str = ""
     config: str = ""
     load_command: str = ""
+    # TLS: the s_client probes run before the first measured run, and what each negotiated
+    probes: list[tuple[str, str]] = field(default_factory=list)  # (command, description)
 
 
 @dataclass
@@ -25,6 +27,13 @@ class ScenarioResult:
     runs: dict[str, list[Measurement]] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)  # variant label -> why
     seen: dict[str, VariantRun] = field(default_factory=dict)
+    # /proc/loadavg (as uptime prints it) when the scenario started and ended: the machine is
+    # shared, and a high load makes every figure of the table noisier
+    loadavg_start: str = ""
+    loadavg_end: str = ""
+    # share of both CPUs idle just before each round (nothing of compare.py's running but
+    # the idle backend): the other work on a shared machine, measured
+    idle: list[float] = field(default_factory=list)
 
     @property
     def summaries(self) -> dict[str, Summary]:

@@ -13,18 +13,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import configs
+from harness import configs, machine, tlsparams
 from harness.loadtools import (
     ParseError,
     bench_command,
+    h2load_command,
     parse_bench_json,
+    parse_h2load,
     parse_s_time,
     parse_wrk,
     s_time_command,
     wrk_command,
 )
 from harness.processes import Managed, StartError, free_port, pinned, run_bounded, run_parallel
-from harness.procstat import cpu_seconds, descendants
+from harness.procstat import descendants, tree_cpu_seconds
 from harness.results import ScenarioResult, VariantRun
 from harness.scenarios import VARIANTS, Variant, spec, unit
 from harness.stats import Measurement
@@ -38,6 +40,7 @@ LOAD_CPU = "0"  # wrk / s_time / l7lb bench and the nginx backend
 PROXY_CPU = "1"  # the proxy under test, alone
 S_TIME_CLIENTS = 4  # s_time is one connection at a time; several keep the proxy busy
 WARMUP_SECONDS = 1.0
+IDLE_SAMPLE_SECONDS = 1.0  # how long the machine's idle share is sampled before a round
 
 
 @dataclass
@@ -46,6 +49,10 @@ class Settings:
     duration: float = 5.0
     repo: Path = Path(".")
     log: Callable[[str], None] = print
+    # Before each round: wait (up to wait_max seconds) until this share of both CPUs is idle
+    # while nothing of ours runs; 0 measures and records the share without waiting.
+    wait_idle: float = 0.0
+    wait_max: float = 600.0
 
 
 class Skip(Exception):
@@ -67,6 +74,9 @@ class Bench:
         self.backend_ports: list[int] = []
         self._certs: dict[str, configs.Cert] = {}
         self.bench_json = tmp / "bench.json"
+        # the group (and the floor's TLS 1.3 suite) for the Python servers: tlsparams.py
+        self.openssl_conf = tmp / "openssl-pinned.cnf"
+        self.openssl_conf.write_text(tlsparams.openssl_conf())
 
     # -- backend and certificates -------------------------------------------------------------
 
@@ -101,15 +111,26 @@ class Bench:
     # -- one scenario ---------------------------------------------------------------------------
 
     def run_scenario(self, sc: Scenario, only: tuple[str, ...] | None = None) -> ScenarioResult:
-        result = ScenarioResult(sc)
+        result = ScenarioResult(sc, loadavg_start=machine.loadavg())
+        try:
+            self._run_scenario(sc, result, only)
+        finally:
+            result.loadavg_end = machine.loadavg()
+            self.s.log(f"  load average: {result.loadavg_start} -> {result.loadavg_end}")
+        return result
+
+    def _run_scenario(
+        self, sc: Scenario, result: ScenarioResult, only: tuple[str, ...] | None
+    ) -> None:
         labels = [v for v in spec(sc).variants if only is None or v in only]
         try:
             self._probe_l7lb(sc, labels)
         except Skip as exc:
             result.skipped = str(exc)
             self.s.log(f"  {sc.name}: skipped: {exc}")
-            return result
+            return
         for run in range(self.s.runs):
+            result.idle.append(self._quiet())
             for label in labels:  # A B A B: every round visits the proxies in the same order
                 if label in result.failures:
                     continue
@@ -120,7 +141,7 @@ class Bench:
                     result.skipped = str(exc)
                     result.runs.clear()
                     self.s.log(f"  {sc.name}: skipped: {exc}")
-                    return result
+                    return
                 except (
                     StartError,
                     ParseError,
@@ -144,7 +165,22 @@ class Bench:
                         else ""
                     )
                 )
-        return result
+
+    def _quiet(self) -> float:
+        """The share of both CPUs left idle by everything else on the machine (only the
+        backend of ours runs, idle), sampled for a second; with ``wait_idle``, sampled again
+        every few seconds until it is reached or ``wait_max`` has passed. Returns the last."""
+        deadline = time.monotonic() + self.s.wait_max
+        while True:
+            before = machine.read_cpu_times()
+            time.sleep(IDLE_SAMPLE_SECONDS)
+            idle = machine.idle_share(before, machine.read_cpu_times())
+            if idle >= self.s.wait_idle or time.monotonic() >= deadline:
+                break
+            self.s.log(f"  machine {idle:.0%} idle, waiting for {self.s.wait_idle:.0%}")
+            time.sleep(4.0)
+        self.s.log(f"  machine {idle:.0%} idle before the round")
+        return idle
 
     def _probe_l7lb(self, sc: Scenario, labels: list[str]) -> None:
         """``l7lb check`` the scenario's l7lb configs: a table this version rejects (exit 2)
@@ -172,17 +208,21 @@ class Bench:
         cert = self.cert(sc.tls) if sc.tls else None
         ports = self.backend_ports[: sc.servers]
         out = self.tmp / f"{v.label}.out"
+        http2 = spec(sc).client == "h2load"
+        # Python's ssl has no call for the group: OpenSSL's own configuration pins it
+        pinned_env = [f"OPENSSL_CONF={self.openssl_conf}"] if cert is not None else []
         if v.proxy == "l7lb":
             text = configs.l7lb(port, ports, v.parser, cert, v.cookie)
             conf = self.tmp / f"{v.label}.toml"
             argv = [sys.executable, "-m", "l7lb", "run", "-c", str(conf), "--workers", "1"]
-            if v.pure:
-                argv = ["env", "L7LB_PURE=1", *argv]
-            elif (build := native.check()) != "compiled":
+            env = ["L7LB_PURE=1"] if v.pure else []
+            if not v.pure and (build := native.check()) != "compiled":
                 # the figures of the shipped build must not silently be the pure path's
                 raise StartError(f"{v.label}: the hot path is not compiled: {build}")
+            if env or pinned_env:
+                argv = ["env", *env, *pinned_env, *argv]
         elif v.proxy == "haproxy":
-            text = configs.haproxy(port, ports, cert, v.cookie)
+            text = configs.haproxy(port, ports, cert, v.cookie, http2)
             conf = self.tmp / f"{v.label}.cfg"
             argv = [HAPROXY, "-db", "-f", str(conf)]
         elif v.proxy == "floor":
@@ -202,10 +242,12 @@ class Bench:
             ]
             if cert is not None:
                 argv += ["--cert", cert.cert, "--key", cert.key]
+                argv += ["--tickets", str(tlsparams.TICKETS), "--ciphers", tlsparams.TLS12_CIPHERS]
+                argv = ["env", *pinned_env, *argv]
         elif v.proxy == "nginx":
             if v.cookie:
                 raise StartError("nginx has no cookie-insertion persistence")
-            text = configs.nginx_proxy(port, ports, str(self.tmp), cert)
+            text = configs.nginx_proxy(port, ports, str(self.tmp), cert, http2)
             conf = self.tmp / f"{v.label}.conf"
             argv = [NGINX, "-c", str(conf), "-p", str(self.tmp)]
         else:
@@ -228,31 +270,45 @@ class Bench:
                     f"{v.label} accepted the persistence table but set no cookie on its "
                     "first response (persistence not active in the data path yet?)"
                 )
-            pids = self._cpu_pids(v, proc)
+            if v.proxy == "l7lb":
+                self._wait_worker(proc)
+            if sc.is_tls and v.label not in result.seen:
+                # once per proxy and scenario, before its first measured run
+                seen.probes = self._probe_tls(sc, port)
+            elif v.label in result.seen:
+                seen.probes = result.seen[v.label].probes
             load = self._load_argvs(sc, port, cookie)
             seen.load_command = "\n".join(shlex.join(a) for a in load)
             result.seen[v.label] = seen
-            if spec(sc).client == "wrk":
+            if spec(sc).client in ("wrk", "h2load"):
                 run_bounded(
                     self._load_argvs(sc, port, cookie, WARMUP_SECONDS)[0],
                     timeout=WARMUP_SECONDS + 30,
                 )
-            return self._load(sc, load, pids)
+            return self._load(sc, load, proc.pid)
         finally:
             proc.stop()
 
-    def _cpu_pids(self, v: Variant, proc: Managed) -> list[int]:
-        """l7lb: the worker, i.e. the supervisor's child (the supervisor idles). HAProxy: its
-        one process. nginx: master and worker (the master idles)."""
-        if v.proxy != "l7lb":
-            return [proc.pid, *descendants(proc.pid)]
+    def _wait_worker(self, proc: Managed) -> None:
+        """Until l7lb's supervisor has a worker (it answers only through one)."""
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            kids = descendants(proc.pid)
-            if kids:
-                return kids
+            if descendants(proc.pid):
+                return
             time.sleep(0.05)
         raise StartError("l7lb started no worker within 10 s", proc.output())
+
+    def _probe_tls(self, sc: Scenario, port: int) -> list[tuple[str, str]]:
+        """What the proxy negotiates must be what ``tlsparams`` pins (suite or cipher, group,
+        TLS 1.3 tickets, and h2 by ALPN for h2load), or it fails this scenario with the
+        difference named."""
+        assert sc.tls is not None
+        seen, problems = probe_tls(port, sc.tls, "h2" if spec(sc).client == "h2load" else "")
+        if problems:
+            raise StartError(
+                "negotiated other TLS parameters than the pinned ones: " + "; ".join(problems)
+            )
+        return seen
 
     def _ready(self, sc: Scenario, port: int, proc: Managed) -> str | None:
         """One real request through the proxy: right status and body, and the persistence
@@ -276,8 +332,9 @@ class Bench:
         d = self.s.duration if duration is None else duration
         return load_commands(sc, port, d, cookie, self.bench_json)
 
-    def _load(self, sc: Scenario, argvs: list[list[str]], pids: list[int]) -> Measurement:
-        cpu0 = cpu_seconds(pids)
+    def _load(self, sc: Scenario, argvs: list[list[str]], root: int) -> Measurement:
+        """Run the load and measure the proxy's whole process tree (``tree_cpu_seconds``)."""
+        cpu0 = tree_cpu_seconds(root)
         t0 = time.monotonic()
         client = spec(sc).client
         if client == "bench":
@@ -285,7 +342,7 @@ class Bench:
             # Python start-up and the processes' final merge come on top of the duration.
             rc, out = run_bounded(argvs[0], timeout=self.s.duration + 60)
             wall = time.monotonic() - t0
-            cpu = cpu_seconds(pids) - cpu0
+            cpu = tree_cpu_seconds(root) - cpu0
             if rc != 0:
                 raise RuntimeError(f"l7lb bench exited with status {rc}: {_tail(out)}")
             try:
@@ -305,14 +362,27 @@ class Bench:
         if client == "wrk":
             rc, out = run_bounded(argvs[0], timeout=self.s.duration + 30)
             wall = time.monotonic() - t0
-            cpu = cpu_seconds(pids) - cpu0
+            cpu = tree_cpu_seconds(root) - cpu0
             if rc != 0:
                 raise RuntimeError(f"wrk exited with status {rc}: {_tail(out)}")
             w = parse_wrk(out)
             return Measurement(w.requests, w.seconds or wall, w.bytes_read, cpu, w.errors)
+        if client == "h2load":
+            rc, out = run_bounded(argvs[0], timeout=self.s.duration + 30)
+            wall = time.monotonic() - t0
+            cpu = tree_cpu_seconds(root) - cpu0
+            if rc != 0:
+                raise RuntimeError(f"h2load exited with status {rc}: {_tail(out)}")
+            h = parse_h2load(out)
+            if h.protocol != "h2":
+                raise RuntimeError(
+                    f"h2load did not speak HTTP/2: ALPN gave {h.protocol or 'nothing'} "
+                    f"({_tail(out, 3)})"
+                )
+            return Measurement(h.succeeded, h.seconds or wall, h.bytes_read, cpu, h.errors)
         outs = run_parallel(argvs, timeout=self.s.duration + 30)
         wall = time.monotonic() - t0
-        cpu = cpu_seconds(pids) - cpu0
+        cpu = tree_cpu_seconds(root) - cpu0
         total = resumed = errors = 0
         for rc, out in outs:
             if rc != 0:
@@ -338,12 +408,45 @@ def load_commands(
         # One client process: it shares CPU 0 with the backend, like wrk -t1.
         args = sc.argv(url, {"duration": duration, "procs": 1})
         return [pinned(LOAD_CPU, bench_command(sys.executable, args, str(bench_json)))]
+    if client == "h2load":
+        # one thread, like wrk -t1
+        return [pinned(LOAD_CPU, h2load_command(url, duration, sc.connections, spec(sc).streams))]
     headers: list[str] = []
     if sc.new_conn:
         headers.append("Connection: close")
-    if spec(sc).send_cookie and cookie:
-        headers.append(f"Cookie: {cookie}")
+    replay = cookie if spec(sc).send_cookie and cookie else ""
+    if spec(sc).distinct_cookies:
+        argv = wrk_command(url, duration, sc.connections, 1, tuple(headers), replay)
+        return [pinned(LOAD_CPU, argv)]
+    if replay:
+        headers.append(f"Cookie: {replay}")
     return [pinned(LOAD_CPU, wrk_command(url, duration, sc.connections, 1, tuple(headers)))]
+
+
+def probe_tls(
+    port: int, certificate: str, alpn: str = ""
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """One ``openssl s_client`` per TLS version against 127.0.0.1:``port``. Returns each
+    probe's command (as a shell line) with what it negotiated, and every way that differs from
+    ``tlsparams`` for a ``certificate`` kind; ``alpn`` ("h2") is offered with http/1.1 on the
+    TLS 1.3 probe and must be selected. StartError when s_client reports no handshake at all."""
+    seen: list[tuple[str, str]] = []
+    problems: list[str] = []
+    for version in ("1.3", "1.2"):
+        offer = f"{alpn},http/1.1" if alpn and version == "1.3" else ""
+        argv = tlsparams.s_client_command(f"127.0.0.1:{port}", version, offer)
+        done = subprocess.run(
+            argv, input=tlsparams.PROBE_REQUEST, capture_output=True, timeout=20, check=False
+        )
+        out = (done.stdout + done.stderr).decode(errors="replace")
+        try:
+            got = tlsparams.parse_s_client(out)
+        except tlsparams.ProbeError as exc:
+            raise StartError(f"TLS {version} probe: {exc}") from None
+        shown = "printf 'GET / HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' | " + shlex.join(argv)
+        seen.append((shown, got.describe()))
+        problems += tlsparams.mismatches(got, version, certificate, alpn if offer else "")
+    return seen, problems
 
 
 def check_response(port: int, path: str, tls: bool) -> str | None:

@@ -8,8 +8,13 @@ from dataclasses import dataclass
 
 from l7lb.bench.scenario import METRICS, Check
 
-__all__ = ["METRICS", "Check", "Measurement", "Summary", "Verdict", "evaluate", "median", "ratio",
-           "summarise"]  # fmt: skip
+__all__ = ["METRICS", "SATURATED", "Check", "Measurement", "Summary", "Verdict", "evaluate",
+           "median", "ratio", "summarise"]  # fmt: skip
+
+# A proxy whose CPU use stayed below this share of its core in a run was not the bottleneck of
+# that run: the load client or the backend on the other core was, and its req/s then says more
+# about them than about the proxy (issue 13: HAProxy at 72 % in new-conn). Such runs are flagged.
+SATURATED = 0.90
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,13 @@ class Summary:
     errors: int  # summed over runs: any error is worth seeing
     resumed_share: float = float("nan")  # median share of resumed TLS connections
     sticky_violations: int = -1  # summed over runs; -1 when not checked
+    cpu_us_runs: tuple[float, ...] = ()  # every run's CPU per request, in run order
+    cpu_util_runs: tuple[float, ...] = ()  # every run's share of one core
+
+    @property
+    def unsaturated_runs(self) -> int:
+        """Runs in which the proxy used less than ``SATURATED`` of its core."""
+        return sum(1 for u in self.cpu_util_runs if u < SATURATED)
 
     def metric(self, name: str) -> float:
         if name not in METRICS:
@@ -91,6 +103,8 @@ def summarise(label: str, runs: Sequence[Measurement]) -> Summary:
         sticky_violations=-1
         if all(m.sticky_violations < 0 for m in runs)
         else sum(max(0, m.sticky_violations) for m in runs),
+        cpu_us_runs=tuple(m.cpu_us_per_request for m in runs),
+        cpu_util_runs=tuple(m.cpu_utilisation for m in runs),
     )
 
 
@@ -106,17 +120,36 @@ class Verdict:
     check: Check
     value: float  # the ratio measured; NaN when a side is missing
     status: str  # "PASS", "MISS" or "N/A"
+    # (label, runs below SATURATED, runs) of each side that was not saturated in every run:
+    # the verdict stands, but says it was judged on runs a proxy did not limit
+    unsaturated: tuple[tuple[str, int, int], ...] = ()
+
+    @property
+    def flag(self) -> str:
+        """ "" or a warning naming the sides that were not saturated."""
+        if not self.unsaturated:
+            return ""
+        sides = ", ".join(
+            f"`{label}` below {SATURATED:.0%} CPU in {n} of {runs} run{'s' if runs != 1 else ''}"
+            for label, n, runs in self.unsaturated
+        )
+        return f"not saturated: {sides}"
 
 
 def evaluate(check: Check, summaries: dict[str, Summary]) -> Verdict:
     """PASS or MISS; N/A only when a side was not measured (skipped or failed), never to hide
-    a miss."""
+    a miss. Either way the verdict names a side that was not saturated in some run."""
     subject = summaries.get(check.subject)
     reference = summaries.get(check.reference)
     if subject is None or reference is None:
         return Verdict(check, float("nan"), "N/A")
+    unsaturated = tuple(
+        (s.label, s.unsaturated_runs, len(s.cpu_util_runs))
+        for s in (subject, reference)
+        if s.unsaturated_runs
+    )
     value = ratio(subject.metric(check.metric), reference.metric(check.metric))
     if value != value:
-        return Verdict(check, value, "N/A")
+        return Verdict(check, value, "N/A", unsaturated)
     ok = value >= check.threshold if check.op == ">=" else value <= check.threshold
-    return Verdict(check, value, "PASS" if ok else "MISS")
+    return Verdict(check, value, "PASS" if ok else "MISS", unsaturated)

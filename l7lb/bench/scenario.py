@@ -24,9 +24,10 @@ from typing import Any
 
 TARGET_KEYS = {"scheme", "certificate", "backends", "response_bytes", "persistence",
                "backend_header"}  # fmt: skip
-COMPARE_KEYS = {"client", "variants", "checks", "send_cookie", "speedup_of", "notes"}
+COMPARE_KEYS = {"client", "variants", "checks", "send_cookie", "distinct_cookies", "streams",
+                "speedup_of", "notes"}  # fmt: skip
 CERTIFICATES = ("rsa-2048", "ecdsa-p256")
-CLIENTS = ("wrk", "s_time", "bench")
+CLIENTS = ("wrk", "s_time", "bench", "h2load")
 SMALL_BODY_BYTES = 12  # "hello world\n", what the benchmark backend answers on "/"
 ONE_MIB = 1024 * 1024
 # The bodies the benchmark backend serves, and where: a scenario names a size, not a URL.
@@ -84,6 +85,8 @@ class Compare:
     variants: tuple[str, ...]  # proxy set-up labels (benchmarks/harness/scenarios.py)
     checks: tuple[Check, ...] = ()
     send_cookie: bool = False  # wrk replays the persistence cookie of a first response
+    distinct_cookies: bool = False  # wrk: an application cookie of its own on every request
+    streams: int = 0  # h2load: concurrent streams per connection (-m)
     speedup_of: str | None = None  # a full-handshake scenario this resumed one is compared with
     notes: str = ""
 
@@ -205,11 +208,26 @@ def _compare(path: Path, table: dict[str, Any]) -> Compare:
     speedup_of = table.get("speedup_of")
     if speedup_of is not None and not isinstance(speedup_of, str):
         raise ScenarioError(f"{path}: compare.speedup_of must be a scenario name")
+    distinct = table.get("distinct_cookies", False)
+    if distinct is not False and (distinct is not True or client != "wrk"):
+        raise ScenarioError(
+            f"{path}: compare.distinct_cookies must be true or false, and true only with "
+            "client = 'wrk'"
+        )
+    # Until `l7lb bench` speaks HTTP/2 (issue 14), h2load's streams per connection live here.
+    streams = table.get("streams", 0)
+    if client == "h2load":
+        if isinstance(streams, bool) or not isinstance(streams, int) or streams < 1:
+            raise ScenarioError(f"{path}: client = 'h2load' needs compare.streams = N (N >= 1)")
+    elif "streams" in table:
+        raise ScenarioError(f"{path}: compare.streams is for client = 'h2load' only")
     return Compare(
         client=client,
         variants=tuple(variants),
         checks=tuple(checks),
         send_cookie=bool(table.get("send_cookie", False)),
+        distinct_cookies=distinct,
+        streams=streams,
         speedup_of=speedup_of,
         notes=str(table.get("notes", "")),
     )

@@ -3,7 +3,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from harness import configs
+from harness import configs, tlsparams
 from harness.machine import cpu_model
 from harness.runner import make_cert
 
@@ -28,6 +28,39 @@ def test_l7lb_tls_and_cookie_tables_are_rendered() -> None:
     assert '[pool.bench.persistence]\n  mode = "cookie"' in text
 
 
+def test_l7lb_tls_is_pinned_through_its_own_keys(tmp_path: Path) -> None:
+    cert = make_cert(tmp_path, "ecdsa-p256")
+    path = tmp_path / "l7lb.toml"
+    path.write_text(configs.l7lb(8443, [9001], "httptools", cert=cert, cookie=False))
+    (vip,) = load_config(str(path)).vips
+    assert vip.tls is not None
+    assert vip.tls.ciphersuites == tlsparams.TLS13_SUITE == "TLS_AES_128_GCM_SHA256"
+    assert vip.tls.ciphers == tlsparams.TLS12_CIPHERS
+    assert vip.tls.tickets_per_handshake == tlsparams.TICKETS == 2  # l7lb's default is 1
+    assert "ciphers" not in configs.l7lb(8080, [9001], "httptools", cert=None, cookie=False)
+
+
+def test_peers_are_pinned_alike() -> None:
+    cert = configs.Cert("/c.crt", "/c.key", "/c.pem")
+    h = configs.haproxy(8443, [9001], cert, cookie=False)
+    assert "ssl-default-bind-ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128" in h
+    assert "ssl-default-bind-ciphersuites TLS_AES_128_GCM_SHA256\n" in h
+    assert "ssl-default-bind-curves X25519\n" in h
+    n = configs.nginx_proxy(8443, [9001], "/tmp", cert)
+    assert "ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256;" in n
+    assert "ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256;" in n
+    assert "ssl_ecdh_curve X25519;" in n
+    assert "listen 127.0.0.1:8443 ssl backlog" in n
+
+
+def test_http2_set_ups() -> None:
+    cert = configs.Cert("/c.crt", "/c.key", "/c.pem")
+    assert "ssl crt /c.pem alpn h2,http/1.1\n" in configs.haproxy(1, [2], cert, False, http2=True)
+    assert "listen 127.0.0.1:1 ssl http2 backlog" in configs.nginx_proxy(1, [2], "/t", cert, True)
+    # and a scenario that does not ask for it does not get it
+    assert "alpn http/1.1\n" in configs.haproxy(1, [2], cert, False)
+
+
 def test_haproxy_config_settings() -> None:
     text = configs.haproxy(8080, [9001, 9002], cert=None, cookie=False)
     for line in ("nbthread 1", "maxconn 4000", "http-reuse always", "option http-keep-alive"):
@@ -43,9 +76,9 @@ def test_haproxy_config_settings() -> None:
 @pytest.mark.skipif(not Path("/usr/sbin/haproxy").exists(), reason="haproxy not installed")
 def test_haproxy_accepts_the_config(tmp_path: Path) -> None:
     cert = make_cert(tmp_path, "ecdsa-p256")
-    for c in (None, cert):
+    for c, h2 in ((None, False), (cert, False), (cert, True)):
         conf = tmp_path / "h.cfg"
-        conf.write_text(configs.haproxy(18080, [19001, 19002], c, cookie=True))
+        conf.write_text(configs.haproxy(18080, [19001, 19002], c, cookie=True, http2=h2))
         done = subprocess.run(
             ["/usr/sbin/haproxy", "-c", "-f", str(conf)], capture_output=True, timeout=30
         )
@@ -59,8 +92,9 @@ def test_nginx_accepts_both_configs(tmp_path: Path) -> None:
         configs.nginx_backend([19001, 19002], str(tmp_path), str(tmp_path)),
         configs.nginx_proxy(18080, [19001], str(tmp_path), None),
         configs.nginx_proxy(18443, [19001], str(tmp_path), cert),
+        configs.nginx_proxy(18443, [19001], str(tmp_path), cert, http2=True),
         configs.nginx_validation_target(
-            18081, 18082, 18444, 500, cert, str(tmp_path), str(tmp_path)
+            18081, 18082, 18444, 500, cert, str(tmp_path), str(tmp_path), 18445
         ),
     ]
     for i, text in enumerate(texts):

@@ -1,6 +1,6 @@
 from harness import report
 from harness.machine import Machine
-from harness.results import ScenarioResult
+from harness.results import ScenarioResult, VariantRun
 from harness.scenarios import SCENARIOS
 from harness.stats import Measurement
 
@@ -35,15 +35,93 @@ def keepalive() -> ScenarioResult:
 def test_table_shows_medians_ratios_and_verdicts() -> None:
     text = report.scenario_table(keepalive(), "2026-11-26 10:00 UTC", "abc1234", 3, 5)
     assert text.startswith("### keepalive-small")
+    # medians, the saturation flag, ratios, then every run's CPU per request, CPU use, req/s
     assert (
-        "| `l7lb-httptools` | 20,000 | 40.0 | 80% | 0 | 0.33 | 4.00 | 20,000 / 22,000 / 18,000 |"
+        "| `l7lb-httptools` | 20,000 | 40.0 | 80% | **no** (3/3 runs < 90%) | 0 | 0.33 | 4.00 "
+        "| 40.0 / 38.2 / 43.3 | 80%* / 84%* / 78%* | 20,000 / 22,000 / 18,000 |" in text
+    )
+    assert "| `haproxy` | 60,000 | 10.0 | 60% | **no** (3/3 runs < 90%) | 0 | 1.00 | 1.00 |" in text
+    # A miss is printed as such, never hidden, and says it was judged on unsaturated runs.
+    assert (
+        "- **MISS** `l7lb-httptools` CPU/request <= 1.5x haproxy: measured 4.00; **not "
+        "saturated: `l7lb-httptools` below 90% CPU in 3 of 3 runs, `haproxy` below 90% CPU "
+        "in 3 of 3 runs**" in text
+    )
+    assert "MB/s" not in text.split("| proxy |")[1].split("\n")[0]  # no MB/s column here
+
+
+def test_saturated_runs_are_not_flagged_and_one_low_run_is() -> None:
+    r = result(
+        "keepalive-small",
+        {
+            "l7lb-httptools": [(100_000, 4.9), (100_000, 4.6)],  # 98 %, 92 %
+            "haproxy": [(300_000, 4.95), (300_000, 4.4)],  # 99 %, 88 %
+        },
+    )
+    text = report.scenario_table(r, "t", "c", 2, 5)
+    assert "| `l7lb-httptools` | 20,000 | 47.5 | 95% | yes | 0 |" in text
+    assert "| 98% / 92% |" in text
+    assert "| `haproxy` | 60,000 | 15.6 | 94% | **no** (1/2 runs < 90%) | 0 |" in text
+    assert "| 99% / 88%* |" in text
+    verdict = next(ln for ln in text.splitlines() if ln.startswith("- **"))
+    assert verdict.endswith("**not saturated: `haproxy` below 90% CPU in 1 of 2 runs**")
+    assert "`l7lb-httptools` below" not in verdict
+
+
+def test_l7lb_minus_floor_parse_line() -> None:
+    r = result(
+        "keepalive-small",
+        {
+            "l7lb-httptools": [(100_000, 4.0), (100_000, 4.5), (100_000, 5.0)],  # 40/45/50 us
+            "floor-parse": [(200_000, 4.0), (200_000, 4.4), (200_000, 4.2)],  # 20/22/21 us
+        },
+    )
+    text = report.scenario_table(r, "t", "c", 3, 5)
+    line = "`l7lb-httptools` minus `floor-parse`: **24.0 µs of CPU per request** (medians "
+    line += "45.0 - 21.0; per round 20.0 / 23.0 / 29.0)."
+    assert line in text
+    # nothing to subtract from where the floor did not run
+    assert "minus" not in report.scenario_table(keepalive(), "t", "c", 3, 5)
+    s_time = result(
+        "tls-full-ecdsa-p256",
+        {"l7lb-httptools": [(1_000, 0.5)], "floor-parse": [(1_000, 0.4)]},
+    )
+    assert "100.0 µs of CPU per connection" in report.scenario_table(s_time, "t", "c", 1, 5)
+
+
+def test_load_average_and_negotiated_tls_are_shown() -> None:
+    r = result("tls-keepalive-small", {"haproxy": [(10_000, 1.0)]})
+    r.loadavg_start, r.loadavg_end = "0.50 0.40 0.30", "1.10 0.60 0.35"
+    cmd = "printf ... | openssl s_client -connect 127.0.0.1:1 -tls1_3 -ign_eof"
+    r.seen["haproxy"] = VariantRun(
+        "haproxy -db -f h.cfg",
+        "global",
+        "wrk ...",
+        probes=[
+            (cmd, "TLSv1.3 TLS_AES_128_GCM_SHA256 X25519, 2 tickets"),
+            ("printf ... -tls1_2", "TLSv1.2 ECDHE-ECDSA-AES128-GCM-SHA256 X25519"),
+        ],
+    )
+    text = report.scenario_table(r, "t", "c", 1, 5)
+    assert (
+        "Load average (1, 5, 15 min) 0.50 0.40 0.30 at the start, 1.10 0.60 0.35 at the end."
         in text
     )
-    assert "| `haproxy` | 60,000 | 10.0 | 60% | 0 | 1.00 | 1.00 |" in text
-    # A miss is printed as such, never hidden.
-    assert "- **MISS** `l7lb-httptools` req/s >= 40% of haproxy: measured 0.33" in text
-    assert "- **MISS** `l7lb-httptools` CPU/request <= 2.5x haproxy: measured 4.00" in text
-    assert "MB/s" not in text.split("| proxy |")[1].split("\n")[0]  # no MB/s column here
+    assert (
+        "| `haproxy` | TLSv1.3 TLS_AES_128_GCM_SHA256 X25519, 2 tickets "
+        "| TLSv1.2 ECDHE-ECDSA-AES128-GCM-SHA256 X25519 |" in text
+    )
+    assert f"{cmd}   # TLSv1.3 TLS_AES_128_GCM_SHA256 X25519, 2 tickets" in text
+
+
+def test_h2load_table_has_no_resumed_column() -> None:
+    r = result("h2-small", {"haproxy": [(100_000, 4.8)]})
+    r.failures["l7lb-httptools"] = "ALPN http/1.1 selected, h2 needed"
+    text = report.scenario_table(r, "t", "c", 1, 5)
+    assert "resumed" not in text
+    assert "| `haproxy` | 20,000 | 48.0 | 96% | yes | 0 |" in text
+    assert "- **N/A** `l7lb-httptools` CPU/request <= 2.5x haproxy: measured -" in text
+    assert "- `l7lb-httptools`: ALPN http/1.1 selected, h2 needed" in text
 
 
 def test_throughput_table_has_mb_per_s() -> None:
@@ -51,6 +129,7 @@ def test_throughput_table_has_mb_per_s() -> None:
     text = report.scenario_table(r, "t", "c", 1, 5)
     assert "| proxy | req/s | MB/s |" in text
     assert "| `haproxy` | 1,000 | 0.2 |" in text  # 5000 * 200 bytes / 5 s = 0.2 MB/s
+    assert "- **N/A** `l7lb-httptools` MB/s >= 1x haproxy" in text
     assert "**N/A**" in text  # l7lb not measured: no verdict either way
 
 
@@ -87,11 +166,11 @@ def test_bench_table_has_resumed_and_sticky_columns() -> None:
     r.runs["haproxy-cookie"] = [Measurement(5_000, 5.0, 0, 1.0, 0, sticky_violations=2)]
     text = report.scenario_table(r, "t", "c", 1, 5)
     assert "| errors | sticky violations |" in text
-    assert "| `haproxy-cookie` | 1,000 | 200.0 | 20% | 0 | 2 |" in text
+    assert "| `haproxy-cookie` | 1,000 | 200.0 | 20% | **no** (1/1 runs < 90%) | 0 | 2 |" in text
     t = ScenarioResult(SCENARIOS["tls-resume-id"])
     t.runs["haproxy"] = [Measurement(500, 5.0, 0, 1.0, 0, resumed=450, handshakes=500)]
     text = report.scenario_table(t, "t", "c", 1, 5)
-    assert "| `haproxy` | 100 | 2,000.0 | 20% | 0 | 90% |" in text
+    assert "| `haproxy` | 100 | 2,000.0 | 20% | **no** (1/1 runs < 90%) | 0 | 90% |" in text
 
 
 def section(date: str, blocks: dict[str, str]) -> report.RunSection:

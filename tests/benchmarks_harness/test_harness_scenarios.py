@@ -1,5 +1,5 @@
 """benchmarks/scenarios/*.toml are compare.py's only scenario definitions: each loads, names
-known proxies, and renders valid wrk, s_time and `l7lb bench` command lines."""
+known proxies, and renders valid wrk, s_time, h2load and `l7lb bench` command lines."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness.loadtools import WRK, ParseError, parse_bench_json
+from harness.loadtools import DISTINCT_COOKIES_LUA, H2LOAD, WRK, ParseError, parse_bench_json
 from harness.runner import LOAD_CPU, S_TIME_CLIENTS, load_commands
 from harness.scenarios import SCENARIO_DIR, SCENARIOS, VARIANTS, load_all, spec
 from harness.stats import Measurement, evaluate, summarise
@@ -21,6 +21,7 @@ PUBLISHED = {
     "keepalive-small", "new-conn", "large-1mib", "tls-keepalive-small", "tls-full-rsa2048",
     "tls-full-ecdsa-p256", "tls-resume-id", "tls-resume-ticket", "tls-1mib",
     "cookie-persistence", "cookie-persistence-new", "cookie-persistence-1000-clients",
+    "cookie-persistence-distinct", "h2-small",
 }  # fmt: skip
 
 
@@ -46,11 +47,25 @@ def test_scenario_renders_its_clients_command_line(name: str) -> None:
     url = f"{sc.target['scheme']}://127.0.0.1:40001{sc.path}"
     if client == "wrk":
         (argv,) = argvs
-        assert argv[0] == WRK and argv[-1] == url
+        assert argv[0] == WRK and url in argv
         assert f"-c{sc.connections}" in argv and "-d3s" in argv
         headers = [argv[i + 1] for i, a in enumerate(argv) if a == "-H"]
         assert ("Connection: close" in headers) == sc.new_conn
-        assert ("Cookie: SRV=s1" in headers) == spec(sc).send_cookie
+        if spec(sc).distinct_cookies:
+            # the script sends the cookie, with one of its own per request
+            assert argv[argv.index("-s") + 1] == str(DISTINCT_COOKIES_LUA)
+            replayed = "SRV=s1" if spec(sc).send_cookie else ""
+            assert argv[-3:] == [url, "--", replayed]
+            assert not any(h.startswith("Cookie") for h in headers)
+        else:
+            assert argv[-1] == url and "-s" not in argv
+            assert ("Cookie: SRV=s1" in headers) == spec(sc).send_cookie
+    elif client == "h2load":
+        (argv,) = argvs
+        assert argv[0] == H2LOAD and argv[-1] == url
+        assert f"--clients={sc.connections}" in argv
+        assert f"--max-concurrent-streams={spec(sc).streams}" in argv
+        assert "--duration=3000ms" in argv and "--npn-list=h2" in argv
     elif client == "s_time":
         assert len(argvs) == S_TIME_CLIENTS
         argv = argvs[0]
@@ -81,6 +96,29 @@ def test_scenario_matches_its_proxies(name: str) -> None:
         assert "l7lb-h11" not in spec(sc).variants  # TLS tables: one l7lb codec is enough
     for check in spec(sc).checks:
         assert {check.subject, check.reference} <= set(spec(sc).variants)
+
+
+def test_the_issue_13_and_14_scenarios() -> None:
+    distinct = spec(SCENARIOS["cookie-persistence-distinct"])
+    assert distinct.client == "wrk" and distinct.send_cookie and distinct.distinct_cookies
+    same = spec(SCENARIOS["cookie-persistence"])
+    assert same.send_cookie and not same.distinct_cookies
+    assert [c.threshold for c in same.checks] == [c.threshold for c in distinct.checks] == [0.95]
+    h2 = SCENARIOS["h2-small"]
+    assert spec(h2).client == "h2load" and spec(h2).streams == 10 and h2.connections == 50
+    assert h2.is_tls and h2.path == "/"
+    # speed targets are judged on CPU per request, bulk ones on MB/s
+    for name, metric, threshold in (
+        ("keepalive-small", "cpu_us", 1.5),
+        ("tls-keepalive-small", "cpu_us", 1.6),
+        ("new-conn", "cpu_us", 2.2),
+        ("h2-small", "cpu_us", 2.5),
+        ("large-1mib", "mbps", 1.0),
+        ("tls-1mib", "mbps", 1.0),
+    ):
+        (check,) = spec(SCENARIOS[name]).checks
+        assert (check.subject, check.reference) == ("l7lb-httptools", "haproxy")
+        assert (check.metric, check.threshold) == (metric, threshold)
 
 
 def test_the_scenarios_that_need_bench_use_it() -> None:
@@ -115,6 +153,12 @@ ONE = 'client = "wrk"\nvariants = ["haproxy"]'
         (ONE + '\nspeedup_of = "nope"', "", "speedup_of"),
         (ONE + "\nclose = true", "", "close"),
         (ONE, "response_bytes = 2", "response_bytes"),
+        ('client = "h2load"\nvariants = ["haproxy"]', "", "streams"),
+        ('client = "h2load"\nvariants = ["haproxy"]\nstreams = 0', "", "streams"),
+        ('client = "h2load"\nvariants = ["haproxy"]\nstreams = 10', "", "https"),
+        (ONE + "\nstreams = 10", "", "h2load"),
+        ('client = "s_time"\nvariants = ["haproxy"]\ndistinct_cookies = true', "", "wrk"),
+        (ONE + '\ndistinct_cookies = "yes"', "", "distinct_cookies"),
     ],
 )
 def test_bad_scenarios_name_the_problem(
@@ -132,18 +176,21 @@ def test_a_file_without_compare_is_refused(tmp_path: Path) -> None:
 
 
 def test_checks_from_toml_evaluate() -> None:
-    (rps, cpu) = spec(SCENARIOS["keepalive-small"]).checks
-    assert (rps.subject, rps.reference, rps.metric, rps.op, rps.threshold) == (
-        "l7lb-httptools", "haproxy", "rps", ">=", 0.40,
+    (cpu,) = spec(SCENARIOS["keepalive-small"]).checks
+    assert (cpu.subject, cpu.reference, cpu.metric, cpu.op, cpu.threshold) == (
+        "l7lb-httptools", "haproxy", "cpu_us", "<=", 1.5,
     )  # fmt: skip
-    assert cpu.text == "CPU/request <= 2.5x haproxy"
+    assert cpu.text == "CPU/request <= 1.5x haproxy"
+    (rps,) = spec(SCENARIOS["cookie-persistence"]).checks
+    assert rps.text == "req/s >= 95% of l7lb-httptools"
 
     s = {
-        "l7lb-httptools": summarise("l7lb-httptools", [Measurement(45, 1, 0, 0.001, 0)]),
+        "l7lb-httptools": summarise("l7lb-httptools", [Measurement(70, 1, 0, 0.001, 0)]),
         "haproxy": summarise("haproxy", [Measurement(100, 1, 0, 0.001, 0)]),
     }
-    assert evaluate(rps, s).status == "PASS"
-    assert evaluate(cpu, s).status == "PASS"  # 22.2 us vs 10 us: 2.22x
+    assert evaluate(cpu, s).status == "PASS"  # 14.3 us vs 10 us: 1.43x
+    s["l7lb-httptools"] = summarise("l7lb-httptools", [Measurement(60, 1, 0, 0.001, 0)])
+    assert evaluate(cpu, s).status == "MISS"  # 16.7 us: 1.67x
 
 
 def bench_summary(

@@ -1,7 +1,16 @@
 import math
 
 import pytest
-from harness.stats import Check, Measurement, Summary, evaluate, median, ratio, summarise
+from harness.stats import (
+    SATURATED,
+    Check,
+    Measurement,
+    Summary,
+    evaluate,
+    median,
+    ratio,
+    summarise,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -111,3 +120,32 @@ def test_verdict_agrees_with_the_ratio(a: float, b: float, threshold: float) -> 
     }
     v = evaluate(check, s)
     assert v.status == ("PASS" if v.value >= threshold else "MISS")
+
+
+def test_summary_keeps_every_runs_cpu_and_counts_unsaturated_runs() -> None:
+    runs = [
+        Measurement(100_000, 5, 0, 4.9, 0),  # 49 us, 98 % of a core
+        Measurement(100_000, 5, 0, 4.45, 0),  # 44.5 us, 89 %: below the line
+        Measurement(100_000, 5, 0, 4.5, 0),  # 45 us, exactly 90 %: saturated
+    ]
+    s = summarise("l7lb", runs)
+    assert s.cpu_us_runs == pytest.approx((49.0, 44.5, 45.0))
+    assert s.cpu_util_runs == pytest.approx((0.98, 0.89, 0.90))
+    assert s.unsaturated_runs == 1
+    assert SATURATED == 0.90
+
+
+def test_verdict_names_each_unsaturated_side_and_keeps_its_status() -> None:
+    busy = summarise("l7lb", [Measurement(100_000, 5, 0, 4.9, 0)] * 2)
+    idle = summarise("haproxy", [Measurement(400_000, 5, 0, 3.6, 0), m(400_000, cpu=4.75)])
+    check = Check("CPU <= 1.5x", "cpu_us", "l7lb", "haproxy", "<=", 1.5)
+    v = evaluate(check, {"l7lb": busy, "haproxy": idle})
+    assert v.status == "MISS"  # 49 us against 10.4 us: the flag never turns a miss into a pass
+    assert v.unsaturated == (("haproxy", 1, 2),)
+    assert v.flag == "not saturated: `haproxy` below 90% CPU in 1 of 2 runs"
+    idle_l7lb = summarise("l7lb", [Measurement(400_000, 5, 0, 3.6, 0)] * 3)
+    both = evaluate(check, {"l7lb": idle_l7lb, "haproxy": idle})
+    assert both.status == "PASS"
+    assert both.unsaturated == (("l7lb", 3, 3), ("haproxy", 1, 2))
+    fine = evaluate(check, {"l7lb": busy, "haproxy": busy})
+    assert fine.unsaturated == () and fine.flag == ""
