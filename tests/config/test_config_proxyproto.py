@@ -9,6 +9,7 @@ import pytest
 
 from l7lb.config.health_targets import check_targets
 from l7lb.config.load import ConfigError, ConfigIssue, parse_config
+from l7lb.config.summary import summarize
 
 
 def config(
@@ -163,3 +164,18 @@ def test_health_checks_follow_send_proxy_on_the_server_port() -> None:
     health_port = health + "\nport = 8081"
     cfg = parse_config(config(pool_extra='send_proxy = "v1"', health=health_port))
     assert [t.send_proxy for t in check_targets(cfg)] == ["", ""]
+
+
+def test_check_summary_shows_both_directions() -> None:
+    cfg = parse_config(
+        config(
+            'accept_proxy = true\nproxy_trusted = ["10.0.1.0/24"]',
+            pool_extra='send_proxy = "v2"',
+            server_extra='send_proxy = "none"',
+        )
+    )
+    text = summarize(cfg)
+    assert "  PROXY header first, from 10.0.1.0/24 only\n" in text
+    lines = text.splitlines()
+    assert not next(x for x in lines if "10.0.0.1:80" in x).endswith("send PROXY v2")
+    assert next(x for x in lines if "10.0.0.2:80" in x).endswith("send PROXY v2")

@@ -223,6 +223,26 @@ def test_unknown_and_local_keep_the_real_address(
         p.stop()
 
 
+@pytest.mark.parametrize(
+    "header",
+    [b"PROXY TCP4 203.0.113.7 192.0.2.80 40000 80\r\n", v2_tcp4("203.0.113.7", "1.2.3.4", 1, 2)],
+    ids=["v1", "v2"],
+)
+def test_a_header_on_a_vip_without_accept_proxy_is_a_bad_request(
+    tmp_path: Path, backend: Backend, header: bytes
+) -> None:
+    """The opposite misconfiguration: never read as a client address, answered 400."""
+    port = free_port()
+    p = start_proxy(tmp_path, config(port, [backend.address], vip=""), port)
+    try:
+        with connect(port) as s:
+            s.sendall(header)
+            request(s)
+            assert read_all(s).startswith(b"HTTP/1.1 400 ")
+    finally:
+        p.stop()
+
+
 # Every malformed shape, as raw bytes, with the reason l7lb logs for it.
 MALFORMED = [
     ("plain-http", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "not_proxy"),
