@@ -45,7 +45,7 @@ from l7lb.config.model import (
     Vip,
 )
 from l7lb.config.proxyproto import VIP_KEYS as VIP_PROXY_KEYS
-from l7lb.config.proxyproto import parse_send_proxy, parse_vip_proxy
+from l7lb.config.proxyproto import ipvs_conflicts, parse_send_proxy, parse_vip_proxy
 from l7lb.health.target import StatusRanges
 from l7lb.http.events import Limits
 from l7lb.persistence.cookie import MIN_SECRET_BYTES
@@ -1313,7 +1313,7 @@ def _build(doc: dict[str, Any], source: str, issues: _Issues, base_dir: str = ""
     ipvs = None
     if "ipvs" in doc:  # the L4 tier for `l7lb ipvs`; needs the VIPs and pools built
         ipvs, ipvs_issues = parse_ipvs_table(doc["ipvs"], vips, pools)
-        for where, message, hint in ipvs_issues:
+        for where, message, hint in ipvs_issues + ipvs_conflicts(vips, ipvs):
             issues.add(where, message, hint)
     return Config(
         vips=tuple(vips),

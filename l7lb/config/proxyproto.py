@@ -15,7 +15,8 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from l7lb.config.model import IPNetwork
+from l7lb.config.ipvs import IpvsSettings
+from l7lb.config.model import IPNetwork, Vip
 
 Issue = tuple[str, str, str]  # (key path, what is wrong, how to fix it)
 
@@ -104,3 +105,23 @@ def parse_send_proxy(table: dict[str, Any], where: str, default: str) -> tuple[s
             (path, f"{shown} is not a PROXY protocol version", 'one of "none", "v1", "v2"')
         ]
     return ("" if value == "none" else value), []
+
+
+def ipvs_conflicts(vips: tuple[Vip, ...] | list[Vip], ipvs: object) -> list[Issue]:
+    """A VIP that IPVS feeds (``[ipvs]`` with directors) gets its clients' own connections,
+    which carry no PROXY header (IPVS routes packets, it opens no connection): with
+    ``accept_proxy`` every one of them would be refused."""
+    if not isinstance(ipvs, IpvsSettings) or not ipvs.directors:
+        return []
+    fed = {endpoint.vip for endpoint in ipvs.endpoints}
+    return [
+        (
+            _at(f'vip "{vip.name}"', "accept_proxy"),
+            "IPVS ([ipvs] directors) hands this VIP the clients' own connections, which carry "
+            "no PROXY header: every one would be refused",
+            "remove accept_proxy (IPVS keeps the client's address), "
+            "or leave this VIP out of [ipvs] vips",
+        )
+        for vip in vips
+        if vip.accept_proxy and vip.name in fed
+    ]

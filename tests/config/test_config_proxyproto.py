@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -179,3 +180,16 @@ def test_check_summary_shows_both_directions() -> None:
     lines = text.splitlines()
     assert not next(x for x in lines if "10.0.0.1:80" in x).endswith("send PROXY v2")
     assert next(x for x in lines if "10.0.0.2:80" in x).endswith("send PROXY v2")
+
+
+def test_a_vip_fed_by_ipvs_cannot_expect_a_header() -> None:
+    policies = Path(__file__).resolve().parents[2] / "policies"
+    text = (policies / "lvs-dr.toml").read_text()
+    assert not [v for v in parse_config(text).vips if v.accept_proxy]
+    first = text.index("[[vip]]")
+    at = text.index("\n", text.index("listen", first)) + 1
+    changed = text[:at] + 'accept_proxy = true\nproxy_trusted = ["10.0.1.0/24"]\n' + text[at:]
+    issue = one(changed)
+    assert issue.path.endswith("accept_proxy") and issue.path.startswith("vip ")
+    assert "carry no PROXY header" in issue.message
+    assert "IPVS keeps the client's address" in issue.hint
