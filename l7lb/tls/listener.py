@@ -246,7 +246,8 @@ class _Gate(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self.state in (_HELLO, _PREFETCH, _PROXY):
             why = f" ({exc.strerror})" if isinstance(exc, OSError) and exc.strerror else ""
-            self._log_reject(_Reject("vanished", why or " (closed before the ClientHello)"))
+            what = "PROXY header" if self.state == _PROXY else "ClientHello"
+            self._log_reject(_Reject("vanished", why or f" (closed before the {what})"))
         self._end()
 
     # ---- the PROXY header (accept_proxy) -----------------------------------------------
@@ -475,8 +476,8 @@ async def serve_tls(
 ) -> TlsServer:
     """Start terminating TLS on ``listen_sock`` (a listening socket, made non-blocking).
 
-    ``protocol_factory`` makes the application protocol for a connection whose handshake
-    is done, given its ``Arrival`` (the PROXY header's addresses, the SNI).
+    ``protocol_factory`` makes the application protocol of a connection as it is handed to
+    TLS, given its ``Arrival`` (the PROXY header's addresses, the ClientHello's SNI).
     ``handshake_timeout`` defaults to ``runtime.settings.handshake_timeout``;
     ``max_pending`` bounds connections between accept and the end of the
     handshake (more are closed at once, counted as ``overload``). With
