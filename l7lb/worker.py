@@ -29,6 +29,9 @@ from l7lb.logsetup import setup_logging
 from l7lb.proxy.client import ClientConnection
 from l7lb.proxy.runtime import VipRuntime, WorkerRuntime
 from l7lb.proxy.services import WorkerServices
+from l7lb.proxyproto.arrival import Arrival
+from l7lb.proxyproto.listener import ProxyServer, serve_proxy
+from l7lb.proxyproto.trust import TrustedSources
 from l7lb.store.backend import SharedStore, open_store
 from l7lb.store.sessions import SealedSessionStore
 from l7lb.tls.context import Resumption, build_vip_tls
@@ -53,7 +56,7 @@ class Worker:
         self.listeners = listeners
         self.control_fd = control_fd
         self.index = index
-        self.servers: list[asyncio.AbstractServer | TlsServer] = []
+        self.servers: list[asyncio.AbstractServer | TlsServer | ProxyServer] = []
         self.tasks: list[asyncio.Task[None]] = []
         self.session_server = session_server
         self.shared_store: SharedStore | None = None
@@ -68,8 +71,12 @@ class Worker:
         for vip in self.config.vips:
             vr = rt.vips[vip.name]
 
-            def factory(vr: VipRuntime = vr) -> ClientConnection:
-                return ClientConnection(services, vr)
+            def factory(arrival: Arrival | None = None, vr: VipRuntime = vr) -> ClientConnection:
+                return ClientConnection(services, vr, arrival)
+
+            # accept_proxy: a PROXY header from a trusted peer comes first, within request_head
+            trusted = TrustedSources(vip.proxy_trusted) if vip.accept_proxy else None
+            header_timeout = rt.timeouts.request_head
 
             vip_tls = None
             if isinstance(vip.tls, TlsSettings):
@@ -81,7 +88,20 @@ class Worker:
                 sock = socket.socket(fileno=fd)
                 sock.setblocking(False)
                 if vip_tls is not None:
-                    self.servers.append(await serve_tls(loop, sock, vip_tls, factory))
+                    self.servers.append(
+                        await serve_tls(
+                            loop,
+                            sock,
+                            vip_tls,
+                            factory,
+                            proxy_trusted=trusted,
+                            proxy_timeout=header_timeout,
+                        )
+                    )
+                elif trusted is not None:
+                    self.servers.append(
+                        await serve_proxy(loop, sock, vip.name, trusted, header_timeout, factory)
+                    )
                 else:
                     self.servers.append(await loop.create_server(factory, sock=sock, backlog=1024))
         loop.add_signal_handler(signal.SIGTERM, self.stopping.set)
@@ -160,7 +180,7 @@ class Worker:
         rt = services.rt
         loop = asyncio.get_running_loop()
         for s in self.servers:
-            if isinstance(s, TlsServer):
+            if isinstance(s, TlsServer | ProxyServer):
                 s.stop_accepting()
             else:
                 s.close()
@@ -175,13 +195,15 @@ class Worker:
         await asyncio.sleep(0)
 
         def busy() -> bool:
-            handshaking = any(s.pending for s in self.servers if isinstance(s, TlsServer))
+            handshaking = any(
+                s.pending for s in self.servers if isinstance(s, TlsServer | ProxyServer)
+            )
             return bool(rt.connections) or handshaking
 
         while busy() and loop.time() < deadline:
             await asyncio.sleep(0.05)
         for s in self.servers:
-            if isinstance(s, TlsServer):
+            if isinstance(s, TlsServer | ProxyServer):
                 s.close()
         for t in self.tasks:
             t.cancel()

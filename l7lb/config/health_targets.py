@@ -33,6 +33,9 @@ def pool_check_targets(pool: Pool) -> list[CheckTarget]:
             timeout=h.timeout,
             rise=h.rise,
             fall=h.fall,
+            # the check speaks as the traffic does, on the server's own port only: a
+            # separate check port is another listener (HAProxy's check-send-proxy rule)
+            send_proxy=server.send_proxy if not h.port else "",
         )
         for server in pool.servers
     ]

@@ -44,6 +44,8 @@ from l7lb.config.model import (
     Timeouts,
     Vip,
 )
+from l7lb.config.proxyproto import VIP_KEYS as VIP_PROXY_KEYS
+from l7lb.config.proxyproto import ipvs_conflicts, parse_send_proxy, parse_vip_proxy
 from l7lb.health.target import StatusRanges
 from l7lb.http.events import Limits
 from l7lb.persistence.cookie import MIN_SECRET_BYTES
@@ -115,7 +117,7 @@ HTTP_KEYS = (
     "server_header",
 )
 LOG_KEYS = ("access", "format", "exclude_paths", "level")
-VIP_KEYS = ("name", "listen", "route", "tls")
+VIP_KEYS = ("name", "listen", "route", "tls", *VIP_PROXY_KEYS)
 ROUTE_KEYS = (
     "name",
     "host",
@@ -140,9 +142,10 @@ POOL_KEYS = (
     "queue_timeout",
     "persistence",
     "health",
+    "send_proxy",
     "server",
 )
-SERVER_KEYS = ("name", "address", "weight", "max_conn", "backup", "route")
+SERVER_KEYS = ("name", "address", "weight", "max_conn", "backup", "route", "send_proxy")
 PERSISTENCE_KEYS = (
     "mode",
     "name",
@@ -201,7 +204,7 @@ for _keys, _home in (
     (TIMEOUT_KEYS, "[timeouts]"),
     (HTTP_KEYS, "[http]"),
     (LOG_KEYS, "[log]"),
-    (("listen", "route", "tls"), "[[vip]]"),
+    (("listen", "route", "tls", *VIP_PROXY_KEYS), "[[vip]]"),
     (ROUTE_KEYS[1:], "[[vip.route]]"),
     (("location",), "a route's redirect = { ... }"),
     (("body", "content_type", "headers"), "a respond = { ... } or fallback = { ... } table"),
@@ -740,6 +743,9 @@ def _vip(
         tls, tls_issues = parse_tls_table(raw.raw["tls"], raw.at("tls"))
         for where, message, hint in tls_issues:
             issues.add(where, message, hint)
+    accept_proxy, proxy_trusted, proxy_issues = parse_vip_proxy(raw.raw, path)
+    for where, message, hint in proxy_issues:
+        issues.add(where, message, hint)
     listen: list[tuple[str, Address]] = []
     entries = raw.strings("listen")
     if not raw.has("listen"):
@@ -770,7 +776,14 @@ def _vip(
         route = _route(raw_route, raw.at(f"route {number}"), number, pool_names, issues)
         if route is not None:
             routes.append(route)
-    vip = Vip(name, tuple(address for _, address in listen), tuple(routes), tls)
+    vip = Vip(
+        name,
+        tuple(address for _, address in listen),
+        tuple(routes),
+        tls,
+        accept_proxy=accept_proxy,
+        proxy_trusted=proxy_trusted,
+    )
     return path, vip, listen
 
 
@@ -782,7 +795,9 @@ def _later(number: int, routes: Sequence[object]) -> str:
 _ROUTES = "write each route as [[vip.route]] below its [[vip]]"
 
 
-def _server(value: object, path: str, pool_name: str, index: int, issues: _Issues) -> Server | None:
+def _server(
+    value: object, path: str, pool_name: str, index: int, issues: _Issues, send_proxy: str = ""
+) -> Server | None:
     if not isinstance(value, dict):
         issues.add(
             path, f"expected a table, got {_toml_type(value)}", "write [[pool.<name>.server]]"
@@ -804,13 +819,24 @@ def _server(value: object, path: str, pool_name: str, index: int, issues: _Issue
             'letters, digits, - and _ (the part after the "." of a session id)',
         )
         route = ""
+    send_proxy, send_issues = parse_send_proxy(raw.raw, path, send_proxy)
+    for where, message, hint in send_issues:
+        issues.add(where, message, hint)
     if not raw.has("address"):
         issues.add(path, "the server has no address", 'add address = "10.0.0.5:80"')
         return None
     address = _address(raw.raw["address"], path, issues)
     if address is None:
         return None
-    return Server(name, address, weight=weight, max_conn=max_conn, backup=backup, route=route)
+    return Server(
+        name,
+        address,
+        weight=weight,
+        max_conn=max_conn,
+        backup=backup,
+        route=route,
+        send_proxy=send_proxy,
+    )
 
 
 _ROUTE_NAME = re.compile(r"[A-Za-z0-9_-]+")
@@ -1085,12 +1111,15 @@ def _pool(
         )
     health_table = raw.table("health")
     health = _health(health_table, raw.at("health"), issues) if health_table is not None else None
+    send_proxy, send_issues = parse_send_proxy(raw.raw, path, "")
+    for where, message, hint in send_issues:
+        issues.add(where, message, hint)
     seen_names: dict[str, int] = {}
     seen_addresses: dict[Address, int] = {}
     seen_routes: dict[str, int] = {}
     for number, raw_server in enumerate(raw_servers, 1):
         where = raw.at(f"server {number}")
-        server = _server(raw_server, where, name, number, issues)
+        server = _server(raw_server, where, name, number, issues, send_proxy)
         if server is None:
             continue
         if server.name in seen_names:
@@ -1145,6 +1174,7 @@ def _pool(
         queue_timeout=queue_timeout,
         persistence=persistence,
         health=health or HealthSettings(),
+        send_proxy=send_proxy,
     )
 
 
@@ -1283,7 +1313,7 @@ def _build(doc: dict[str, Any], source: str, issues: _Issues, base_dir: str = ""
     ipvs = None
     if "ipvs" in doc:  # the L4 tier for `l7lb ipvs`; needs the VIPs and pools built
         ipvs, ipvs_issues = parse_ipvs_table(doc["ipvs"], vips, pools)
-        for where, message, hint in ipvs_issues:
+        for where, message, hint in ipvs_issues + ipvs_conflicts(vips, ipvs):
             issues.add(where, message, hint)
     return Config(
         vips=tuple(vips),

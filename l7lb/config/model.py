@@ -51,6 +51,9 @@ class Server:
     backup: bool = False
     # jsessionid route suffix this server owns (Tomcat jvmRoute); "" = none
     route: str = ""
+    # PROXY protocol header first on each new connection: "v1", "v2", or "" (none); the
+    # loader fills in the pool's send_proxy when the server gives none
+    send_proxy: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +154,7 @@ class Pool:
     queue_timeout: float = 0.0  # wait for a free slot when all are full; 0 = 503 at once
     persistence: Persistence = field(default_factory=Persistence)
     health: HealthSettings = field(default_factory=HealthSettings)
+    send_proxy: str = ""  # the servers' default ("v1", "v2", "" = none); each server's wins
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +198,9 @@ class Vip:
     routes: tuple[Route, ...]
     # filled in by the TLS issue: an ``l7lb.tls`` settings object or None
     tls: object | None = None
+    # a PROXY protocol header (v1 or v2) starts every connection, from these peers only
+    accept_proxy: bool = False
+    proxy_trusted: tuple[IPNetwork, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,6 +53,9 @@ def summarize(cfg: Config) -> str:
         lines.append("")
         listen = ", ".join(str(address) for address in vip.listen)
         lines.append(f'vip "{vip.name}" listen {listen}')
+        if vip.accept_proxy:
+            trusted = ", ".join(str(network) for network in vip.proxy_trusted)
+            lines.append(f"  PROXY header first, from {trusted} only")
         for number, route in enumerate(vip.routes, 1):
             lines.append(f"  {number}. {_route(route)}")
         if not vip.routes or vip.routes[-1].match != Match():
@@ -147,6 +150,8 @@ def _pool(pool: Pool) -> list[str]:
             flags.append(f"max_conn {server.max_conn}")
         if server.route:
             flags.append(f"route {server.route}")
+        if server.send_proxy:
+            flags.append(f"send PROXY {server.send_proxy}")
         text = f"  {server.name:<{width}}  {server.address!s:<22} weight {server.weight:<3}"
         lines.append((text + " " + " ".join(flags)).rstrip())
     return lines

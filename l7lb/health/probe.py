@@ -1,4 +1,5 @@
-"""One active check: connect, optionally handshake TLS, optionally ask HTTP.
+"""One active check: connect, optionally send a PROXY header (``send_proxy``), optionally
+handshake TLS, optionally ask HTTP.
 
 Returns a result with a short human reason ("connect refused", "status 503
 not in 200-399", "timeout after 2.0s waiting for response") that goes
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 import h11
 
 from l7lb.health.target import CheckTarget, HttpCheck
+from l7lb.proxyproto.outbound import check_header, endpoint
 
 USER_AGENT = "l7lb-health"  # lets backends keep checks out of their access logs
 _READ_SIZE = 16384
@@ -82,12 +84,15 @@ async def probe(target: CheckTarget) -> ProbeResult:
 
 async def _run(target: CheckTarget, phase: list[str]) -> ProbeResult:
     address = target.check_address
-    reader, writer = await asyncio.open_connection(
-        address.host,
-        address.port,
-        ssl=_TLS if target.tls else None,
-        server_hostname=_sni(target) if target.tls else None,
-    )
+    if target.send_proxy:
+        reader, writer = await _connect_proxied(target, phase)
+    else:
+        reader, writer = await asyncio.open_connection(
+            address.host,
+            address.port,
+            ssl=_TLS if target.tls else None,
+            server_hostname=_sni(target) if target.tls else None,
+        )
     try:
         if target.http is None:
             return ProbeResult(True, "TLS handshake ok" if target.tls else "connect ok")
@@ -97,6 +102,27 @@ async def _run(target: CheckTarget, phase: list[str]) -> ProbeResult:
         # Not awaiting wait_closed: a TLS peer that never answers close_notify
         # would hold the checker past its timeout; the loop finishes the close.
         writer.close()
+
+
+async def _connect_proxied(
+    target: CheckTarget, phase: list[str]
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Connect, send the PROXY header the server expects of every connection, then (for a
+    TLS check) handshake: the header comes before the ClientHello."""
+    address = target.check_address
+    reader, writer = await asyncio.open_connection(address.host, address.port)
+    try:
+        local = endpoint(writer.get_extra_info("sockname"))
+        remote = endpoint(writer.get_extra_info("peername"))
+        writer.write(check_header(target.send_proxy, local, remote))
+        if target.tls:
+            phase[0] = "in the TLS handshake"
+            await writer.drain()
+            await writer.start_tls(_TLS, server_hostname=_sni(target) or None)
+    except BaseException:
+        writer.close()
+        raise
+    return reader, writer
 
 
 async def _http(

@@ -83,6 +83,8 @@ class CheckTarget:
     rise: int = 2  # consecutive successes that bring a down server up
     fall: int = 3  # consecutive failures that take an up server down
     initial: InitialState = InitialState.FIRST_CHECK
+    # a PROXY header first on the check connection: "v1", "v2" (LOCAL) or "" (none)
+    send_proxy: str = ""
 
     def __post_init__(self) -> None:
         if self.interval <= 0 or self.timeout <= 0:

@@ -38,14 +38,20 @@ from l7lb.proxy.link import BackendLink, Requester
 from l7lb.proxy.runtime import PoolRuntime, VipRuntime
 from l7lb.proxy.services import WorkerServices
 from l7lb.proxy.upstream import BackendConnection, abort, close
+from l7lb.proxyproto.arrival import Arrival
+from l7lb.proxyproto.outbound import header_for_client
 from l7lb.tls.stream import TlsStream
 
 log: Final = logging.getLogger("l7lb.proxy")
 
 
 class ClientConnection(asyncio.Protocol):
-    def __init__(self, services: WorkerServices, vip: VipRuntime) -> None:
+    def __init__(
+        self, services: WorkerServices, vip: VipRuntime, arrival: Arrival | None = None
+    ) -> None:
         self.services = services
+        # what the accept gate learned (a PROXY header's addresses, the TLS SNI); None: none
+        self.arrival = arrival
         self.rt = services.rt
         self.vip = vip
         self.loop = services.loop
@@ -63,7 +69,11 @@ class ClientConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
         self.gate.transport = transport  # type: ignore[assignment]
-        peer = transport.get_extra_info("peername")
+        arrival = self.arrival
+        if arrival is not None and arrival.source is not None:
+            peer = arrival.source  # the client a PROXY header named, not the proxy
+        else:
+            peer = transport.get_extra_info("peername")
         self.rt.connections.add(self)
         now = self.loop.time()
         self.conn = self._engine(peer[0] if peer else "-", now)
@@ -171,6 +181,12 @@ class ClientConnection(asyncio.Protocol):
             ex.connect_failed(server, reason, now)
             self._run(now)
             return
+        send_proxy = server.server.send_proxy
+        if send_proxy and link.transport is not None and self.transport is not None:
+            # the PROXY header goes first, once per connection (reused ones carried it)
+            link.transport.write(
+                header_for_client(send_proxy, self.arrival, self.transport.get_extra_info)
+            )
         link.user = self
         now = self.loop.time()
         ex.attached(link, now)

@@ -1,7 +1,9 @@
 """TLS accept path of one VIP listening socket.
 
 uvloop accepts (in C) and hands each connection to a ``_Gate``: a plain
-protocol that sees the client's first bytes before any TLS does. It answers
+protocol that sees the client's first bytes before any TLS does. On a VIP with
+``accept_proxy`` it first reads the PROXY header (l7lb/proxyproto), from a
+trusted peer only, and the client it names is the peer from then on. It answers
 plain HTTP with a clear-text 400, drops garbage, refuses unknown names under
 ``strict_sni``, prefetches the sessions the ClientHello names from the shared
 store, and then hands the same transport, with the bytes already read, to a
@@ -27,6 +29,10 @@ import ssl
 from collections.abc import Callable
 from typing import Any
 
+from l7lb.proxyproto.arrival import Arrival, arrival_of
+from l7lb.proxyproto.header import ProxyError, ProxyHeader
+from l7lb.proxyproto.reader import read_header
+from l7lb.proxyproto.trust import TrustedSources
 from l7lb.tls.clienthello import (
     CONTENT_HANDSHAKE,
     NEED_MORE,
@@ -72,6 +78,7 @@ _PREFETCH = 1  # waiting for the shared store
 _HANDSHAKE = 2  # handed to the TlsStream
 _ANSWER = 3  # sent a clear-text answer; reading what the client still sends
 _DONE = 4
+_PROXY = 5  # reading the PROXY header (accept_proxy), before the ClientHello
 
 
 class TlsServer:
@@ -88,9 +95,11 @@ class TlsServer:
         loop: asyncio.AbstractEventLoop,
         sock: socket.socket,
         runtime: VipTls,
-        protocol_factory: Callable[[], asyncio.BaseProtocol],
+        protocol_factory: Callable[[Arrival], asyncio.BaseProtocol],
         handshake_timeout: float | None,
         max_pending: int,
+        proxy_trusted: TrustedSources | None = None,
+        proxy_timeout: float = 10.0,
     ) -> None:
         self.loop = loop
         self.sock = sock
@@ -98,6 +107,9 @@ class TlsServer:
         self.protocol_factory = protocol_factory
         self.handshake_timeout = handshake_timeout
         self.max_pending = max_pending
+        # accept_proxy: a PROXY header from these peers comes first, within proxy_timeout
+        self.proxy_trusted = proxy_trusted
+        self.proxy_timeout = proxy_timeout
         self._pending: set[_Gate] = set()
         self._server: asyncio.AbstractServer | None = None
         self._idle: asyncio.Future[None] | None = None
@@ -146,6 +158,7 @@ class _Gate(asyncio.Protocol):
         "drained",
         "hello",
         "peer",
+        "proxied",
         "rt",
         "server",
         "state",
@@ -165,6 +178,7 @@ class _Gate(asyncio.Protocol):
         self.timer: asyncio.TimerHandle | None = None
         self.hello: ClientHello | None = None
         self.peer: object = None
+        self.proxied: ProxyHeader | None = None
         self.drained = 0
         self.task: asyncio.Task[None] | None = None  # the prefetch, referenced while it runs
         self.stream: TlsStream | None = None  # from the hand-over to the end of the handshake
@@ -185,6 +199,9 @@ class _Gate(asyncio.Protocol):
         loop = server.loop
         timeout = server.handshake_timeout or self.rt.settings.handshake_timeout
         self.deadline = loop.time() + timeout
+        if server.proxy_trusted is not None:
+            self._expect_proxy(server.proxy_trusted)
+            return
         self.timer = loop.call_at(self.deadline, self._on_deadline)
 
     def data_received(self, data: bytes) -> None:
@@ -195,6 +212,8 @@ class _Gate(asyncio.Protocol):
                 self._finish()
             return
         if state != _HELLO:
+            if state == _PROXY:
+                self._proxy_data(data)
             return  # _PREFETCH pauses reading; bytes racing the pause are not expected
         self.buf = buf = self.buf + data if self.buf else data
         try:
@@ -214,15 +233,60 @@ class _Gate(asyncio.Protocol):
                 self._reject(_Reject("truncated", f" ({n} bytes then EOF)"))
             else:
                 self._reject(_Reject("vanished", " (closed before the ClientHello)"))
+        elif self.state == _PROXY:
+            n = len(self.buf)
+            if n:
+                self._reject(_Reject("proxy_truncated", f" ({n} bytes then EOF)"))
+            else:
+                self._reject(_Reject("vanished", " (closed before the PROXY header)"))
         elif self.state == _ANSWER:
             self._finish()
         return False  # the transport closes itself
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.state in (_HELLO, _PREFETCH):
+        if self.state in (_HELLO, _PREFETCH, _PROXY):
             why = f" ({exc.strerror})" if isinstance(exc, OSError) and exc.strerror else ""
-            self._log_reject(_Reject("vanished", why or " (closed before the ClientHello)"))
+            what = "PROXY header" if self.state == _PROXY else "ClientHello"
+            self._log_reject(_Reject("vanished", why or f" (closed before the {what})"))
         self._end()
+
+    # ---- the PROXY header (accept_proxy) -----------------------------------------------
+
+    def _expect_proxy(self, trusted: TrustedSources) -> None:
+        """Before any TLS: a trusted peer's PROXY header, within the proxy timeout (and the
+        handshake deadline, which runs from accept)."""
+        peer = self.peer
+        host = peer[0] if isinstance(peer, tuple) else ""
+        if not trusted.trusts(host):
+            self._reject(_Reject("proxy_untrusted", " (not in proxy_trusted)"))
+            return
+        self.state = _PROXY
+        loop = self.server.loop
+        when = min(self.deadline, loop.time() + self.server.proxy_timeout)
+        self.timer = loop.call_at(when, self._on_deadline)
+
+    def _proxy_data(self, data: bytes) -> None:
+        buf = self.buf + data if self.buf else data
+        try:
+            result = read_header(buf)
+        except ProxyError as exc:
+            detail = f" ({exc.detail})" if exc.detail else ""
+            self._reject(_Reject("proxy_" + exc.reason, detail))
+            return
+        if result is None:
+            self.buf = buf
+            return
+        header, used = result
+        self.proxied = header
+        if header.relayed:
+            self.peer = header.source  # the client, in logs and as the stream's peername
+        self.buf = b""
+        self.state = _HELLO
+        self._cancel_timer()  # the proxy timeout: the handshake deadline bounds the rest
+        self.timer = self.server.loop.call_at(self.deadline, self._on_deadline)
+        rest = buf[used:]
+        if rest:
+            self.data_received(rest)
 
     def _examine(self, buf: bytes) -> ClientHello | NeedMore | None:
         """The parsed ClientHello, NEED_MORE, or None if it is larger than we read
@@ -294,7 +358,10 @@ class _Gate(asyncio.Protocol):
         # the deadline timer keeps running: it also bounds the handshake
         self.state = _HANDSHAKE
         rt = self.rt
-        app = self.server.protocol_factory()
+        hello = self.hello
+        app = self.server.protocol_factory(
+            arrival_of(self.proxied, hello.server_name if hello is not None else None)
+        )
         # uvloop's transport is no asyncio.Transport subclass
         stream = TlsStream(self.server.loop, app, rt.context, t, self, self.peer)  # type: ignore[arg-type]
         self.stream = stream
@@ -361,7 +428,9 @@ class _Gate(asyncio.Protocol):
 
     def _on_deadline(self) -> None:
         self.timer = None
-        if self.state in (_HELLO, _PREFETCH):
+        if self.state == _PROXY:
+            self._reject(_Reject("proxy_timeout", " (no complete PROXY header in time)"))
+        elif self.state in (_HELLO, _PREFETCH):
             self._reject(_Reject("handshake_timeout", " (ClientHello incomplete)"))
         elif self.state == _HANDSHAKE:
             stream = self.stream
@@ -424,17 +493,32 @@ async def serve_tls(
     loop: asyncio.AbstractEventLoop,
     listen_sock: socket.socket,
     runtime: VipTls,
-    protocol_factory: Callable[[], asyncio.BaseProtocol],
+    protocol_factory: Callable[[Arrival], asyncio.BaseProtocol],
     *,
     handshake_timeout: float | None = None,
     max_pending: int = 4096,
+    proxy_trusted: TrustedSources | None = None,
+    proxy_timeout: float = 10.0,
 ) -> TlsServer:
     """Start terminating TLS on ``listen_sock`` (a listening socket, made non-blocking).
 
+    ``protocol_factory`` makes the application protocol of a connection as it is handed to
+    TLS, given its ``Arrival`` (the PROXY header's addresses, the ClientHello's SNI).
     ``handshake_timeout`` defaults to ``runtime.settings.handshake_timeout``;
     ``max_pending`` bounds connections between accept and the end of the
-    handshake (more are closed at once, counted as ``overload``).
+    handshake (more are closed at once, counted as ``overload``). With
+    ``proxy_trusted`` (``accept_proxy``), each connection starts with a PROXY header from
+    one of those peers, whole within ``proxy_timeout`` (the others are closed).
     """
-    server = TlsServer(loop, listen_sock, runtime, protocol_factory, handshake_timeout, max_pending)
+    server = TlsServer(
+        loop,
+        listen_sock,
+        runtime,
+        protocol_factory,
+        handshake_timeout,
+        max_pending,
+        proxy_trusted,
+        proxy_timeout,
+    )
     await server.start()
     return server

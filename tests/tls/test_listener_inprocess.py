@@ -27,6 +27,9 @@ from l7lb.tls.settings import parse_tls_table
 
 
 class Echo(asyncio.Protocol):
+    def __init__(self, arrival: object = None) -> None:
+        self.arrival = arrival  # what the gate hands the application (l7lb.proxyproto)
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport: Any = transport
 

@@ -91,7 +91,7 @@ async def main(cfg: dict[str, Any]) -> None:
         sock.listen(512)
         info = {"vip": vip["name"], "shared": rt.shared}
 
-        def factory(info: dict[str, object] = info) -> asyncio.Protocol:
+        def factory(arrival: object, info: dict[str, object] = info) -> asyncio.Protocol:
             return Http(info)
 
         servers.append(await serve_tls(loop, sock, rt, factory))
