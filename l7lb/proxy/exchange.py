@@ -260,8 +260,7 @@ class Exchange(Requester):
         try:
             events = link.parser.feed_eof()
         except ProtocolError as exc:
-            reason = exc.reason if not error else f"{exc.reason} ({error})"
-            self._backend_failed(502, reason, now)
+            self._backend_failed(502, f"{exc.reason} ({error})" if error else exc.reason, now)
             return
         self._response_events(events, link, now)
         if self._holds(link):  # mypy still narrows self.link from the check above
@@ -269,6 +268,7 @@ class Exchange(Requester):
 
     def _holds(self, link: BackendLink) -> bool:
         return self.link is link  # a method: compiled code re-reads the optional field
+
     def backend_full(self, full: bool) -> None:
         """The backend's write buffer went above (or back under) its high-water mark."""
         (self.client.pause_body if full else self.client.resume_body)(self, Pause.BACKEND_FULL)
