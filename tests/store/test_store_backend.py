@@ -96,7 +96,7 @@ def test_outage_and_recovery(own_server, caplog: pytest.LogCaptureFixture) -> No
     caplog.set_level(logging.DEBUG, logger="l7lb.store")
 
     async def main() -> None:
-        store = open_store(own_server.settings(timeout=0.05), retry_interval=0.2)
+        store = open_store(own_server.settings(timeout=0.05, write_timeout=0.5), retry_interval=0.2)
         try:
             assert await store.set(b"k", b"v", 60)
             assert await store.get(b"k") == b"v"
