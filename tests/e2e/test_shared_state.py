@@ -350,39 +350,47 @@ def ticket_key_name(sess: Path) -> bytes | None:
 
 
 def test_ticket_rotation_across_directors(tmp_path):
-    """A ticket issued on A before a rotation resumes on B after it, and B hands the client
-    a new ticket sealed with the new key: the rotation happened, and reached B."""
+    """The directors rotate their ticket key together, while they run: a ticket issued on A
+    resumes on B as it is, then (once a rotation has reached B) B renews it under a new key,
+    and A accepts the renewed ticket as it is (A has rotated too)."""
     if shutil.which("openssl") is None:
         pytest.skip("openssl is not installed (CI installs it with apt)")
     rotation = 4.0
     c = Cluster(tmp_path, "redis", rotation=f"{rotation:g}s")
     try:
         a, b = c.ports["A"], c.ports["B"]
-        # Issue the ticket in the middle of a period: both directors (refreshing every
-        # rotation / 4) then seal with that period's key.
+        attempts = iter(range(1000))
+
+        def resume(port: int, ticket: Path) -> tuple[bytes | None, Path]:
+            """Resume ``ticket`` on ``port``: the key name of the renewed ticket (None if
+            the ticket was not renewed), and the file it was written to."""
+            out = tmp_path / f"ticket{next(attempts)}.pem"
+            report = s_client(port, ticket, out)
+            assert "Reused, " in report, report
+            return ticket_key_name(out), out
+
+        # Issue the ticket in the middle of a period: both directors (re-reading the ring
+        # every rotation / 4) then seal with that period's key.
         while not 0.4 * rotation <= time.time() % rotation < 0.6 * rotation:
             time.sleep(0.05)
-        period = int(time.time() // rotation)
         first = tmp_path / "first.pem"
         assert "New, " in s_client(a["tk"], None, first)
         issued = ticket_key_name(first)
         assert issued is not None
-        # Until B has the next period's ring, the ticket's key is B's current one: B
-        # resumes and keeps the ticket. After it, the ticket's key is B's previous one: B
-        # resumes and renews the ticket under its new current key.
+        assert resume(b["tk"], first)[0] is None, "B does not seal with A's current key"
+        # the next period: the ticket's key becomes B's previous one, and B renews it
         deadline = time.monotonic() + 3 * rotation
         renewed = None
-        attempt = 0
         while renewed is None and time.monotonic() < deadline:
-            attempt += 1
-            again = tmp_path / f"again{attempt}.pem"
-            report = s_client(b["tk"], first, again)
-            assert "Reused, " in report, (int(time.time() // rotation) - period, report)
-            renewed = ticket_key_name(again)
+            renewed, renewed_ticket = resume(b["tk"], first)
             time.sleep(0.1)
         assert renewed is not None, "B never renewed the ticket: no rotation reached it"
-        # sealed with another key, the ticket's being still accepted: a rotation
         assert renewed != issued
+        # A may re-read the ring a little after B: until then it renews the new ticket too
+        deadline = time.monotonic() + rotation
+        while resume(a["tk"], renewed_ticket)[0] is not None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert resume(a["tk"], renewed_ticket)[0] is None, "A did not rotate with B"
     finally:
         c.close()
 
