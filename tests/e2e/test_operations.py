@@ -73,8 +73,7 @@ class Load:
                 with self.lock:
                     if served_on_conn:
                         self.retries.append(
-                            f"{type(exc).__name__} on a connection kept alive after "
-                            f"{served_on_conn} responses"
+                            f"{type(exc).__name__} on a kept-alive connection before any response"
                         )
                     else:  # a brand-new connection that fails is a failure
                         self.failures.append(repr(exc))
