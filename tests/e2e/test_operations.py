@@ -288,11 +288,13 @@ def test_wrr_distribution_within_two_percent(tmp_path):
     try:
         counts: Counter[str] = Counter()
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        for _ in range(10000):
+        # smooth wrr is exact over whole cycles of 10: 2,000 requests show a 2 % error as
+        # well as 10,000 did, and finish within the test's time on a busy machine
+        for _ in range(2000):
             c.request("GET", "/")
             counts[c.getresponse().read().decode().strip()] += 1
         total = sum(counts.values())
-        assert total == 10000
+        assert total == 2000
         for name, w in (("w1", 5), ("w2", 3), ("w3", 2)):
             assert abs(counts[name] / total - w / 10) < 0.02, counts
     finally:

@@ -187,7 +187,7 @@ def test_chunked_both_ways(proxy):
 
 
 def test_close_delimited_response_becomes_chunked(proxy):
-    c = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=5)
+    c = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=30)
     c.request("GET", "/close")
     r = c.getresponse()
     assert r.read() == b"close-delimited body\n"

@@ -48,9 +48,9 @@ def https_get(
     """One request on a new connection; returns (status, body, ssl_object, worker pid)."""
     raw = socket.create_connection(("127.0.0.1", port), timeout=10)
     s = ctx.wrap_socket(raw, server_hostname=name, session=session)
-    local = s.getsockname()[1]
+    # asked before the request: the worker holds the connection open, waiting for it
+    owner = socket_owner(s.getsockname()[1])
     s.sendall(f"GET {path} HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n".encode())
-    owner = socket_owner(local)
     data = b""
     while True:
         d = s.recv(65536)
@@ -67,14 +67,19 @@ def https_get(
 
 
 def socket_owner(client_port: int) -> int | None:
-    """The pid of the l7lb worker holding the server end of our connection."""
-    out = subprocess.run(
-        ["ss", "-tnpH", "state", "established", f"( dport = :{client_port} )"],
-        capture_output=True,
-        text=True,
-    ).stdout
-    m = re.search(r"pid=(\d+)", out)
-    return int(m.group(1)) if m else None
+    """The pid of the l7lb worker holding the server end of our connection (None if ss
+    cannot tell: asked again for a second, as a busy machine may answer late)."""
+    deadline = time.monotonic() + 1.0
+    while True:
+        out = subprocess.run(
+            ["ss", "-tnpH", "state", "established", f"( dport = :{client_port} )"],
+            capture_output=True,
+            text=True,
+        ).stdout
+        m = re.search(r"pid=(\d+)", out)
+        if m or time.monotonic() > deadline:
+            return int(m.group(1)) if m else None
+        time.sleep(0.05)
 
 
 def tls_config(
@@ -168,7 +173,8 @@ def test_resumption_across_workers(tmp_path, backend, mode):
         assert status == 200 and not reused
         owners = {first_pid}
         resumed = attempts = 0
-        for _attempt in range(30):
+        deadline = time.monotonic() + 60  # which worker accepts is up to the kernel
+        while attempts < 30 or time.monotonic() < deadline:
             attempts += 1
             status, _, reused, new_session, owner, _ = https_get(
                 port, "www.example.com", ctx, session=session
