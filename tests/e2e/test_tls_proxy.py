@@ -201,6 +201,11 @@ def test_resumption_across_workers(tmp_path, backend, mode):
 
 
 def test_no_resumption_across_vips_or_names(tmp_path, backend):
+    """Each session first resumes where it may (control), then is refused on another VIP
+    or under another name: the proxy counts one full handshake there, no failure, and no
+    lookup of the supervisor's session cache that timed out (the debug log would say)."""
+    from tlscounters import refused, show_tls
+
     cert = make_cert(tmp_path, "www.example.com", "other.example.com")
     port, port2 = free_port(), free_port()
     second = f"""
@@ -211,18 +216,26 @@ tls = {{ certificates = [{{ cert = "{cert[0]}", key = "{cert[1]}" }}] }}
   [[vip.route]]
   pool = "web"
 """
-    p = start_proxy(
-        tmp_path, tls_config(port, backend.address, [cert], extra_vip=second), port, workers=1
-    )
+    sock = f"{tmp_path}/admin.sock"
+    top = f'admin_socket = "{sock}"'
+    cfg = tls_config(port, backend.address, [cert], extra_vip=second, top=top)
+    p = start_proxy(tmp_path, cfg + '[log]\nlevel = "debug"\n', port, workers=1)
+
+    def assert_refused(vip: str, vip_port: int, name: str, ctx, session) -> None:
+        before = show_tls(sock)
+        assert not https_get(vip_port, name, ctx, session=session)[2]
+        why = refused(before, show_tls(sock), vip, p.error_log())
+        assert why is None, why
+
     try:
         for version, tickets in (("1.2", False), ("1.2", True), ("1.3", True)):
             ctx = client_ctx(tickets=tickets, version=version)
             _, _, _, session, _, _ = https_get(port, "www.example.com", ctx)
             assert https_get(port, "www.example.com", ctx, session=session)[2], "control: resumes"
             _, _, _, session, _, _ = https_get(port, "www.example.com", ctx)
-            assert not https_get(port2, "www.example.com", ctx, session=session)[2]
+            assert_refused("tls2", port2, "www.example.com", ctx, session)
             _, _, _, session, _, _ = https_get(port, "www.example.com", ctx)
-            assert not https_get(port, "other.example.com", ctx, session=session)[2]
+            assert_refused("tls", port, "other.example.com", ctx, session)
     finally:
         p.stop()
 
