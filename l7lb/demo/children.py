@@ -36,6 +36,16 @@ def start_realservers(ports: Sequence[int], line: Lifeline) -> subprocess.Popen[
     return python_child("l7lb.demo.backends", [str(p) for p in ports], line)
 
 
+REALSERVER_START = 30.0  # seconds: generous, a loaded machine starts Python slowly
+
+
+def realservers_listening(ports: Sequence[int], proc: subprocess.Popen[bytes]) -> bool:
+    """True once the realservers (``proc``) accept on every port of ``ports``; False if they
+    exit or take longer than REALSERVER_START."""
+    end = time.monotonic() + REALSERVER_START
+    return all(wait_listening(p, max(0.0, end - time.monotonic()), proc) for p in ports)
+
+
 def stop(
     proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM, wait: float = 5.0
 ) -> None:

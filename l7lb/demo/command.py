@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from l7lb.demo.children import start_realservers, stop
+from l7lb.demo.children import realservers_listening, start_realservers, stop
 from l7lb.demo.lifeline import Lifeline
 from l7lb.demo.policy import (
     ADMIN_PORT,
@@ -82,6 +82,14 @@ def _one_director(config: str | None, workers: int | None, offset: int) -> int:
     realservers = None
     try:
         realservers = start_realservers(ports, line)
+        # The proxy starts once they answer: its first health checks then find them up, and
+        # a start that fails later always has running realservers to stop.
+        if not realservers_listening(ports, realservers):
+            print(
+                f"l7lb demo: the realservers did not start on 127.0.0.1:{ports[0]}-{ports[-1]}",
+                file=sys.stderr,
+            )
+            return 1
         http, https = HTTP_PORT + offset, HTTPS_PORT + offset
         print(
             f"l7lb demo: realservers realserver_1..3 on 127.0.0.1:{ports[0]}-{ports[-1]}\n"

@@ -33,6 +33,7 @@ from l7lb.demo.children import (
     free_port,
     program_child,
     python_child,
+    realservers_listening,
     start_realservers,
     stop,
     wait_listening,
@@ -155,6 +156,9 @@ def run_two_directors(workers: int | None, offset: int) -> int:
         store_url = f"redis://127.0.0.1:{store_port}/0"
         ports = [p + offset for p in REALSERVER_PORTS]
         realservers = start_realservers(ports, line)
+        if not realservers_listening(ports, realservers):
+            _say(f"the realservers did not start on 127.0.0.1:{ports[0]}-{ports[-1]}")
+            return 1
         text = demo_policy_text()
         for d in directors:
             path = Path(workdir) / f"director-{d.number}.toml"

@@ -125,8 +125,17 @@ def _request(head: bytes, limits: Limits) -> RequestHead:
     sp2 = sp1 + 1
     while sp2 < n and line[sp2] != 32:
         sp2 += 1
-    # llhttp tolerates runs of spaces between method and target; RFC 9112 3 and h11 do not
-    if sp1 == 0 or sp2 >= n or sp2 == sp1 + 1 or line[sp2 + 1 : sp2 + 6] != b"HTTP/":
+    # llhttp tolerates runs of spaces between method and target; RFC 9112 3 and h11 do not.
+    # It also skips a bare CR or LF before the method, which would stay in ours (RFC 9112
+    # 2.2 only lets a server skip empty lines, CRLF, and skip_empty_lines did).
+    if (
+        sp1 == 0
+        or line[0] == 13
+        or line[0] == 10
+        or sp2 >= n
+        or sp2 == sp1 + 1
+        or line[sp2 + 1 : sp2 + 6] != b"HTTP/"
+    ):
         raise ProtocolError(400, "invalid request line")  # (llhttp also speaks RTSP)
     version = line[sp2 + 6 :]
     if len(version) != 3:

@@ -15,8 +15,9 @@ import sys
 import time
 from pathlib import Path
 
-# The demo's ports before the offset: realservers, HTTP and HTTPS of directors 1 and 2.
-DEMO_PORTS = (9001, 9002, 9003, 8080, 8081, 8443, 8444)
+# The demo's ports before the offset: realservers, HTTP, HTTPS and the admin HTTP listener
+# of directors 1 and 2.
+DEMO_PORTS = (9001, 9002, 9003, 8080, 8081, 8443, 8444, 9100, 9101)
 
 
 def port_is_free(port: int) -> bool:
@@ -31,7 +32,9 @@ def port_is_free(port: int) -> bool:
 def free_offset() -> int:
     """An offset that puts every demo port on a free port (above the usual services)."""
     for _ in range(200):
-        offset = random.randrange(20000, 40000)
+        # below the ephemeral range (32768-60999 on Linux), where outgoing connections
+        # would take a port between this check and the demo's bind
+        offset = random.randrange(2000, 23000)
         if all(port_is_free(p + offset) for p in DEMO_PORTS):
             return offset
     raise RuntimeError("no free port range for the demo")
@@ -75,6 +78,16 @@ def command_line(pid: int) -> str:
             return f.read().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return "?"
+
+
+def describe(pid: int) -> str:
+    """What ``pid`` is now: state, parent and command line (for a failure message)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            fields = f.read().rpartition(")")[2].split()
+    except OSError:
+        return "gone"
+    return f"state {fields[0]} ppid {fields[1]} {command_line(pid)!r}"
 
 
 class Demo:
@@ -122,8 +135,12 @@ class Demo:
     def note_children(self) -> dict[int, str]:
         """Remember every process the demo has started so far (and return them all)."""
         for pid in descendants(self.proc.pid):
-            # the latest: a child seen between its fork and its exec still shows the demo's
-            self.seen[pid] = command_line(pid)
+            # The latest that says something: a child seen between its fork and its exec
+            # still shows the demo's, and one seen in the middle of its exec or its exit
+            # shows an empty one (or none at all, once it is gone).
+            line = command_line(pid)
+            if line not in ("", "?") or pid not in self.seen:
+                self.seen[pid] = line
         return self.seen
 
     def watch_until_exit(self, timeout: float = 90.0) -> int:
@@ -141,7 +158,7 @@ class Demo:
             time.sleep(0.1)
             left = {p for p in left if alive(p)}
         assert not left, "outlived the demo:\n" + "\n".join(
-            f"  {p}: {self.seen[p]}" for p in sorted(left)
+            f"  {p}: {self.seen[p]!r} now {describe(p)}" for p in sorted(left)
         )
 
     def kill_everything(self) -> None:

@@ -187,7 +187,7 @@ def test_chunked_both_ways(proxy):
 
 
 def test_close_delimited_response_becomes_chunked(proxy):
-    c = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=5)
+    c = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=30)
     c.request("GET", "/close")
     r = c.getresponse()
     assert r.read() == b"close-delimited body\n"
@@ -360,17 +360,28 @@ def test_oversize_head_431_and_long_uri_414(proxy):
         b"GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n",
     ],
 )
-def test_malformed_requests_400_never_reach_backend(proxy, raw):
-    before = request(proxy.port, "/conn")[2]
+def test_malformed_requests_400_never_reach_backend(proxy, backends, raw):
+    assert request(proxy.port, "/conn")[0] == 200  # a probe: one forwarded request
+
+    def connections() -> list[int]:
+        """Each backend's count of accepted connections, not counting this question."""
+        return [int(request(b.port, "/conn")[2]) - 1 for b in backends]
+
+    before = connections()
     out = raw_exchange(proxy.port, raw)
     assert out.startswith(b"HTTP/1.1 400 ") or out.startswith(b"HTTP/1.1 501 ")
     assert b"connection: close" in out.lower()
-    # the backend saw no new connection from the bad request (requests are rr over 3 backends,
-    # so compare the request log of l7lb instead: only the /conn probes were forwarded)
-    time.sleep(0.3)
+    # Stopped, the proxy has finished everything it started and flushed its access log
+    # (which it otherwise writes every 200 ms): what the backends saw is now all they see.
+    assert proxy.stop() == 0
     forwarded = [ln for ln in proxy.access_log().splitlines() if "server=b" in ln]
-    assert all("/conn" in ln for ln in forwarded), forwarded
-    assert before
+    assert len(forwarded) == 1 and "/conn" in forwarded[0], forwarded
+    # and the backends' own account: one connection and one request in all, the probe's
+    after = connections()
+    assert after == [n + 1 for n in before], (before, after)  # our own questions only
+    paths = [json.loads(request(b.port, "/stats")[2])["paths"] for b in backends]
+    assert [p for p in paths if set(p) - {"/conn", "/stats"}] == [], paths
+    assert sum(p.get("/conn", 0) for p in paths) == 1 + 2 * len(backends), paths
 
 
 def test_worker_restarted_after_crash(tmp_path, backends):

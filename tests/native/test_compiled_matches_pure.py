@@ -25,16 +25,16 @@ def _trace(pure: bool, seed: int, count: int) -> list[str]:
     env = {k: v for k, v in os.environ.items() if k != "L7LB_PURE"}
     if pure:
         env["L7LB_PURE"] = "1"
-    out = subprocess.run(
+    run = subprocess.run(
         [sys.executable, str(TRACE), str(seed), str(count)],
         env=env,
         cwd=ROOT,
         capture_output=True,
         text=True,
-        check=True,
-        timeout=120,
-    ).stdout
-    return out.splitlines()
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run.stdout.splitlines()
 
 
 @pytest.mark.skipif(not BUILT, reason="no compiled build to compare (tools/build_native.py)")

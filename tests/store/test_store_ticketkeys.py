@@ -70,43 +70,65 @@ def test_racing_directors_agree(engine_server) -> None:  # type: ignore[no-untyp
     asyncio.run(main())
 
 
-def test_racing_processes_agree(engine_server) -> None:  # type: ignore[no-untyped-def]
+def test_racing_processes_agree(engine_server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Two processes rotate the ring at once and end up with the same one. They race for
+    real: each waits for the other at a barrier, and every store round trip takes DELAY
+    (a slow proxy), so a process that found the ring already there would be done after one
+    round trip, while one that built a candidate and tried to add it needs three at least
+    (get this period, get the previous one, add, then get the winner's ring if it lost).
+    Both taking that long shows both went for the add, overlapping."""
+    import json
+
+    from engines import DelayProxy
+
+    delay = 0.4
+    proxy = DelayProxy(engine_server.port, delay)
     settings = engine_server.settings()
     script = textwrap.dedent(
         f"""
-        import asyncio, sys, time
+        import asyncio, json, os, sys, time
         from l7lb.store.backend import open_store
         from l7lb.store.settings import StoreSettings
         from l7lb.store.ticketkeys import fetch_or_rotate
 
         async def main():
             store = open_store(StoreSettings(url={settings.url!r}, engine={settings.engine!r},
-                host="127.0.0.1", port={settings.port}, namespace={settings.namespace!r},
-                write_timeout=2.0))
-            go = float(sys.argv[1])
-            await asyncio.sleep(max(0.0, go - time.time()))
+                host="127.0.0.1", port={proxy.port}, namespace={settings.namespace!r},
+                timeout=10.0, write_timeout=10.0))
+            await store.get(b"warm-up", 10.0)  # connected before the race
+            me, other = sys.argv[1], sys.argv[2]
+            open(me, "w").close()
+            while not os.path.exists(other):
+                await asyncio.sleep(0.001)
+            start = time.monotonic()
             ring = await fetch_or_rotate(store, "c", {T0 + 1}, {HOUR}, {DAY})
-            print(ring.to_bytes().hex())
+            took = time.monotonic() - start
+            print(json.dumps({{"ring": ring.to_bytes().hex(), "took": took}}))
             await store.close()
 
         asyncio.run(main())
         """
     )
-    import time
-
-    go = str(time.time() + 1.5)  # both processes start their request together
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", script, go], stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
-        for _ in range(2)
-    ]
-    outputs = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=20)
-        assert proc.returncode == 0, err.decode()
-        outputs.append(out.strip())
-    assert outputs[0] and outputs[0] == outputs[1]
+    ready = [str(tmp_path / "ready0"), str(tmp_path / "ready1")]
+    try:
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", script, ready[i], ready[1 - i]],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            for i in range(2)
+        ]
+        results = []
+        for proc in procs:
+            out, err = proc.communicate(timeout=25)
+            assert proc.returncode == 0, err.decode()
+            results.append(json.loads(out))
+    finally:
+        proxy.stop()
+    assert results[0]["ring"] == results[1]["ring"]
+    took = [r["took"] for r in results]
+    assert min(took) >= 3 * delay, f"no race: one process found the ring ({took} s)"
 
 
 def test_old_keys_are_dropped_and_store_down_rotates_locally(own_server) -> None:  # type: ignore[no-untyped-def]

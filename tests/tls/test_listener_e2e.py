@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import re
+import select
 import socket
 import subprocess
 import sys
@@ -93,16 +94,37 @@ def s_client(
     p = subprocess.Popen(
         args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
-    assert p.stdin is not None
+    assert p.stdin is not None and p.stdout is not None
+    seen = b""
     if request:
         with contextlib.suppress(BrokenPipeError):  # a refused client exits at once
             p.stdin.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
             p.stdin.flush()
-    time.sleep(0.3)  # TLS 1.3 tickets arrive after the handshake
-    out, _ = p.communicate(timeout=10)
-    text = out.decode(errors="replace")
+        # Until the answer is in (TLS 1.3 tickets come before it), the client exits, or 20 s
+        # pass: a fixed wait was too short on a busy machine, and closing stdin ends s_client.
+        deadline = time.monotonic() + 20
+        while not _answered(seen) and time.monotonic() < deadline:
+            ready, _, _ = select.select([p.stdout], [], [], 0.1)
+            if ready:
+                data = os.read(p.stdout.fileno(), 65536)
+                if not data:
+                    break
+                seen += data
+    out, _ = p.communicate(timeout=20)
+    text = (seen + out).decode(errors="replace")
     m = re.search(r"\{\"vip\".*\}", text)
     return text, (json.loads(m.group(0)) if m else None)
+
+
+def _answered(seen: bytes) -> bool:
+    m = re.search(rb"\{\"vip\".*\}", seen)
+    if m is None:
+        return False
+    try:
+        json.loads(m.group(0))
+    except ValueError:
+        return False  # not all of it yet
+    return True
 
 
 def reused(text: str) -> bool:
