@@ -10,6 +10,12 @@ request it answers by sending a synthetic request through it first.
 Where h11 is more lenient than llhttp (bare LF line ends, obs-fold, control characters in
 values, a repeated Content-Length that h11 silently merges) we check the raw head ourselves, so
 the two back ends answer hostile input with the same status.
+
+A chunked body goes through ``framing.ChunkedDecoder`` (the fast back end's decoder) before h11
+sees it: h11 waits for a CRLF that a bare LF never brings, accepts any chunk extension and
+sizes of up to 20 digits, where the decoder refuses each malformed shape in the feed that
+brings it. h11 still decodes the body, and a feed where the two read it differently is
+refused: that is what a smuggling attempt looks like.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from l7lb.http.events import (
     Upgrade,
 )
 from l7lb.http.framing import (
+    ChunkedDecoder,
     check_fields,
     find_head_end,
     request_head,
@@ -73,6 +80,38 @@ def _raw_content_length_matches(
         raise ProtocolError(status, "invalid Content-Length")
 
 
+def _chunk_gate(
+    head: RequestHead | ResponseHead, status: int, limits: Limits
+) -> ChunkedDecoder | None:
+    if head.framing is Framing.CHUNKED:
+        return ChunkedDecoder(status, limits.max_head_size)
+    return None
+
+
+def _body(
+    conn: h11.Connection,
+    gate: ChunkedDecoder | None,
+    data: bytes,
+    events: list[Event],
+    status: int,
+) -> bytes | None:
+    """Feed body bytes to ``conn`` (through ``gate`` first for a chunked body) and move its
+    events out; return the bytes after the message once it ends."""
+    if gate is None:
+        if data:  # h11 takes b"" as end of input
+            conn.receive_data(data)
+        return _pump(conn, events)
+    payload, gate_rest = gate.feed(data)  # raises for every malformed shape, at once
+    if data:
+        conn.receive_data(data)
+    mark = len(events)
+    rest = _pump(conn, events)
+    got = b"".join([ev.data for ev in events[mark:] if type(ev) is Data])
+    if got != payload or rest != gate_rest:
+        raise ProtocolError(status, "chunked body read two ways")
+    return rest
+
+
 def _pump(conn: h11.Connection, events: list[Event]) -> bytes | None:
     """Move body events out of ``conn``; return the bytes after the message once it ends."""
     pieces: list[bytes] = []
@@ -101,6 +140,7 @@ class H11RequestParser:
         self._buf = b""
         self._search = 0
         self._conn: h11.Connection | None = None
+        self._gate: ChunkedDecoder | None = None
         self._head: RequestHead | None = None
 
     def feed(self, data: bytes) -> list[Event]:
@@ -130,9 +170,7 @@ class H11RequestParser:
         events: list[Event] = []
         if self._state == _BODY:
             assert self._conn is not None and self._head is not None
-            if data:  # h11 takes b"" as end of input
-                self._conn.receive_data(data)
-            rest = _pump(self._conn, events)
+            rest = _body(self._conn, self._gate, data, events, 400)
             if rest is None:
                 return events
             if not self._after_message(self._head, rest, events):
@@ -158,11 +196,10 @@ class H11RequestParser:
             _raw_content_length_matches(head, headers, 400)
             rh = request_head(ev.method, ev.target, ev.http_version, headers, limits)
             events.append(rh)
-            if end < len(buf):  # h11 takes b"" as end of input
-                conn.receive_data(buf[end:])
             self._buf = b""
             self._search = 0
-            rest = _pump(conn, events)
+            self._gate = _chunk_gate(rh, 400, limits)
+            rest = _body(conn, self._gate, buf[end:], events, 400)
             if rest is None:
                 self._state = _BODY
                 self._conn = conn
@@ -174,6 +211,7 @@ class H11RequestParser:
     def _after_message(self, rh: RequestHead, rest: bytes, events: list[Event]) -> bool:
         """Finish a message; True when more requests may follow on this connection."""
         self._conn = None
+        self._gate = None
         self._head = None
         if rh.upgrade:
             events.append(Upgrade(rest))
@@ -198,6 +236,7 @@ class H11ResponseParser:
         self._search = 0
         self._methods: deque[bytes] = deque()
         self._conn: h11.Connection | None = None
+        self._gate: ChunkedDecoder | None = None
         self._head: ResponseHead | None = None
 
     def expect(self, method: bytes) -> None:
@@ -261,9 +300,7 @@ class H11ResponseParser:
         events: list[Event] = []
         if self._state == _BODY:
             assert self._conn is not None and self._head is not None
-            if data:  # h11 takes b"" as end of input
-                self._conn.receive_data(data)
-            rest = _pump(self._conn, events)
+            rest = _body(self._conn, self._gate, data, events, 502)
             if rest is None:
                 return events
             if not self._after_message(self._head, rest, events):
@@ -306,11 +343,10 @@ class H11ResponseParser:
                 ev.status_code, bytes(ev.reason), ev.http_version, headers, method, limits
             )
             events.append(rh)
-            if end < len(buf):  # h11 takes b"" as end of input
-                conn.receive_data(buf[end:])
             self._buf = b""
             self._search = 0
-            rest = _pump(conn, events)
+            self._gate = _chunk_gate(rh, 502, limits)
+            rest = _body(conn, self._gate, buf[end:], events, 502)
             if rest is None:
                 self._state = _BODY
                 self._conn = conn
@@ -321,6 +357,7 @@ class H11ResponseParser:
 
     def _after_message(self, rh: ResponseHead, rest: bytes, events: list[Event]) -> bool:
         self._conn = None
+        self._gate = None
         self._head = None
         if rh.status == 101:
             events.append(Upgrade(rest))
