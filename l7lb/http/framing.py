@@ -345,7 +345,10 @@ def _trailer_line_ok(line: bytes) -> bool:
 def _first_bad(line: bytes, trailer: bool) -> int:
     """The index of the byte that made ``line`` unacceptable (the shortest bad prefix ends
     there). Error path only: a binary search, since every prefix of an acceptable line is
-    acceptable."""
+    acceptable.
+
+    (No slice below may start after its end: compiled by mypyc, ``b[1:0]`` raises
+    SystemError where Python returns b"".)"""
     lo, hi = 0, len(line)  # line[:lo] is acceptable, line[:hi] is not
     while hi - lo > 1:
         mid = (lo + hi) // 2
@@ -362,7 +365,7 @@ def _chunk_line_problem(line: bytes) -> str:
     i = _first_bad(line, False)
     good = line[:i]
     b = line[i]
-    if good[-1:] == b"\r":
+    if i > 0 and good[i - 1] == _CR:
         return "bare CR in chunk size line"
     if not good:
         return "invalid chunk size"
@@ -377,7 +380,7 @@ def _chunk_line_problem(line: bytes) -> str:
 
 def _trailer_problem(line: bytes) -> str:
     i = _first_bad(line, True)
-    if line[i - 1 : i] == b"\r":
+    if i > 0 and line[i - 1] == _CR:
         return "bare CR in trailer section"
     colon = line.find(b":", 0, i + 1)
     if colon >= 0 and line[:colon].lower() in _TRAILER_FORBIDDEN:
