@@ -32,6 +32,8 @@ _TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _TOKEN_RE: Final = re.compile(_TOKEN)
 # A field value: visible chars, obs-text, SP and HTAB; never NUL, CR, LF or other controls.
 _VALUE_RE: Final = re.compile(rb"[^\x00-\x08\x0a-\x1f\x7f]*")
+# RFC 9112 section 4: reason-phrase = 1*( HTAB / SP / VCHAR / obs-text ) (empty allowed too)
+_REASON_RE: Final = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
 _DIGITS_RE: Final = re.compile(rb"[0-9]{1,18}")  # 18 digits: below 2**63, no overflow games
 
 
@@ -99,6 +101,11 @@ def _content_length(values: list[bytes], status: int) -> int:
     if _DIGITS_RE.fullmatch(v) is None:
         raise ProtocolError(status, "invalid Content-Length")
     return int(v)
+
+
+def transfer_codings(values: list[bytes]) -> list[bytes]:
+    """The transfer codings of Transfer-Encoding field values, in order, lower-cased."""
+    return [c.strip(b" \t").lower() for v in values for c in v.split(b",")]
 
 
 def check_fields(headers: list[tuple[bytes, bytes]], status: int) -> None:
@@ -174,7 +181,7 @@ def request_head(
             raise ProtocolError(400, "both Transfer-Encoding and Content-Length")
         if not http11:
             raise ProtocolError(400, "Transfer-Encoding in an HTTP/1.0 request")
-        codings = [c.strip(b" \t").lower() for v in te for c in v.split(b",")]
+        codings = transfer_codings(te)
         if codings != [b"chunked"]:
             raise ProtocolError(501, "unsupported Transfer-Encoding")
         framing = Framing.CHUNKED
@@ -208,6 +215,10 @@ def response_head(
         raise ProtocolError(502, "unsupported HTTP version from server")
     if not 100 <= status <= 599:
         raise ProtocolError(502, "invalid status code from server")
+    if _REASON_RE.fullmatch(reason) is None:
+        # llhttp passes a NUL or other control in the reason phrase (h11 does not): a next
+        # hop may cut the status line there
+        raise ProtocolError(502, "invalid character in reason phrase from server")
     if len(headers) > limits.max_headers:
         raise ProtocolError(502, "too many header fields from server")
 
@@ -246,7 +257,7 @@ def response_head(
         if cl is not None:
             _content_length(cl, 502)  # still reject garbage: it would confuse the next hop
     elif te is not None:
-        codings = [c.strip(b" \t").lower() for v in te for c in v.split(b",")]
+        codings = transfer_codings(te)
         if codings[-1] == b"chunked":
             if codings.count(b"chunked") != 1:
                 raise ProtocolError(502, "chunked applied more than once")

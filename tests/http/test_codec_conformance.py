@@ -28,6 +28,7 @@ from l7lb.http.events import (
     Upgrade,
 )
 from l7lb.http.framing import ChunkedDecoder
+from l7lb.http.h11_codec import LLHTTP_METHODS
 
 KINDS = ["h11", "httptools"]
 LIMITS = Limits()
@@ -1157,3 +1158,72 @@ def test_property_mutated_chunked_bodies_same_outcome_in_both_back_ends(
         assert isinstance(bad, int)
         for k in KINDS:
             assert chunk_outcome(k, response, wire[: bad - 1], 0)[0] == "ok"
+
+
+# --- found by tools/fuzz.py (each also in tests/fuzz/regressions/) --------------------------
+
+# every method llhttp knows, and tokens it does not (RTSP methods, other cases, inventions)
+METHOD_CANDIDATES = [
+    *sorted(m.decode() for m in LLHTTP_METHODS),
+    *["DESCRIBE", "ANNOUNCE", "SETUP", "PLAY", "PAUSE", "TEARDOWN", "RECORD", "FLUSH", "REDIRECT"],
+    *["get", "Get", "GGET", "FOO", "X", "PROPFINDX", "GETS"],
+]
+
+
+@pytest.mark.parametrize("method", METHOD_CANDIDATES)
+def test_methods_llhttp_refuses_are_refused_by_both(method: str) -> None:
+    data = method.encode() + b" / HTTP/1.1\r\nHost: h\r\n\r\n"
+    outcomes = []
+    for k in KINDS:
+        try:
+            head = req_parser(k).feed(data)[0]
+            assert isinstance(head, RequestHead)
+            outcomes.append(("ok", head.method))
+        except ProtocolError as exc:
+            outcomes.append(("error", exc.status))
+    assert outcomes[0] == outcomes[1], outcomes
+    if method == "CONNECT":
+        assert outcomes[0] == ("error", 501)
+    elif method.encode() in LLHTTP_METHODS:
+        assert outcomes[0] == ("ok", method.encode())
+    else:
+        assert outcomes[0] == ("error", 400)
+
+
+def test_unknown_method_with_other_faults_is_400_in_both(kind: str) -> None:
+    # llhttp stops at the method: the h11 back end must not report the version first
+    assert error_status(req_parser(kind), b"GGET / HTTP/2.0\r\nHost: h\r\n\r\n") == 400
+
+
+@pytest.mark.parametrize("reason", [b"Switch\x00ing", b"OK\x01", b"O\x7fK", b"\x1b[31mred"])
+def test_control_characters_in_the_reason_phrase_are_502(kind: str, reason: bytes) -> None:
+    data = b"HTTP/1.1 200 " + reason + b"\r\nContent-Length: 0\r\n\r\n"
+    assert error_status(resp_parser(kind, b"GET"), data) == 502
+
+
+def test_reason_phrase_with_tab_and_obs_text_is_kept(kind: str) -> None:
+    head = resp_parser(kind, b"GET").feed(
+        b"HTTP/1.1 200 Tr\xe8s\tbien\r\nContent-Length: 0\r\n\r\n"
+    )[0]
+    assert isinstance(head, ResponseHead) and head.reason == b"Tr\xe8s\tbien"
+
+
+@pytest.mark.parametrize(
+    "te",
+    [
+        b"Transfer-Encoding: gzip, chunked\r\n",
+        b"Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n",
+        b"Transfer-Encoding: x 1\r\nTransfer-Encoding: Chunked\r\n",
+    ],
+    ids=["list", "two-fields", "odd-coding"],
+)
+def test_response_chunked_after_other_codings_is_decoded_by_both(kind: str, te: bytes) -> None:
+    p = resp_parser(kind, b"GET", b"GET")
+    data = b"HTTP/1.1 200 OK\r\n" + te + b"\r\n3\r\nabc\r\n0\r\n\r\n"
+    data += b"HTTP/1.1 204 No Content\r\n\r\n"
+    events = merged(p.feed(data))
+    head = events[0]
+    assert isinstance(head, ResponseHead) and head.framing is Framing.CHUNKED
+    assert events[1:3] == [Data(b"abc"), END]
+    second = events[3]
+    assert isinstance(second, ResponseHead) and second.status == 204
