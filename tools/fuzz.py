@@ -119,8 +119,8 @@ class Recorder:
             (f"{f.filename}:{f.lineno}" for f in reversed(tb) if "/l7lb/" in f.filename),
             f"{tb[-1].filename}:{tb[-1].lineno}" if tb else "",
         )
-        # one file per kind of finding: the exception, its first words and where it was raised
-        words = " ".join(str(exc).split()[:4])
+        # one file per kind of finding: the exception, its kind (or first words) and place
+        words = getattr(exc, "key", "") or " ".join(str(exc).split()[:4])
         signature = f"{type(exc).__name__}|{words}|{where}"
         name = hashlib.sha1(signature.encode()).hexdigest()[:16]
         if name in self.seen:
@@ -141,6 +141,7 @@ class Recorder:
             "seconds": round(self.last_write - self.t0, 1),
             "new_findings": self.new,
             "findings_total": len(self.seen),
+            "pending_skipped": dict(sys.modules["fuzz_targets"].PENDING),
         }
         self.stats_path.write_text(json.dumps(stats, indent=1) + "\n")
 
@@ -259,14 +260,16 @@ def main(argv: list[str] | None = None) -> int:
     engine = args.engine
     if engine == "auto":
         engine = "atheris" if importlib.util.find_spec("atheris") else "hypothesis"
+    import fuzz_targets
+
     if engine == "atheris":
         import atheris
 
-        # instrumented for coverage: l7lb, the checks, and h11 (the reference it compares to)
-        with atheris.instrument_imports(include=["l7lb", "fuzz_targets", "h11"]):
-            import fuzz_targets
-    else:
-        import fuzz_targets
+        # Coverage for libFuzzer: every Python function loaded by now (l7lb, the checks, h11,
+        # the reference ClientHello parser). Not instrument_imports(): l7lb's own import hook
+        # (l7lb.native, pure Python) goes ahead of atheris's and would hide l7lb from it.
+        fuzz_targets._reference()
+        atheris.instrument_all()
     if args.list or not args.target:
         print("\n".join(fuzz_targets.TARGETS))
         return 0 if args.list else 2

@@ -51,6 +51,7 @@ _HEAD, _BODY, _DONE, _DEAD = range(4)
 
 _CL_RAW_RE = re.compile(rb"(?im)^content-length[ \t]*:[ \t]*([^\r\n]*?)[ \t]*\r?$")
 _TE_NAME_RE = re.compile(rb"(?im)^transfer-encoding(?=[ \t]*:)")
+_TE_RAW_RE = re.compile(rb"(?im)^transfer-encoding[ \t]*:[ \t]*([^\r\n]*?)[ \t]*\r?$")
 _HIDDEN_TE = b"x-l7lb-hidden-te"  # same role, a name h11 does not interpret
 # The methods llhttp (httptools 0.9) parses in a request; it answers any other token with an
 # error, where h11 takes any token. Refusing the rest here too keeps the back ends one proxy
@@ -121,6 +122,17 @@ def _body(
     if got != payload or rest != gate_rest:
         raise ProtocolError(status, "chunked body read two ways")
     return rest
+
+
+def _raw_transfer_encoding(
+    head: bytes, headers: list[tuple[bytes, bytes]]
+) -> list[tuple[bytes, bytes]]:
+    """h11 lower-cases a Transfer-Encoding value ("Chunked" becomes "chunked"); the events
+    carry the bytes as sent, as with llhttp (found by fuzzing)."""
+    if not any(n == b"transfer-encoding" for n, _ in headers):
+        return headers
+    raw = iter(_TE_RAW_RE.findall(head))
+    return [(n, next(raw, v) if n == b"transfer-encoding" else v) for n, v in headers]
 
 
 def _pump(conn: h11.Connection, events: list[Event]) -> bytes | None:
@@ -204,7 +216,7 @@ class H11RequestParser:
             assert type(ev) is h11.Request
             if ev.method not in LLHTTP_METHODS:
                 raise ProtocolError(400, "unknown method")
-            headers = _headers_of(ev)
+            headers = _raw_transfer_encoding(head, _headers_of(ev))
             check_fields(headers, 400)
             _raw_content_length_matches(head, headers, 400)
             rh = request_head(ev.method, ev.target, ev.http_version, headers, limits)
@@ -345,9 +357,10 @@ class H11ResponseParser:
             method = self._methods[0] if self._methods else b"GET"
             conn, ev = self._parse_head(head, method)
             # restore the name hidden from h11 (see _parse_head)
-            headers = [
-                (b"transfer-encoding" if n == _HIDDEN_TE else n, v) for n, v in _headers_of(ev)
-            ]
+            headers = _raw_transfer_encoding(
+                head,
+                [(b"transfer-encoding" if n == _HIDDEN_TE else n, v) for n, v in _headers_of(ev)],
+            )
             if type(ev) is h11.InformationalResponse:
                 check_fields(headers, 502)
                 rh = response_head(
