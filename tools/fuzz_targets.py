@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import re
 import sys
 import zlib
 from collections.abc import Callable
@@ -57,6 +58,7 @@ from l7lb.http.framing import (
     response_head,
     skip_empty_lines,
 )
+from l7lb.http.h11_codec import LLHTTP_METHODS
 from l7lb.persistence.cookie import CookieCodec
 from l7lb.persistence.jsessionid import (
     SessionIdFinder,
@@ -90,22 +92,25 @@ class Finding(AssertionError):
 PENDING: dict[str, int] = {}
 
 
-def _pending(h11_out: tuple[object, ...], fast_out: tuple[object, ...]) -> str | None:
-    """The name of the pending rule that explains a back-end disagreement, or None."""
-    a, b = h11_out[0], fast_out[0]
-    assert isinstance(a, tuple) and isinstance(b, tuple)
-    i = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
-    for mine, other, other_out in ((a, b, fast_out), (b, a, h11_out)):
-        head = mine[i] if i < len(mine) else None
-        if (
-            isinstance(head, tuple)
-            and len(head) == 9  # a RequestHead
-            and isinstance(head[1], bytes)
-            and head[1][:1] != b"/"
-            and head[1] != b"*"
-            and i >= len(other)
-            and other_out[1:3] == ("error", 400)
-        ):
+# a line that starts like a request line, anywhere in the input
+_REQUEST_LINE_RE = re.compile(rb"(?:^|\n)([A-Z][A-Z_-]* [^\r\n]*)")
+_WELL_FORMED_LINE_RE = re.compile(rb"[A-Z_-]+ [^ ]+ HTTP/[0-9]\.[0-9]")
+_TARGET_FORMS = (b"/", b"*", b"http://", b"https://")
+
+
+def _pending(data: bytes) -> str | None:
+    """The name of the pending work that explains a back-end disagreement on ``data``, or
+    None. Only consulted once the back ends disagree."""
+    for m in _REQUEST_LINE_RE.finditer(data):
+        line = m.group(1)
+        if line.partition(b" ")[0] not in LLHTTP_METHODS:
+            continue
+        if _WELL_FORMED_LINE_RE.fullmatch(line) is None:
+            # llhttp takes several spaces between the parts of a request line (h11 does not),
+            # and its "Invalid HTTP version" becomes 505 even with no version at all
+            return "httptools_codec.py: request-line spaces and missing version"
+        target = line.split(b" ")[1]
+        if not target.lower().startswith(_TARGET_FORMS):
             # llhttp refuses a target in none of the four forms, h11 takes any visible
             # characters: issue 15 section 1 (request-target forms, the lead's) decides
             return "issue 15 section 1: request-target forms"
@@ -265,7 +270,7 @@ def _codec(data: bytes, methods: list[bytes] | None) -> None:
                 raise Finding(f"{kind}: {type(exc).__name__}: {exc}") from exc
         h11_out, fast_out = outcomes[("h11", i)], outcomes[("httptools", i)]
         if h11_out != fast_out:
-            pending = _pending(h11_out, fast_out)
+            pending = _pending(data) if methods is None else None
             if pending is not None:
                 PENDING[pending] = PENDING.get(pending, 0) + 1
                 return

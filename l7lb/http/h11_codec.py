@@ -210,13 +210,13 @@ class H11RequestParser:
                 return events
             head = buf[:end]
             _strict_raw_checks(head, 400)
-            conn = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_head_size)
-            conn.receive_data(head)
-            ev = conn.next_event()
-            assert type(ev) is h11.Request
+            conn, ev = self._parse_head(head)
             if ev.method not in LLHTTP_METHODS:
                 raise ProtocolError(400, "unknown method")
-            headers = _raw_transfer_encoding(head, _headers_of(ev))
+            headers = _raw_transfer_encoding(
+                head,
+                [(b"transfer-encoding" if n == _HIDDEN_TE else n, v) for n, v in _headers_of(ev)],
+            )
             check_fields(headers, 400)
             _raw_content_length_matches(head, headers, 400)
             rh = request_head(ev.method, ev.target, ev.http_version, headers, limits)
@@ -232,6 +232,25 @@ class H11RequestParser:
                 return events
             if not self._after_message(rh, rest, events):
                 return events
+
+    def _parse_head(self, head: bytes) -> tuple[h11.Connection, h11.Request]:
+        size = self._limits.max_head_size
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=size)
+        conn.receive_data(head)
+        try:
+            ev = conn.next_event()
+        except h11.RemoteProtocolError as exc:
+            if exc.error_status_hint != 501:
+                raise
+            # h11 refuses a Transfer-Encoding other than one "chunked" before anything else;
+            # with llhttp the shared rules see the head first and check the version, the
+            # method and Host before it (found by fuzzing: 501 against 505 or 400). Hide the
+            # header from h11; the shared rules then refuse it in their turn.
+            conn = h11.Connection(h11.SERVER, max_incomplete_event_size=size)
+            conn.receive_data(_TE_NAME_RE.sub(_HIDDEN_TE, head))
+            ev = conn.next_event()
+        assert type(ev) is h11.Request
+        return conn, ev
 
     def _after_message(self, rh: RequestHead, rest: bytes, events: list[Event]) -> bool:
         """Finish a message; True when more requests may follow on this connection."""
