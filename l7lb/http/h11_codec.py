@@ -53,6 +53,10 @@ _CL_RAW_RE = re.compile(rb"(?im)^content-length[ \t]*:[ \t]*([^\r\n]*?)[ \t]*\r?
 _TE_NAME_RE = re.compile(rb"(?im)^transfer-encoding(?=[ \t]*:)")
 _TE_RAW_RE = re.compile(rb"(?im)^transfer-encoding[ \t]*:[ \t]*([^\r\n]*?)[ \t]*\r?$")
 _HIDDEN_TE = b"x-l7lb-hidden-te"  # same role, a name h11 does not interpret
+_HOST_NAME_RE = re.compile(rb"(?im)^host(?=[ \t]*:)")
+_HIDDEN_HOST = b"x-l7lb-hidden-host"
+_SYNTHETIC_HOST = b"Host: l7lb\r\n"
+_UNHIDE = {_HIDDEN_TE: b"transfer-encoding", _HIDDEN_HOST: b"host"}
 # The methods llhttp (httptools 0.9) parses in a request; it answers any other token with an
 # error, where h11 takes any token. Refusing the rest here too keeps the back ends one proxy
 # (found by fuzzing: "GGET" reached the backend with h11 only). RFC 9110 section 9.1 allows
@@ -208,15 +212,16 @@ class H11RequestParser:
                 self._buf = buf
                 self._search = resume_offset(buf)
                 return events
-            head = buf[:end]
+            # llhttp skips any CR and LF before a request line; the head ends where the
+            # shared find_head_end says, so h11 gets the same bytes without them
+            head = buf[:end].lstrip(b"\r\n")
+            if not head:
+                raise ProtocolError(400, "incomplete request head")
             _strict_raw_checks(head, 400)
-            conn, ev = self._parse_head(head)
+            conn, ev, headers = self._parse_head(head)
             if ev.method not in LLHTTP_METHODS:
                 raise ProtocolError(400, "unknown method")
-            headers = _raw_transfer_encoding(
-                head,
-                [(b"transfer-encoding" if n == _HIDDEN_TE else n, v) for n, v in _headers_of(ev)],
-            )
+            headers = _raw_transfer_encoding(head, headers)
             check_fields(headers, 400)
             _raw_content_length_matches(head, headers, 400)
             rh = request_head(ev.method, ev.target, ev.http_version, headers, limits)
@@ -233,24 +238,43 @@ class H11RequestParser:
             if not self._after_message(rh, rest, events):
                 return events
 
-    def _parse_head(self, head: bytes) -> tuple[h11.Connection, h11.Request]:
-        size = self._limits.max_head_size
-        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=size)
-        conn.receive_data(head)
-        try:
-            ev = conn.next_event()
-        except h11.RemoteProtocolError as exc:
-            if exc.error_status_hint != 501:
-                raise
-            # h11 refuses a Transfer-Encoding other than one "chunked" before anything else;
-            # with llhttp the shared rules see the head first and check the version, the
-            # method and Host before it (found by fuzzing: 501 against 505 or 400). Hide the
-            # header from h11; the shared rules then refuse it in their turn.
+    def _parse_head(
+        self, head: bytes
+    ) -> tuple[h11.Connection, h11.Request, list[tuple[bytes, bytes]]]:
+        """h11's parse of one request head, with its headers as the shared rules must see
+        them. h11 applies two rules of its own while parsing, before anything else: one
+        "chunked" Transfer-Encoding only (501) and exactly one Host (400). With llhttp the
+        shared rules see the head first and check the version, the limits and the method
+        before those (found by fuzzing: 501 or 400 against 505 or 431). So when h11 refuses
+        for either reason, the header is hidden from it and the shared rules judge it in
+        their turn."""
+        size = self._limits.max_head_size  # for the body: the head is whole already
+        hide_te = hide_host = False
+        while True:
+            raw = head
+            if hide_te:
+                raw = _TE_NAME_RE.sub(_HIDDEN_TE, raw)
+            if hide_host:
+                # h11 also insists on a Host in HTTP/1.1: give it one, dropped below
+                raw = _HOST_NAME_RE.sub(_HIDDEN_HOST, raw)[:-2] + _SYNTHETIC_HOST + b"\r\n"
             conn = h11.Connection(h11.SERVER, max_incomplete_event_size=size)
-            conn.receive_data(_TE_NAME_RE.sub(_HIDDEN_TE, head))
-            ev = conn.next_event()
-        assert type(ev) is h11.Request
-        return conn, ev
+            conn.receive_data(raw)
+            try:
+                ev = conn.next_event()
+            except h11.RemoteProtocolError as exc:
+                if exc.error_status_hint == 501 and not hide_te:
+                    hide_te = True
+                    continue
+                if "Host: header" in str(exc) and not hide_host:
+                    hide_host = True
+                    continue
+                raise
+            assert type(ev) is h11.Request
+            headers = _headers_of(ev)
+            if hide_host:
+                assert headers[-1][0] == b"host"
+                del headers[-1]
+            return conn, ev, [(_UNHIDE.get(n, n), v) for n, v in headers]
 
     def _after_message(self, rh: RequestHead, rest: bytes, events: list[Event]) -> bool:
         """Finish a message; True when more requests may follow on this connection."""
@@ -371,7 +395,9 @@ class H11ResponseParser:
             if end < 0:
                 self._search = resume_offset(buf)
                 return events
-            head = buf[:end]
+            head = buf[:end].lstrip(b"\r\n")  # as llhttp does (see the request parser)
+            if not head:
+                raise ProtocolError(502, "incomplete response head")
             _strict_raw_checks(head, 502)
             method = self._methods[0] if self._methods else b"GET"
             conn, ev = self._parse_head(head, method)

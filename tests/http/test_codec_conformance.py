@@ -1301,3 +1301,31 @@ def test_request_line_without_version_is_400_in_both() -> None:
     data = b"GET /index.html\r\nHost: h\r\n\r\n"
     assert error_status(req_parser("h11"), data) == 400
     assert error_status(req_parser("httptools"), data) == 400
+
+
+@pytest.mark.parametrize("junk", [b"\n", b"\r", b"\n\n", b"\r\r\n", b"\r\n\n", b"\n\r\n"])
+def test_cr_and_lf_before_a_start_line_are_skipped_by_both(kind: str, junk: bytes) -> None:
+    # llhttp skips them; h11 took a bare LF there for a malformed head
+    events = req_parser(kind).feed(junk + GET)
+    assert [type(ev) for ev in events] == [RequestHead, EndOfMessage]
+    events = resp_parser(kind, b"GET").feed(junk + b"HTTP/1.1 204 No Content\r\n\r\n")
+    assert [type(ev) for ev in events] == [ResponseHead, EndOfMessage]
+
+
+def test_a_head_of_only_line_ends_is_refused_by_both(kind: str) -> None:
+    # the first CRLF CRLF ends a "head" that holds no request line
+    assert error_status(req_parser(kind), b"\n\r\n\r\n" + GET) == 400
+
+
+@pytest.mark.parametrize(
+    ("hosts", "status"),
+    [(b"Host: a\r\nHost: b\r\n", 431), (b"", 431), (b"Host: a\r\nHost: b\r\n", 505)],
+    ids=["two-hosts", "no-host", "two-hosts-http-2.0"],
+)
+def test_host_count_is_judged_after_limits_and_version(
+    kind: str, hosts: bytes, status: int
+) -> None:
+    version = b"2.0" if status == 505 else b"1.1"
+    fields = b"".join(b"X-%d: v\r\n" % i for i in range(12 if status == 431 else 1))
+    data = b"GET / HTTP/" + version + b"\r\n" + hosts + fields + b"\r\n"
+    assert error_status(req_parser(kind, SMALL), data) == status
