@@ -93,7 +93,7 @@ PENDING: dict[str, int] = {}
 
 
 # a line that starts like a request line, anywhere in the input
-_REQUEST_LINE_RE = re.compile(rb"(?:^|\n)([A-Z][A-Z_-]* [^\r\n]*)")
+_REQUEST_LINE_RE = re.compile(rb"(?:^|[\r\n])([A-Z][A-Z_-]* [^\r\n]*)")
 _WELL_FORMED_LINE_RE = re.compile(rb"[A-Z_-]+ [^ ]+ HTTP/[0-9]\.[0-9]")
 _TARGET_FORMS = (b"/", b"*", b"http://", b"https://")
 

@@ -77,9 +77,9 @@ _TOKENS_CACHE_MAX: Final = 64
 def _split_tokens(value: bytes) -> frozenset[bytes]:
     tokens = _TOKENS_CACHE.get(value)
     if tokens is None:
-        tokens = frozenset(
-            t for t in value.lower().replace(b"\t", b" ").replace(b" ", b"").split(b",") if t
-        )
+        # one token per list element, OWS around it removed: "keep-al ive" is no
+        # "keep-alive" (found by fuzzing: llhttp and we disagreed on keep-alive)
+        tokens = frozenset(t for t in (e.strip(b" \t") for e in value.lower().split(b",")) if t)
         if len(_TOKENS_CACHE) < _TOKENS_CACHE_MAX:
             _TOKENS_CACHE[value] = tokens
     return tokens

@@ -67,6 +67,10 @@ LLHTTP_METHODS = frozenset(
     b"SEARCH UNLOCK BIND REBIND UNBIND ACL REPORT MKACTIVITY CHECKOUT MERGE M-SEARCH NOTIFY "
     b"SUBSCRIBE UNSUBSCRIBE PATCH PURGE MKCALENDAR LINK UNLINK SOURCE QUERY".split()
 )
+_REQUEST_LINE_RE = re.compile(rb"([^ \r\n]*) (?:[^\r\n]* HTTP/([0-9]\.[0-9])\r\n)?")
+# the versions llhttp reads in a request line (the shared rules then refuse 0.9 and 2.0, 505)
+_LLHTTP_VERSIONS = frozenset((b"0.9", b"1.0", b"1.1", b"2.0", None))
+_EMPTY_TE_RE = re.compile(rb"(?im)^transfer-encoding[ \t]*:[ \t]*\r?$")
 _SYNTHETIC_HEADERS = [(b"host", b"l7lb"), (b"connection", b"upgrade"), (b"upgrade", b"l7lb")]
 
 
@@ -79,6 +83,22 @@ def _strict_raw_checks(head: bytes, status: int) -> None:
         raise ProtocolError(status, "obsolete line folding")
     if len(_CL_RAW_RE.findall(head)) > 1:
         raise ProtocolError(status, "several Content-Length values")
+    if _EMPTY_TE_RE.search(head) is not None:
+        # llhttp: "Empty Transfer-Encoding", while reading the headers (found by fuzzing)
+        raise ProtocolError(status, "empty Transfer-Encoding")
+
+
+def _request_line_checks(head: bytes) -> None:
+    """llhttp judges the request line before it reads a header: an unknown method (400) or a
+    version it does not parse (505) is refused whatever the headers hold. h11 reads the
+    headers first, so check these first (found by fuzzing: 400 against 505)."""
+    m = _REQUEST_LINE_RE.match(head)
+    if m is None:
+        return  # malformed: h11 refuses it (400), as llhttp does
+    if m.group(1) not in LLHTTP_METHODS:
+        raise ProtocolError(400, "unknown method")
+    if m.group(2) not in _LLHTTP_VERSIONS:
+        raise ProtocolError(505, "HTTP version not supported")
 
 
 def _headers_of(
@@ -217,9 +237,10 @@ class H11RequestParser:
             head = buf[:end].lstrip(b"\r\n")
             if not head:
                 raise ProtocolError(400, "incomplete request head")
+            _request_line_checks(head)
             _strict_raw_checks(head, 400)
             conn, ev, headers = self._parse_head(head)
-            if ev.method not in LLHTTP_METHODS:
+            if ev.method not in LLHTTP_METHODS:  # pragma: no cover - the request line check
                 raise ProtocolError(400, "unknown method")
             headers = _raw_transfer_encoding(head, headers)
             check_fields(headers, 400)

@@ -1329,3 +1329,43 @@ def test_host_count_is_judged_after_limits_and_version(
     fields = b"".join(b"X-%d: v\r\n" % i for i in range(12 if status == 431 else 1))
     data = b"GET / HTTP/" + version + b"\r\n" + hosts + fields + b"\r\n"
     assert error_status(req_parser(kind, SMALL), data) == status
+
+
+@pytest.mark.parametrize(
+    ("data", "status"),
+    [
+        (b"POST /b HTTP/2.1\r\nHost: h\r\nBad(Name: 2\r\n\r\n", 505),
+        (b"GET / HTTP/1.2\r\nHost: h\r\nX: a\nY: b\r\n\r\n", 505),
+        (b"GET / HTTP/0.0\r\nX: a\r\n b\r\n\r\n", 505),
+        (b"GET / HTTP/2.0\r\nBad(Name: 2\r\n\r\n", 400),  # llhttp reads 2.0: the header first
+        (b"GET / HTTP/0.9\r\nBad(Name: 2\r\n\r\n", 400),
+        (b"GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505),
+    ],
+    ids=["2.1", "1.2", "0.0", "2.0-bad-header", "0.9-bad-header", "2.0"],
+)
+def test_request_line_version_is_judged_before_the_headers(
+    kind: str, data: bytes, status: int
+) -> None:
+    assert error_status(req_parser(kind), data) == status
+
+
+def test_empty_transfer_encoding_is_400_and_502_in_both(kind: str) -> None:
+    assert (
+        error_status(req_parser(kind), b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: \r\n\r\n")
+        == 400
+    )
+    resp = b"HTTP/1.1 200 OK\r\nTransfer-Encoding:\r\n\r\n"
+    assert error_status(resp_parser(kind, b"GET"), resp) == 502
+
+
+@pytest.mark.parametrize(
+    ("value", "keep_alive"),
+    [(b"keep-al ive", False), (b"keep-alive x", False), (b" keep-alive ,x", True)],
+)
+def test_connection_tokens_are_list_elements(kind: str, value: bytes, keep_alive: bool) -> None:
+    # an element is one token with OWS around it: "keep-al ive" is not "keep-alive"
+    data = b"GET / HTTP/1.0\r\nConnection: " + value + b"\r\n\r\n"
+    events = req_parser(kind).feed(data + data)
+    head = events[0]
+    assert isinstance(head, RequestHead) and head.keep_alive is keep_alive
+    assert len(events) == (4 if keep_alive else 2)
