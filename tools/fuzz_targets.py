@@ -59,6 +59,7 @@ from l7lb.http.framing import (
     skip_empty_lines,
 )
 from l7lb.http.h11_codec import LLHTTP_METHODS
+from l7lb.http.httptools_codec import HttptoolsRequestParser  # noqa: F401  # imported here: instrumented
 from l7lb.persistence.cookie import CookieCodec
 from l7lb.persistence.jsessionid import (
     SessionIdFinder,
