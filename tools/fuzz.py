@@ -27,7 +27,6 @@ with a name saying what it is; tests/fuzz/test_fuzz_replay.py replays every file
 from __future__ import annotations
 
 import argparse
-import atexit
 import hashlib
 import importlib.util
 import json
@@ -98,6 +97,7 @@ class Recorder:
         self.new: list[str] = []
         self.t0 = time.monotonic()
         self.last_write = 0.0
+        self.deadline = float("inf")  # atheris: the run ends here (see run_atheris)
 
     def __call__(self, data: bytes) -> None:
         self.executions += 1
@@ -106,8 +106,13 @@ class Recorder:
         except Exception as exc:  # every exception is worth a look: Finding or a crash
             self._save(data, exc)
         now = time.monotonic()
-        if now - self.last_write > 10:
+        if now - self.last_write > 1:
             self.write_stats()
+            if now > self.deadline:
+                # libFuzzer ends a run with exit(), which skips Python's atexit: end it here,
+                # with the report written
+                print(f"fuzz: {json.dumps(self.stats())}", file=sys.stderr, flush=True)
+                os._exit(0)
 
     def _save(self, data: bytes, exc: Exception) -> None:
         tb = traceback.extract_tb(exc.__traceback__)
@@ -134,7 +139,10 @@ class Recorder:
 
     def write_stats(self) -> None:
         self.last_write = time.monotonic()
-        stats = {
+        self.stats_path.write_text(json.dumps(self.stats(), indent=1) + "\n")
+
+    def stats(self) -> dict[str, object]:
+        return {
             "target": self.target,
             "executions": self.executions,
             "seconds": round(self.last_write - self.t0, 1),
@@ -142,7 +150,6 @@ class Recorder:
             "findings_total": len(self.seen),
             "pending_skipped": dict(sys.modules["fuzz_targets"].PENDING),
         }
-        self.stats_path.write_text(json.dumps(stats, indent=1) + "\n")
 
 
 def _seed_dir(target: str) -> Path:
@@ -161,7 +168,7 @@ def run_atheris(target: str, rec: Recorder, out: Path, minutes: float, max_len: 
         sys.argv[0],
         str(corpus),
         *[str(p) for p in [_seed_dir(target)] if p.is_dir()],
-        f"-max_total_time={max(1, int(minutes * 60))}",
+        f"-max_total_time={int(minutes * 60) + 60}",  # a backstop: the recorder ends the run
         f"-max_len={max_len}",
         f"-dict={d.name}",
         "-timeout=20",  # one input taking 20 s is a finding of its own (libFuzzer saves it)
@@ -171,7 +178,7 @@ def run_atheris(target: str, rec: Recorder, out: Path, minutes: float, max_len: 
     ]
     print(f"fuzz: atheris {' '.join(args[1:])}", file=sys.stderr, flush=True)
 
-    atexit.register(rec.write_stats)  # libFuzzer ends the process when the time is up
+    rec.deadline = time.monotonic() + minutes * 60
     atheris.Setup(args, rec)
     atheris.Fuzz()
 
