@@ -79,7 +79,7 @@ def _split_tokens(value: bytes) -> frozenset[bytes]:
     if tokens is None:
         # one token per list element, OWS around it removed: "keep-al ive" is no
         # "keep-alive" (found by fuzzing: llhttp and we disagreed on keep-alive)
-        tokens = frozenset(t for t in (e.strip(b" \t") for e in value.lower().split(b",")) if t)
+        tokens = frozenset([t for t in [e.strip(b" \t") for e in value.lower().split(b",")] if t])
         if len(_TOKENS_CACHE) < _TOKENS_CACHE_MAX:
             _TOKENS_CACHE[value] = tokens
     return tokens

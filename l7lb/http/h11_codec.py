@@ -67,8 +67,11 @@ LLHTTP_METHODS = frozenset(
     b"SEARCH UNLOCK BIND REBIND UNBIND ACL REPORT MKACTIVITY CHECKOUT MERGE M-SEARCH NOTIFY "
     b"SUBSCRIBE UNSUBSCRIBE PATCH PURGE MKCALENDAR LINK UNLINK SOURCE QUERY".split()
 )
-_REQUEST_LINE_RE = re.compile(rb"([^ \r\n]*) (?:[^\r\n]* HTTP/([0-9]\.[0-9])\r\n)?")
-# the versions llhttp reads in a request line (the shared rules then refuse 0.9 and 2.0, 505)
+# method SP target SP "HTTP/" digit "." digit: what llhttp reads before any header. A target
+# of other bytes than VCHAR llhttp (and h11) refuse before the version: 400, not judged here.
+_REQUEST_LINE_RE = re.compile(rb"([^ \r\n]*) (?:([\x21-\x7e]*) HTTP/([0-9]\.[0-9]))?")
+# the versions llhttp reads in a request line (the shared rules then refuse 0.9 and 2.0, 505);
+# None: no version where one belongs, and h11 refuses the line (400) as llhttp does
 _LLHTTP_VERSIONS = frozenset((b"0.9", b"1.0", b"1.1", b"2.0", None))
 _EMPTY_TE_RE = re.compile(rb"(?im)^transfer-encoding[ \t]*:[ \t]*\r?$")
 _SYNTHETIC_HEADERS = [(b"host", b"l7lb"), (b"connection", b"upgrade"), (b"upgrade", b"l7lb")]
@@ -94,10 +97,10 @@ def _request_line_checks(head: bytes) -> None:
     headers first, so check these first (found by fuzzing: 400 against 505)."""
     m = _REQUEST_LINE_RE.match(head)
     if m is None:
-        return  # malformed: h11 refuses it (400), as llhttp does
+        return  # no space after a method: h11 refuses it (400), as llhttp does
     if m.group(1) not in LLHTTP_METHODS:
         raise ProtocolError(400, "unknown method")
-    if m.group(2) not in _LLHTTP_VERSIONS:
+    if m.group(3) not in _LLHTTP_VERSIONS:
         raise ProtocolError(505, "HTTP version not supported")
 
 
@@ -240,8 +243,6 @@ class H11RequestParser:
             _request_line_checks(head)
             _strict_raw_checks(head, 400)
             conn, ev, headers = self._parse_head(head)
-            if ev.method not in LLHTTP_METHODS:  # pragma: no cover - the request line check
-                raise ProtocolError(400, "unknown method")
             headers = _raw_transfer_encoding(head, headers)
             check_fields(headers, 400)
             _raw_content_length_matches(head, headers, 400)

@@ -1340,8 +1340,10 @@ def test_host_count_is_judged_after_limits_and_version(
         (b"GET / HTTP/2.0\r\nBad(Name: 2\r\n\r\n", 400),  # llhttp reads 2.0: the header first
         (b"GET / HTTP/0.9\r\nBad(Name: 2\r\n\r\n", 400),
         (b"GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505),
+        (b"GET /a HTTP/0.1\r\xff\nHost: h\r\n\r\n", 505),  # the version, then the line end
+        (b"GET /\xeac HTTP/0.1\r\nHost: h\r\n\r\n", 400),  # the target, then the version
     ],
-    ids=["2.1", "1.2", "0.0", "2.0-bad-header", "0.9-bad-header", "2.0"],
+    ids=["2.1", "1.2", "0.0", "2.0-bad-header", "0.9-bad-header", "2.0", "0.1-cr", "target"],
 )
 def test_request_line_version_is_judged_before_the_headers(
     kind: str, data: bytes, status: int
