@@ -370,10 +370,8 @@ def _first_bad(line: bytes, trailer: bool) -> int:
     return hi - 1
 
 
-def _chunk_line_problem(line: bytes) -> str:
-    """Why a chunk-size line is refused, named after its first bad byte, so the reason is
-    the same however the line was cut into feeds."""
-    i = _first_bad(line, False)
+def _chunk_line_problem(line: bytes, i: int) -> str:
+    """Why a chunk-size line whose first bad byte is ``line[i]`` is refused."""
     good = line[:i]
     b = line[i]
     if i > 0 and good[i - 1] == _CR:
@@ -389,14 +387,38 @@ def _chunk_line_problem(line: bytes) -> str:
     return "invalid chunk size line"
 
 
-def _trailer_problem(line: bytes) -> str:
-    i = _first_bad(line, True)
+def _trailer_problem(line: bytes, i: int) -> str:
+    """Why a trailer line whose first bad byte is ``line[i]`` is refused."""
     if i > 0 and line[i - 1] == _CR:
         return "bare CR in trailer section"
     colon = line.find(b":", 0, i + 1)
     if colon >= 0 and line[:colon].lower() in _TRAILER_FORBIDDEN:
         return "framing field in the trailer section"
     return "invalid trailer field"
+
+
+def _line_error(line: bytes, trailer: bool, limit: int) -> str:
+    """Why a chunk-size or trailer line is refused: ``line`` is what arrived of it (with its
+    LF when it is whole), ``limit`` how many bytes it may have (a chunk-size line's LF is not
+    counted, a trailer line's is). The reason names the first bad byte by position, be it an
+    invalid byte, a LF without its CR or the first byte past the limit, so that it is the
+    same however the bytes were cut into feeds (the fuzzer checks it)."""
+    n = len(line)
+    whole = n > 0 and line[n - 1] == _LF
+    body = line[: n - 1] if whole else line
+    if not (_trailer_line_ok(body) if trailer else _chunk_line_ok(body)):
+        bad = _first_bad(body, trailer)
+        reason = _trailer_problem(body, bad) if trailer else _chunk_line_problem(body, bad)
+    elif whole and (not body or body[len(body) - 1] != _CR):
+        bad = len(body)  # the LF
+        reason = "bare LF in trailer section" if trailer else "bare LF in chunk size line"
+    else:
+        bad = n  # nothing is wrong but the length
+        reason = ""
+    counted = n if trailer else len(body)
+    if counted > limit and limit <= bad:
+        return "trailer section too large" if trailer else "chunk size line too long"
+    return reason
 
 
 class ChunkedDecoder:
@@ -453,24 +475,18 @@ class ChunkedDecoder:
                 i = data.find(b"\n", pos)
                 if i < 0:
                     line = data[pos:]
-                    if len(line) > _MAX_CHUNK_LINE:
-                        raise ProtocolError(self._status, "chunk size line too long")
-                    if not _chunk_line_ok(line):
-                        raise ProtocolError(self._status, _chunk_line_problem(line))
+                    if len(line) > _MAX_CHUNK_LINE or not _chunk_line_ok(line):
+                        raise ProtocolError(self._status, _line_error(line, False, _MAX_CHUNK_LINE))
                     self._buf = line
                     break
-                if i - pos > _MAX_CHUNK_LINE:
-                    raise ProtocolError(self._status, "chunk size line too long")
                 size = -1
-                if i > pos and data[i - 1] == _CR:
+                if pos < i <= pos + _MAX_CHUNK_LINE and data[i - 1] == _CR:
                     m = _CHUNK_LINE_RE.fullmatch(data, pos, i - 1)
                     if m is not None:
                         size = int(m.group(1), 16)
                 if not 0 <= size <= _MAX_CHUNK_SIZE:
-                    line = data[pos:i]
-                    if _chunk_line_ok(line):
-                        raise ProtocolError(self._status, "bare LF in chunk size line")
-                    raise ProtocolError(self._status, _chunk_line_problem(line))
+                    line = data[pos : i + 1]
+                    raise ProtocolError(self._status, _line_error(line, False, _MAX_CHUNK_LINE))
                 pos = i + 1
                 if size:
                     self._remaining = size
@@ -479,23 +495,23 @@ class ChunkedDecoder:
                     self._state = _TRAILER
             else:  # _TRAILER
                 i = data.find(b"\n", pos)
+                limit = self._max_trailer - self._trailer_size
                 if i < 0:
-                    if self._trailer_size + n - pos > self._max_trailer:
-                        raise ProtocolError(self._status, "trailer section too large")
                     line = data[pos:]
-                    if not _trailer_line_ok(line):
-                        raise ProtocolError(self._status, _trailer_problem(line))
+                    if len(line) > limit or not _trailer_line_ok(line):
+                        raise ProtocolError(self._status, _line_error(line, True, limit))
                     self._buf = line
                     break
-                self._trailer_size += i + 1 - pos
-                if self._trailer_size > self._max_trailer:
-                    raise ProtocolError(self._status, "trailer section too large")
-                if i == pos or data[i - 1] != _CR or not _trailer_line_ok(data[pos:i]):
-                    line = data[pos:i]
-                    if _trailer_line_ok(line):
-                        raise ProtocolError(self._status, "bare LF in trailer section")
-                    raise ProtocolError(self._status, _trailer_problem(line))
-                if i - 1 == pos:  # the blank line: the message ends here
+                line = data[pos : i + 1]
+                if (
+                    len(line) > limit
+                    or i == pos
+                    or data[i - 1] != _CR
+                    or not _trailer_line_ok(data[pos:i])
+                ):
+                    raise ProtocolError(self._status, _line_error(line, True, limit))
+                self._trailer_size += len(line)
+                if len(line) == 2:  # the blank line: the message ends here
                     self._state = _DONE
                     return b"".join(out), data[i + 1 :]
                 pos = i + 1

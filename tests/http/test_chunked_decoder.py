@@ -88,3 +88,27 @@ def test_reason_does_not_depend_on_how_the_bytes_arrive(data: bytes, reason: str
             for i in range(0, len(data), step):
                 d.feed(data[i : i + step])
         assert info.value.reason == reason, step
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        # an invalid byte before the limit is named, one past the limit is not reached
+        (b"0\r\nX-A: 1\r\nBad Name: " + b"v" * 40 + b"\r\n", "invalid trailer field"),
+        (b"0\r\nX-A: 1\r\nX-B: " + b"v" * 40 + b"\x00\r\n", "trailer section too large"),
+        (b"0\r\nX-A: 1\r\nX-B: " + b"v" * 40 + b"\r\n", "trailer section too large"),
+        (b"1;a=" + b"b" * 4092 + b"\n", "bare LF in chunk size line"),  # 4096 bytes, then LF
+        (b"1;a=" + b"b" * 4093 + b"\n", "chunk size line too long"),
+        (b"1;a=" + b"b" * 4092 + b"\x00\r\n", "chunk size line too long"),
+        (b"1;a=" + b"\x00" + b"b" * 4092 + b"\r\n", "invalid chunk extension"),
+    ],
+)
+def test_limit_or_bad_byte_whichever_comes_first(data: bytes, reason: str) -> None:
+    # found by fuzzing: a trailer line both invalid and over the limit was named by the
+    # limit when it came whole and by the bad byte when it came byte by byte
+    for step in (len(data), 1, 7):
+        d = decoder(max_trailer=40)
+        with pytest.raises(ProtocolError) as info:
+            for i in range(0, len(data), step):
+                d.feed(data[i : i + step])
+        assert info.value.reason == reason, step
