@@ -1,6 +1,7 @@
 """Coverage-guided fuzzing of l7lb's parsers of hostile input.
 
     python tools/fuzz.py TARGET [--minutes N] [--workdir DIR] [--engine atheris|hypothesis]
+    python tools/fuzz.py TARGET --reduce [--workdir DIR]
     python tools/fuzz.py --list
 
 TARGET is one of the checks in ``tools/fuzz_targets.py`` (request, response, chunked,
@@ -19,6 +20,10 @@ The engine is atheris (libFuzzer for Python; ``pip install atheris``, or
 ``hypothesis.target`` on the number of distinct lines of l7lb the input ran (coarser, but no
 extra dependency). l7lb runs as pure Python (L7LB_PURE=1) so that atheris can instrument it;
 the test suite replays the corpus against the compiled build too.
+
+``--reduce`` refreshes the committed corpus from a run's: of DIR/TARGET/corpus, smallest
+first, it keeps each input that runs a line of l7lb none kept before did, and writes them to
+tests/fuzz/corpus/TARGET/ (named by content) beside the seeds there.
 
 To turn a finding into a regression test: copy its .bin to tests/fuzz/regressions/TARGET/
 with a name saying what it is; tests/fuzz/test_fuzz_replay.py replays every file there.
@@ -81,6 +86,44 @@ DICTIONARY = [
     b"\x00\x2b",
     b"\x00\x29",
 ]
+
+
+def reduce_corpus(target: str, check: Callable[[bytes], None], out: Path) -> int:
+    """Write to the committed corpus the inputs of ``out``/corpus that add line coverage of
+    l7lb, smallest first; return how many were written."""
+    dest = _seed_dir(target)
+    dest.mkdir(parents=True, exist_ok=True)
+    seen: set[tuple[str, int]] = set()
+    lines: set[tuple[str, int]] = set()
+
+    def tracer(frame, event, arg):  # type: ignore[no-untyped-def]
+        if event == "line" and "/l7lb/" in frame.f_code.co_filename:
+            lines.add((frame.f_code.co_filename, frame.f_lineno))
+        return tracer
+
+    def run(data: bytes) -> set[tuple[str, int]]:
+        lines.clear()
+        sys.settrace(tracer)
+        try:
+            check(data)
+        except Exception:  # a finding: the run saved it as such; not kept here
+            pass
+        finally:
+            sys.settrace(None)
+        return set(lines)
+
+    for path in sorted(dest.iterdir()):
+        seen |= run(path.read_bytes())
+    written = 0
+    candidates = sorted((out / "corpus").iterdir(), key=lambda p: (p.stat().st_size, p.name))
+    for path in candidates:
+        data = path.read_bytes()
+        new = run(data) - seen
+        if new:
+            seen |= new
+            (dest / hashlib.sha1(data).hexdigest()[:12]).write_bytes(data)
+            written += 1
+    return written
 
 
 class Recorder:
@@ -258,11 +301,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--engine", choices=["auto", "atheris", "hypothesis"], default="auto")
     ap.add_argument("--max-len", type=int, default=2048)
     ap.add_argument("--list", action="store_true", help="list the targets and stop")
+    ap.add_argument(
+        "--reduce", action="store_true", help="refresh tests/fuzz/corpus/TARGET from a run's"
+    )
     args = ap.parse_args(argv)
     engine = args.engine
     if engine == "auto":
         engine = "atheris" if importlib.util.find_spec("atheris") else "hypothesis"
-    if args.list or not args.target or engine != "atheris":
+    if args.list or not args.target or engine != "atheris" or args.reduce:
         import fuzz_targets
     else:
         import atheris
@@ -278,6 +324,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.target not in fuzz_targets.TARGETS:
         ap.error(f"unknown target {args.target!r}: one of {', '.join(fuzz_targets.TARGETS)}")
     out = args.workdir / args.target
+    if args.reduce:
+        n = reduce_corpus(args.target, fuzz_targets.TARGETS[args.target], out)
+        print(f"fuzz: {n} inputs added to {_seed_dir(args.target)}", file=sys.stderr)
+        return 0
     out.mkdir(parents=True, exist_ok=True)
     rec = Recorder(args.target, fuzz_targets.TARGETS[args.target], out)
     print(f"fuzz: {args.target} with {engine} for {args.minutes} min into {out}", file=sys.stderr)
