@@ -39,6 +39,8 @@ _TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _TOKEN_RE: Final = re.compile(_TOKEN)
 # A field value: visible chars, obs-text, SP and HTAB; never NUL, CR, LF or other controls.
 _VALUE_RE: Final = re.compile(rb"[^\x00-\x08\x0a-\x1f\x7f]*")
+# RFC 9112 section 4: reason-phrase = 1*( HTAB / SP / VCHAR / obs-text ) (empty allowed too)
+_REASON_RE: Final = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
 
 
 def find_head_end(buf: bytes, start: int, limits: Limits) -> int:
@@ -87,9 +89,9 @@ _HOSTS_OK_MAX: Final = 256
 def _split_tokens(value: bytes) -> frozenset[bytes]:
     tokens = _TOKENS_CACHE.get(value)
     if tokens is None:
-        tokens = frozenset(
-            t for t in value.lower().replace(b"\t", b" ").replace(b" ", b"").split(b",") if t
-        )
+        # one token per list element, OWS around it removed: "keep-al ive" is no
+        # "keep-alive" (found by fuzzing: llhttp and we disagreed on keep-alive)
+        tokens = frozenset([t for t in [e.strip(b" \t") for e in value.lower().split(b",")] if t])
         if len(_TOKENS_CACHE) < _TOKENS_CACHE_MAX:
             _TOKENS_CACHE[value] = tokens
     return tokens
@@ -117,6 +119,11 @@ def _content_length(values: list[bytes], status: int) -> int:
             raise ProtocolError(status, "invalid Content-Length")
         length = length * 10 + (c - 48)
     return length
+
+
+def transfer_codings(values: list[bytes]) -> list[bytes]:
+    """The transfer codings of Transfer-Encoding field values, in order, lower-cased."""
+    return [c.strip(b" \t").lower() for v in values for c in v.split(b",")]
 
 
 def check_fields(headers: list[tuple[bytes, bytes]], status: int) -> None:
@@ -240,7 +247,7 @@ def request_head(
             raise ProtocolError(400, "both Transfer-Encoding and Content-Length")
         if not http11:
             raise ProtocolError(400, "Transfer-Encoding in an HTTP/1.0 request")
-        codings = [c.strip(b" \t").lower() for v in te for c in v.split(b",")]
+        codings = transfer_codings(te)
         if codings != [b"chunked"]:
             raise ProtocolError(501, "unsupported Transfer-Encoding")
         framing = Framing.CHUNKED
@@ -292,6 +299,10 @@ def response_head(
         raise ProtocolError(502, "unsupported HTTP version from server")
     if not 100 <= status <= 599:
         raise ProtocolError(502, "invalid status code from server")
+    if _REASON_RE.fullmatch(reason) is None:
+        # llhttp passes a NUL or other control in the reason phrase (h11 does not): a next
+        # hop may cut the status line there
+        raise ProtocolError(502, "invalid character in reason phrase from server")
     if len(headers) > limits.max_headers:
         raise ProtocolError(502, "too many header fields from server")
 
@@ -343,7 +354,7 @@ def response_head(
                 # RFC 9110 8.6: never in a 1xx or 204; the proxy drops it
                 rebuilt = [_CONTENT_LENGTH] if rebuilt is None else [*rebuilt, _CONTENT_LENGTH]
     elif te is not None:
-        codings = [c.strip(b" \t").lower() for v in te for c in v.split(b",")]
+        codings = transfer_codings(te)
         if codings[-1] == b"chunked":
             if codings.count(b"chunked") != 1:
                 raise ProtocolError(502, "chunked applied more than once")
@@ -375,25 +386,148 @@ def response_head(
 
 # ---------------------------------------------------------------------------------------------
 # Chunked transfer coding (RFC 9112 section 7.1), for back ends that hand us raw body bytes.
+#
+# Every malformed shape is refused as soon as the byte that makes it malformed arrives, never
+# at a line end that may not come: a client that sends "5\n" and waits must get its 400 at
+# once, not a 408 when client_idle runs out (issue 15). So a size line or trailer line that
+# is still incomplete at the end of a feed is checked as a prefix of a valid one.
 
 _SIZE: Final = 0
 _DATA: Final = 1
 _DATA_CRLF: Final = 2
 _TRAILER: Final = 3
 _DONE: Final = 4
-# chunk-size [ chunk-ext ]; 20 hex digits as h11 allows, extensions checked for syntax only
-# (nobody uses them; they are dropped). Trailing whitespace tolerated as h11 does.
-_CHUNK_LINE_RE: Final = re.compile(
-    rb"([0-9A-Fa-f]{1,20})"
-    rb"((?:[ \t]*;[ \t]*"
+_CR: Final = 13
+_LF: Final = 10
+_HEXDIGITS: Final = b"0123456789abcdefABCDEF"
+# 16 hex digits hold any size a 64-bit peer can mean: a longer string (even of leading zeros)
+# probes for a parser that truncates, and a size above 2**63 - 1 for one that wraps into a
+# signed 64-bit length.
+_MAX_SIZE_DIGITS: Final = 16
+_MAX_CHUNK_SIZE: Final = (1 << 63) - 1
+_QUOTED = rb'"(?:[^"\\\x00-\x08\x0a-\x1f\x7f]|\\[\t !-~\x80-\xff])*"'
+_EXT_FIRST = rb";[ \t]*" + _TOKEN + rb"(?:[ \t]*=[ \t]*(?:" + _TOKEN + rb"|" + _QUOTED + rb"))?"
+_EXTS = _EXT_FIRST + rb"(?:[ \t]*" + _EXT_FIRST + rb")*"
+# chunk-size [ chunk-ext ]: extensions checked for syntax only (nobody uses them; they are
+# dropped, the proxy re-frames the body). RFC 9112 allows whitespace (BWS) around ";" and "=",
+# but h11, the strict back end, refuses it between the size and the first ";": a shape that
+# parsers read differently is refused. Whitespace before the line end is tolerated as h11
+# does: the re-framed body the backend sees never carries it.
+_CHUNK_LINE_RE: Final = re.compile(rb"([0-9A-Fa-f]{1,16})(?:" + _EXTS + rb")?[ \t]*")
+# every proper prefix of a chunk line: whole extensions, then at most one unfinished one
+_UNFINISHED_EXT = (
+    rb";[ \t]*(?:"
     + _TOKEN
-    + rb"(?:[ \t]*=[ \t]*(?:"
-    + _TOKEN
-    + rb'|"(?:[^"\\\x00-\x08\x0a-\x1f\x7f]|\\[\t !-~\x80-\xff])*"))?)*)'
-    rb"[ \t]*"
+    + rb'[ \t]*=[ \t]*(?:"(?:[^"\\\x00-\x08\x0a-\x1f\x7f]|\\[\t !-~\x80-\xff])*\\?)?)?'
+)
+_CHUNK_PREFIX_RE: Final = re.compile(
+    rb"([0-9A-Fa-f]{1,16})(?:[ \t]*|"
+    + _UNFINISHED_EXT
+    + rb"|"
+    + _EXTS
+    + rb"(?:[ \t]*|[ \t]*"
+    + _UNFINISHED_EXT
+    + rb"))"
 )
 _TRAILER_RE: Final = re.compile(_TOKEN + rb":[ \t]*[^\x00-\x08\x0a-\x1f\x7f]*")
+_TRAILER_PREFIX_RE: Final = re.compile(rb"(?:" + _TOKEN + rb"(?::[^\x00-\x08\x0a-\x1f\x7f]*)?)?")
+# RFC 9110 section 6.5.1: framing cannot be decided after the body. A next hop that merges
+# trailers into the header section would take these for real: refuse them.
+_TRAILER_FORBIDDEN: Final = frozenset((_CONTENT_LENGTH, _TRANSFER_ENCODING))
 _MAX_CHUNK_LINE: Final = 4096
+
+
+def _chunk_line_ok(line: bytes) -> bool:
+    """Whether ``line`` (bytes of a chunk-size line before its LF) is, or can still become,
+    a valid line. A CR may only be the last byte, after a whole line."""
+    if not line:
+        return True
+    if line[-1] == _CR:
+        m = _CHUNK_LINE_RE.fullmatch(line, 0, len(line) - 1)
+    else:
+        m = _CHUNK_PREFIX_RE.fullmatch(line)
+    return m is not None and int(m.group(1), 16) <= _MAX_CHUNK_SIZE
+
+
+def _trailer_line_ok(line: bytes) -> bool:
+    """Like ``_chunk_line_ok``, for a line of the trailer section (empty: its end)."""
+    if not line:
+        return True
+    if line[-1] == _CR:
+        if len(line) > 1 and _TRAILER_RE.fullmatch(line, 0, len(line) - 1) is None:
+            return False
+    elif _TRAILER_PREFIX_RE.fullmatch(line) is None:
+        return False
+    colon = line.find(b":")
+    return colon < 0 or line[:colon].lower() not in _TRAILER_FORBIDDEN
+
+
+def _first_bad(line: bytes, trailer: bool) -> int:
+    """The index of the byte that made ``line`` unacceptable (the shortest bad prefix ends
+    there). Error path only: a binary search, since every prefix of an acceptable line is
+    acceptable.
+
+    (No slice below may start after its end: compiled by mypyc, ``b[1:0]`` raises
+    SystemError where Python returns b"".)"""
+    lo, hi = 0, len(line)  # line[:lo] is acceptable, line[:hi] is not
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if _trailer_line_ok(line[:mid]) if trailer else _chunk_line_ok(line[:mid]):
+            lo = mid
+        else:
+            hi = mid
+    return hi - 1
+
+
+def _chunk_line_problem(line: bytes, i: int) -> str:
+    """Why a chunk-size line whose first bad byte is ``line[i]`` is refused."""
+    good = line[:i]
+    b = line[i]
+    if i > 0 and good[i - 1] == _CR:
+        return "bare CR in chunk size line"
+    if not good:
+        return "invalid chunk size"
+    if not good.lstrip(_HEXDIGITS) and b in _HEXDIGITS:
+        if len(good) == _MAX_SIZE_DIGITS:
+            return "chunk size longer than 16 hex digits"
+        return "chunk size overflows 63 bits"
+    if b";" in good or b == 59:  # ";"
+        return "invalid chunk extension"
+    return "invalid chunk size line"
+
+
+def _trailer_problem(line: bytes, i: int) -> str:
+    """Why a trailer line whose first bad byte is ``line[i]`` is refused."""
+    if i > 0 and line[i - 1] == _CR:
+        return "bare CR in trailer section"
+    colon = line.find(b":", 0, i + 1)
+    if colon >= 0 and line[:colon].lower() in _TRAILER_FORBIDDEN:
+        return "framing field in the trailer section"
+    return "invalid trailer field"
+
+
+def _line_error(line: bytes, trailer: bool, limit: int) -> str:
+    """Why a chunk-size or trailer line is refused: ``line`` is what arrived of it (with its
+    LF when it is whole), ``limit`` how many bytes it may have (a chunk-size line's LF is not
+    counted, a trailer line's is). The reason names the first bad byte by position, be it an
+    invalid byte, a LF without its CR or the first byte past the limit, so that it is the
+    same however the bytes were cut into feeds (the fuzzer checks it)."""
+    n = len(line)
+    whole = n > 0 and line[n - 1] == _LF
+    body = line[: n - 1] if whole else line
+    if not (_trailer_line_ok(body) if trailer else _chunk_line_ok(body)):
+        bad = _first_bad(body, trailer)
+        reason = _trailer_problem(body, bad) if trailer else _chunk_line_problem(body, bad)
+    elif whole and (not body or body[len(body) - 1] != _CR):
+        bad = len(body)  # the LF
+        reason = "bare LF in trailer section" if trailer else "bare LF in chunk size line"
+    else:
+        bad = n  # nothing is wrong but the length
+        reason = ""
+    counted = n if trailer else len(body)
+    if counted > limit and limit <= bad:
+        return "trailer section too large" if trailer else "chunk size line too long"
+    return reason
 
 
 class ChunkedDecoder:
@@ -402,6 +536,7 @@ class ChunkedDecoder:
 
     Work is per chunk, never per byte: data is sliced out of the input, lines are found with
     ``bytes.find``. Trailer fields are validated and dropped (the proxy re-frames the body).
+    Raises ProtocolError(status) in the feed that brings the first malformed byte.
     """
 
     __slots__ = ("_buf", "_max_trailer", "_remaining", "_state", "_status", "_trailer_size")
@@ -416,6 +551,8 @@ class ChunkedDecoder:
 
     def feed(self, data: bytes) -> tuple[bytes, bytes | None]:
         """Return (payload, rest): ``rest`` is None while the body is incomplete."""
+        if self._state == _DONE:
+            return b"", data
         if self._buf:
             data = self._buf + data
             self._buf = b""
@@ -434,48 +571,59 @@ class ChunkedDecoder:
                 if self._remaining == 0:
                     self._state = _DATA_CRLF
             elif state == _DATA_CRLF:
+                if data[pos] != _CR:
+                    raise ProtocolError(self._status, "missing CRLF after chunk data")
                 if n - pos < 2:
-                    if data[pos:] != b"\r":
-                        raise ProtocolError(self._status, "missing CRLF after chunk data")
                     self._buf = data[pos:]
                     break
-                if data[pos : pos + 2] != b"\r\n":
-                    raise ProtocolError(self._status, "missing CRLF after chunk data")
+                if data[pos + 1] != _LF:
+                    raise ProtocolError(self._status, "bare CR after chunk data")
                 pos += 2
                 self._state = _SIZE
             elif state == _SIZE:
-                i = data.find(b"\r\n", pos)
+                i = data.find(b"\n", pos)
                 if i < 0:
-                    if n - pos > _MAX_CHUNK_LINE:
-                        raise ProtocolError(self._status, "chunk size line too long")
-                    self._buf = data[pos:]
+                    line = data[pos:]
+                    if len(line) > _MAX_CHUNK_LINE or not _chunk_line_ok(line):
+                        raise ProtocolError(self._status, _line_error(line, False, _MAX_CHUNK_LINE))
+                    self._buf = line
                     break
-                m = _CHUNK_LINE_RE.fullmatch(data, pos, i)
-                if m is None:
-                    raise ProtocolError(self._status, "invalid chunk size line")
-                size = int(m.group(1), 16)
-                pos = i + 2
+                size = -1
+                if pos < i <= pos + _MAX_CHUNK_LINE and data[i - 1] == _CR:
+                    m = _CHUNK_LINE_RE.fullmatch(data, pos, i - 1)
+                    if m is not None:
+                        size = int(m.group(1), 16)
+                if not 0 <= size <= _MAX_CHUNK_SIZE:
+                    line = data[pos : i + 1]
+                    raise ProtocolError(self._status, _line_error(line, False, _MAX_CHUNK_LINE))
+                pos = i + 1
                 if size:
                     self._remaining = size
                     self._state = _DATA
                 else:
                     self._state = _TRAILER
             else:  # _TRAILER
-                i = data.find(b"\r\n", pos)
+                i = data.find(b"\n", pos)
+                limit = self._max_trailer - self._trailer_size
                 if i < 0:
-                    if self._trailer_size + n - pos > self._max_trailer:
-                        raise ProtocolError(self._status, "trailer section too large")
-                    self._buf = data[pos:]
+                    line = data[pos:]
+                    if len(line) > limit or not _trailer_line_ok(line):
+                        raise ProtocolError(self._status, _line_error(line, True, limit))
+                    self._buf = line
                     break
-                self._trailer_size += i + 2 - pos
-                if self._trailer_size > self._max_trailer:
-                    raise ProtocolError(self._status, "trailer section too large")
-                if i == pos:
+                line = data[pos : i + 1]
+                if (
+                    len(line) > limit
+                    or i == pos
+                    or data[i - 1] != _CR
+                    or not _trailer_line_ok(data[pos:i])
+                ):
+                    raise ProtocolError(self._status, _line_error(line, True, limit))
+                self._trailer_size += len(line)
+                if len(line) == 2:  # the blank line: the message ends here
                     self._state = _DONE
-                    return b"".join(out), data[i + 2 :]
-                if _TRAILER_RE.fullmatch(data, pos, i) is None:
-                    raise ProtocolError(self._status, "invalid trailer field")
-                pos = i + 2
+                    return b"".join(out), data[i + 1 :]
+                pos = i + 1
         if len(out) == 1:
             return out[0], None
         return b"".join(out), None

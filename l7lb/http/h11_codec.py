@@ -10,6 +10,12 @@ request it answers by sending a synthetic request through it first.
 Where h11 is more lenient than llhttp (bare LF line ends, obs-fold, control characters in
 values, a repeated Content-Length that h11 silently merges) we check the raw head ourselves, so
 the two back ends answer hostile input with the same status.
+
+A chunked body goes through ``framing.ChunkedDecoder`` (the fast back end's decoder) before h11
+sees it: h11 waits for a CRLF that a bare LF never brings, accepts any chunk extension and
+sizes of up to 20 digits, where the decoder refuses each malformed shape in the feed that
+brings it. h11 still decodes the body, and a feed where the two read it differently is
+refused: that is what a smuggling attempt looks like.
 """
 
 from __future__ import annotations
@@ -33,19 +39,43 @@ from l7lb.http.events import (
     Upgrade,
 )
 from l7lb.http.framing import (
+    ChunkedDecoder,
     check_fields,
     find_head_end,
     request_head,
     response_head,
     resume_offset,
     skip_empty_lines,
+    transfer_codings,
 )
 
 _HEAD, _BODY, _DONE, _DEAD = range(4)
 
 _CL_RAW_RE = re.compile(rb"(?im)^content-length[ \t]*:[ \t]*([^\r\n]*?)[ \t]*\r?$")
 _TE_NAME_RE = re.compile(rb"(?im)^transfer-encoding(?=[ \t]*:)")
+_TE_RAW_RE = re.compile(rb"(?im)^transfer-encoding[ \t]*:[ \t]*([^\r\n]*?)[ \t]*\r?$")
 _HIDDEN_TE = b"x-l7lb-hidden-te"  # same role, a name h11 does not interpret
+_HOST_NAME_RE = re.compile(rb"(?im)^host(?=[ \t]*:)")
+_HIDDEN_HOST = b"x-l7lb-hidden-host"
+_SYNTHETIC_HOST = b"Host: l7lb\r\n"
+_UNHIDE = {_HIDDEN_TE: b"transfer-encoding", _HIDDEN_HOST: b"host"}
+# The methods llhttp (httptools 0.9) parses in a request; it answers any other token with an
+# error, where h11 takes any token. Refusing the rest here too keeps the back ends one proxy
+# (found by fuzzing: "GGET" reached the backend with h11 only). RFC 9110 section 9.1 allows
+# extension methods; a realserver that needs another one needs this list extended in both.
+# tests/http/test_codec_conformance.py checks the list against llhttp.
+LLHTTP_METHODS = frozenset(
+    b"DELETE GET HEAD POST PUT CONNECT OPTIONS TRACE COPY LOCK MKCOL MOVE PROPFIND PROPPATCH "
+    b"SEARCH UNLOCK BIND REBIND UNBIND ACL REPORT MKACTIVITY CHECKOUT MERGE M-SEARCH NOTIFY "
+    b"SUBSCRIBE UNSUBSCRIBE PATCH PURGE MKCALENDAR LINK UNLINK SOURCE QUERY".split()
+)
+# method SP target SP "HTTP/" digit "." digit: what llhttp reads before any header. A target
+# of other bytes than VCHAR llhttp (and h11) refuse before the version: 400, not judged here.
+_REQUEST_LINE_RE = re.compile(rb"([^ \r\n]*) (?:([\x21-\x7e]*) HTTP/([0-9]\.[0-9]))?")
+# the versions llhttp reads in a request line (the shared rules then refuse 0.9 and 2.0, 505);
+# None: no version where one belongs, and h11 refuses the line (400) as llhttp does
+_LLHTTP_VERSIONS = frozenset((b"0.9", b"1.0", b"1.1", b"2.0", None))
+_EMPTY_TE_RE = re.compile(rb"(?im)^transfer-encoding[ \t]*:[ \t]*\r?$")
 _SYNTHETIC_HEADERS = [(b"host", b"l7lb"), (b"connection", b"upgrade"), (b"upgrade", b"l7lb")]
 
 
@@ -58,6 +88,22 @@ def _strict_raw_checks(head: bytes, status: int) -> None:
         raise ProtocolError(status, "obsolete line folding")
     if len(_CL_RAW_RE.findall(head)) > 1:
         raise ProtocolError(status, "several Content-Length values")
+    if _EMPTY_TE_RE.search(head) is not None:
+        # llhttp: "Empty Transfer-Encoding", while reading the headers (found by fuzzing)
+        raise ProtocolError(status, "empty Transfer-Encoding")
+
+
+def _request_line_checks(head: bytes) -> None:
+    """llhttp judges the request line before it reads a header: an unknown method (400) or a
+    version it does not parse (505) is refused whatever the headers hold. h11 reads the
+    headers first, so check these first (found by fuzzing: 400 against 505)."""
+    m = _REQUEST_LINE_RE.match(head)
+    if m is None:
+        return  # no space after a method: h11 refuses it (400), as llhttp does
+    if m.group(1) not in LLHTTP_METHODS:
+        raise ProtocolError(400, "unknown method")
+    if m.group(3) not in _LLHTTP_VERSIONS:
+        raise ProtocolError(505, "HTTP version not supported")
 
 
 def _headers_of(
@@ -73,6 +119,49 @@ def _raw_content_length_matches(
     raw = _CL_RAW_RE.findall(head)
     if raw and [v for n, v in headers if n == b"content-length"] != raw:
         raise ProtocolError(status, "invalid Content-Length")
+
+
+def _chunk_gate(
+    head: RequestHead | ResponseHead, status: int, limits: Limits
+) -> ChunkedDecoder | None:
+    if head.framing is Framing.CHUNKED:
+        return ChunkedDecoder(status, limits.max_head_size)
+    return None
+
+
+def _body(
+    conn: h11.Connection,
+    gate: ChunkedDecoder | None,
+    data: bytes,
+    events: list[Event],
+    status: int,
+) -> bytes | None:
+    """Feed body bytes to ``conn`` (through ``gate`` first for a chunked body) and move its
+    events out; return the bytes after the message once it ends."""
+    if gate is None:
+        if data:  # h11 takes b"" as end of input
+            conn.receive_data(data)
+        return _pump(conn, events)
+    payload, gate_rest = gate.feed(data)  # raises for every malformed shape, at once
+    if data:
+        conn.receive_data(data)
+    mark = len(events)
+    rest = _pump(conn, events)
+    got = b"".join([ev.data for ev in events[mark:] if type(ev) is Data])
+    if got != payload or rest != gate_rest:
+        raise ProtocolError(status, "chunked body read two ways")
+    return rest
+
+
+def _raw_transfer_encoding(
+    head: bytes, headers: list[tuple[bytes, bytes]]
+) -> list[tuple[bytes, bytes]]:
+    """h11 lower-cases a Transfer-Encoding value ("Chunked" becomes "chunked"); the events
+    carry the bytes as sent, as with llhttp (found by fuzzing)."""
+    if not any(n == b"transfer-encoding" for n, _ in headers):
+        return headers
+    raw = iter(_TE_RAW_RE.findall(head))
+    return [(n, next(raw, v) if n == b"transfer-encoding" else v) for n, v in headers]
 
 
 def _pump(conn: h11.Connection, events: list[Event]) -> bytes | None:
@@ -103,6 +192,7 @@ class H11RequestParser(RequestParser):
         self._buf = b""
         self._search = 0
         self._conn: h11.Connection | None = None
+        self._gate: ChunkedDecoder | None = None
         self._head: RequestHead | None = None
 
     def feed(self, data: bytes) -> list[Event]:
@@ -132,9 +222,7 @@ class H11RequestParser(RequestParser):
         events: list[Event] = []
         if self._state == _BODY:
             assert self._conn is not None and self._head is not None
-            if data:  # h11 takes b"" as end of input
-                self._conn.receive_data(data)
-            rest = _pump(self._conn, events)
+            rest = _body(self._conn, self._gate, data, events, 400)
             if rest is None:
                 return events
             if not self._after_message(self._head, rest, events):
@@ -149,24 +237,25 @@ class H11RequestParser(RequestParser):
                 self._buf = buf
                 self._search = resume_offset(buf)
                 return events
-            head = buf[:end]
+            # llhttp skips any CR and LF before a request line; the head ends where the
+            # shared find_head_end says, so h11 gets the same bytes without them
+            head = buf[:end].lstrip(b"\r\n")
+            if not head:
+                raise ProtocolError(400, "incomplete request head")
+            _request_line_checks(head)
             _strict_raw_checks(head, 400)
-            conn = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_head_size)
-            conn.receive_data(head)
-            ev = conn.next_event()
-            assert type(ev) is h11.Request
-            headers = _headers_of(ev)
+            conn, ev, headers = self._parse_head(head)
+            headers = _raw_transfer_encoding(head, headers)
             check_fields(headers, 400)
             _raw_content_length_matches(head, headers, 400)
             rh = request_head(
                 ev.method, ev.target, ev.http_version, headers, limits, head, head.split(b"\r\n")
             )
             events.append(rh)
-            if end < len(buf):  # h11 takes b"" as end of input
-                conn.receive_data(buf[end:])
             self._buf = b""
             self._search = 0
-            rest = _pump(conn, events)
+            self._gate = _chunk_gate(rh, 400, limits)
+            rest = _body(conn, self._gate, buf[end:], events, 400)
             if rest is None:
                 self._state = _BODY
                 self._conn = conn
@@ -175,9 +264,48 @@ class H11RequestParser(RequestParser):
             if not self._after_message(rh, rest, events):
                 return events
 
+    def _parse_head(
+        self, head: bytes
+    ) -> tuple[h11.Connection, h11.Request, list[tuple[bytes, bytes]]]:
+        """h11's parse of one request head, with its headers as the shared rules must see
+        them. h11 applies two rules of its own while parsing, before anything else: one
+        "chunked" Transfer-Encoding only (501) and exactly one Host (400). With llhttp the
+        shared rules see the head first and check the version, the limits and the method
+        before those (found by fuzzing: 501 or 400 against 505 or 431). So when h11 refuses
+        for either reason, the header is hidden from it and the shared rules judge it in
+        their turn."""
+        size = self._limits.max_head_size  # for the body: the head is whole already
+        hide_te = hide_host = False
+        while True:
+            raw = head
+            if hide_te:
+                raw = _TE_NAME_RE.sub(_HIDDEN_TE, raw)
+            if hide_host:
+                # h11 also insists on a Host in HTTP/1.1: give it one, dropped below
+                raw = _HOST_NAME_RE.sub(_HIDDEN_HOST, raw)[:-2] + _SYNTHETIC_HOST + b"\r\n"
+            conn = h11.Connection(h11.SERVER, max_incomplete_event_size=size)
+            conn.receive_data(raw)
+            try:
+                ev = conn.next_event()
+            except h11.RemoteProtocolError as exc:
+                if exc.error_status_hint == 501 and not hide_te:
+                    hide_te = True
+                    continue
+                if "Host: header" in str(exc) and not hide_host:
+                    hide_host = True
+                    continue
+                raise
+            assert type(ev) is h11.Request
+            headers = _headers_of(ev)
+            if hide_host:
+                assert headers[-1][0] == b"host"
+                del headers[-1]
+            return conn, ev, [(_UNHIDE.get(n, n), v) for n, v in headers]
+
     def _after_message(self, rh: RequestHead, rest: bytes, events: list[Event]) -> bool:
         """Finish a message; True when more requests may follow on this connection."""
         self._conn = None
+        self._gate = None
         self._head = None
         if rh.upgrade:
             events.append(Upgrade(rest))
@@ -202,6 +330,7 @@ class H11ResponseParser(ResponseParser):
         self._search = 0
         self._methods: deque[bytes] = deque()
         self._conn: h11.Connection | None = None
+        self._gate: ChunkedDecoder | None = None
         self._head: ResponseHead | None = None
 
     def expect(self, method: bytes) -> None:
@@ -240,6 +369,7 @@ class H11ResponseParser(ResponseParser):
     ) -> tuple[h11.Connection, h11.Response | h11.InformationalResponse]:
         conn = self._client_conn(method)
         conn.receive_data(head)
+        hidden = b""
         try:
             ev = conn.next_event()
         except h11.RemoteProtocolError as exc:
@@ -248,11 +378,20 @@ class H11ResponseParser(ResponseParser):
             # h11 refuses any Transfer-Encoding but chunked; RFC 9112 section 6.3 says such a
             # response body runs until close. Hide the header from h11 (it then reads until
             # close) and let the shared rules decide.
+            hidden = _TE_NAME_RE.sub(_HIDDEN_TE, head)
             conn = self._client_conn(method)
-            conn.receive_data(_TE_NAME_RE.sub(_HIDDEN_TE, head))
+            conn.receive_data(hidden)
             ev = conn.next_event()
         if not isinstance(ev, h11.Response | h11.InformationalResponse):  # pragma: no cover
             raise ProtocolError(502, "no response head")
+        if hidden:
+            codings = transfer_codings([v for n, v in ev.headers if n == _HIDDEN_TE])
+            if codings and codings[-1] == b"chunked":
+                # "gzip, chunked": the shared rules read the body chunked (the last coding
+                # decides), so h11 must read it so too: tell it only that (found by fuzzing)
+                conn = self._client_conn(method)
+                conn.receive_data(hidden[:-2] + b"Transfer-Encoding: chunked\r\n\r\n")
+                conn.next_event()
         return conn, ev
 
     def _client_conn(self, method: bytes) -> h11.Connection:
@@ -265,9 +404,7 @@ class H11ResponseParser(ResponseParser):
         events: list[Event] = []
         if self._state == _BODY:
             assert self._conn is not None and self._head is not None
-            if data:  # h11 takes b"" as end of input
-                self._conn.receive_data(data)
-            rest = _pump(self._conn, events)
+            rest = _body(self._conn, self._gate, data, events, 502)
             if rest is None:
                 return events
             if not self._after_message(self._head, rest, events):
@@ -284,14 +421,17 @@ class H11ResponseParser(ResponseParser):
             if end < 0:
                 self._search = resume_offset(buf)
                 return events
-            head = buf[:end]
+            head = buf[:end].lstrip(b"\r\n")  # as llhttp does (see the request parser)
+            if not head:
+                raise ProtocolError(502, "incomplete response head")
             _strict_raw_checks(head, 502)
             method = self._methods[0] if self._methods else b"GET"
             conn, ev = self._parse_head(head, method)
             # restore the name hidden from h11 (see _parse_head)
-            headers = [
-                (b"transfer-encoding" if n == _HIDDEN_TE else n, v) for n, v in _headers_of(ev)
-            ]
+            headers = _raw_transfer_encoding(
+                head,
+                [(b"transfer-encoding" if n == _HIDDEN_TE else n, v) for n, v in _headers_of(ev)],
+            )
             if type(ev) is h11.InformationalResponse:
                 check_fields(headers, 502)
                 rh = response_head(
@@ -324,11 +464,10 @@ class H11ResponseParser(ResponseParser):
                 head.split(b"\r\n"),
             )
             events.append(rh)
-            if end < len(buf):  # h11 takes b"" as end of input
-                conn.receive_data(buf[end:])
             self._buf = b""
             self._search = 0
-            rest = _pump(conn, events)
+            self._gate = _chunk_gate(rh, 502, limits)
+            rest = _body(conn, self._gate, buf[end:], events, 502)
             if rest is None:
                 self._state = _BODY
                 self._conn = conn
@@ -339,6 +478,7 @@ class H11ResponseParser(ResponseParser):
 
     def _after_message(self, rh: ResponseHead, rest: bytes, events: list[Event]) -> bool:
         self._conn = None
+        self._gate = None
         self._head = None
         if rh.status == 101:
             events.append(Upgrade(rest))
