@@ -29,7 +29,6 @@ jsessionid  session ids from targets, Cookie and Set-Cookie headers: no crash, a
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import re
 import sys
@@ -170,11 +169,17 @@ def _merged(events: list[Event]) -> list[Event]:
     return out
 
 
+def _head_fields(head: RequestHead | ResponseHead) -> tuple[object, ...]:
+    """What a head means: every attribute but the received bytes it was split from."""
+    names = sorted(n for n in type(head).__slots__ if n not in ("raw", "lines"))
+    return tuple(getattr(head, n) for n in names)
+
+
 def _summary(events: list[Event]) -> tuple[object, ...]:
     out: list[object] = []
     for ev in _merged(events):
         if isinstance(ev, RequestHead | ResponseHead):
-            out.append(dataclasses.astuple(ev))
+            out.append(_head_fields(ev))
         elif isinstance(ev, Data):
             out.append(("data", ev.data))
         elif isinstance(ev, Upgrade):
@@ -223,14 +228,18 @@ def _framing_agrees(events: list[Event], methods: list[bytes] | None) -> None:
     pending = list(methods or [])
     for ev in events:
         if isinstance(ev, RequestHead):
-            again = request_head(ev.method, ev.target, ev.version, ev.headers, LIMITS)
+            again = request_head(
+                ev.method, ev.target, ev.version, ev.headers, LIMITS, ev.raw, ev.lines
+            )
             if again != ev:
                 raise Finding(f"framing.request_head disagrees: {again} != {ev}")
         elif isinstance(ev, ResponseHead):
             method = pending[0] if pending else b"GET"
             if ev.status >= 200 and pending:
                 pending.pop(0)
-            again_r = response_head(ev.status, ev.reason, ev.version, ev.headers, method, LIMITS)
+            again_r = response_head(
+                ev.status, ev.reason, ev.version, ev.headers, method, LIMITS, ev.raw, ev.lines
+            )
             if again_r != ev:
                 raise Finding(f"framing.response_head disagrees: {again_r} != {ev}")
 

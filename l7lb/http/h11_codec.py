@@ -237,11 +237,11 @@ class H11RequestParser(RequestParser):
                 self._buf = buf
                 self._search = resume_offset(buf)
                 return events
-            # llhttp skips any CR and LF before a request line; the head ends where the
-            # shared find_head_end says, so h11 gets the same bytes without them
-            head = buf[:end].lstrip(b"\r\n")
-            if not head:
-                raise ProtocolError(400, "incomplete request head")
+            head = buf[:end]
+            if head[0] == 13 or head[0] == 10:
+                # RFC 9112 section 2.2: only empty lines (CRLF) may come before a request
+                # line; a bare CR or LF there is refused, as by the httptools back end
+                raise ProtocolError(400, "invalid request line")
             _request_line_checks(head)
             _strict_raw_checks(head, 400)
             conn, ev, headers = self._parse_head(head)
@@ -421,9 +421,9 @@ class H11ResponseParser(ResponseParser):
             if end < 0:
                 self._search = resume_offset(buf)
                 return events
-            head = buf[:end].lstrip(b"\r\n")  # as llhttp does (see the request parser)
-            if not head:
-                raise ProtocolError(502, "incomplete response head")
+            head = buf[:end]
+            if head[0] == 13 or head[0] == 10:  # a bare CR or LF (see the request parser)
+                raise ProtocolError(502, "invalid status line from server")
             _strict_raw_checks(head, 502)
             method = self._methods[0] if self._methods else b"GET"
             conn, ev = self._parse_head(head, method)

@@ -267,7 +267,12 @@ class HttptoolsRequestParser(RequestParser):
             except HttpParserUpgrade:
                 reuse = False  # llhttp stops after an upgrade head; our framing decides
             except HttpParserError as exc:
-                raise ProtocolError(_request_error_status(exc), str(exc)) from None
+                status = _request_error_status(exc)
+                if status == 501:
+                    # llhttp judges Transfer-Encoding once the head is complete (every line
+                    # checked): the shared rules name a fault of version, method or Host first
+                    _request(head, limits)
+                raise ProtocolError(status, str(exc)) from None
             rh = _request(head, limits)
             self._head = rh
             if not (reuse and self._complete):
@@ -394,8 +399,9 @@ class HttptoolsResponseParser(ResponseParser):
                 reuse = False
             except HttpParserError as exc:
                 # llhttp pauses after any 101 head, but httptools only turns that into
-                # HttpParserUpgrade when Connection/Upgrade headers were present.
-                if self._parser.get_status_code() != 101:
+                # HttpParserUpgrade when Connection/Upgrade headers were present. Only that
+                # pause is let through: a bad byte in a 101 head is an error as in any other.
+                if self._parser.get_status_code() != 101 or "Pause on" not in str(exc):
                     raise ProtocolError(502, str(exc)) from None
                 reuse = False
             method = self._methods[0] if self._methods else b"GET"
