@@ -115,6 +115,7 @@ class Client(Protocol):
 
 class Exchange:
     __slots__ = (
+        "bytes_in",
         "bytes_sent",
         "client",
         "deadline",
@@ -137,7 +138,9 @@ class Exchange:
         "server_name",
         "status",
         "t0",
+        "t_dequeued",
         "t_head",
+        "t_queued",
         "t_sent",
         "target",
         "vip",
@@ -178,9 +181,12 @@ class Exchange:
         self.resp: ResponseHead | None = None
         self.status = 0
         self.bytes_sent = 0
+        self.bytes_in = len(req.raw)  # the head as received, then the body (metrics)
         self.t0 = now
         self.t_sent = -1.0  # when the head went to the backend
         self.t_head = -1.0  # when the response head came back
+        self.t_queued = -1.0  # when it first waited for a server slot
+        self.t_dequeued = -1.0  # when it last stopped waiting
 
     # ---- the request ------------------------------------------------------------------
 
@@ -215,6 +221,7 @@ class Exchange:
 
     def body(self, data: bytes, now: float) -> None:
         """Request body bytes, decoded."""
+        self.bytes_in += len(data)
         if self.discard or not data or self.done:
             return
         self.deadline.progress()
@@ -262,6 +269,8 @@ class Exchange:
             assert isinstance(d, WaitForSlot)
             self.pool = d.pool
             self.waiting = True
+            if self.t_queued < 0.0:
+                self.t_queued = now
             self.deadline.until(Phase.QUEUE, d.until)
             self.out.append(Enqueue(self, d.pool))
 
@@ -277,6 +286,7 @@ class Exchange:
         if self.done or not self.waiting or d is None:
             return
         self.waiting = False
+        self.t_dequeued = now
         self.deadline.clear()
         self._decided(d.slot_freed(now, self.rt.wall(now)), now)
 
@@ -516,6 +526,7 @@ class Exchange:
             return
         if self.waiting:
             self.waiting = False
+            self.t_dequeued = now
             d = self.dispatch
             assert d is not None
             self._decided(d.queue_expired(), now)
@@ -593,6 +604,22 @@ class Exchange:
             self.release_server()
         if self.rt.log_enabled:
             self.out.append(Log(self.record(now)))
+        metrics = self.rt.metrics
+        if metrics is not None:  # counted in l7lb.metrics.counters
+            pool = self.pool
+            metrics.finished(
+                self.vip.name,
+                pool.counters if pool is not None else None,
+                self.server_name,
+                self.status,
+                self.bytes_in,
+                self.bytes_sent,
+                self.t_sent,
+                self.t_head,
+                self.t_queued,
+                self.t_dequeued,
+                now,
+            )
 
     def release_server(self) -> None:
         """Give the server slot back (a tunnel's end calls it)."""
