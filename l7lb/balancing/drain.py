@@ -8,7 +8,8 @@ operator's promise that nobody gets an error), where the response sticks it agai
 fresh cookie or table entry.
 
 While a server drains, ``saw`` notes each client that reached it by persistence, so ``show
-servers`` can say how many are left: clients seen in the last ``WINDOW`` seconds. A client
+servers`` can say how many are left: clients seen in the last ``WINDOW`` seconds, and none
+after the deadline. A client
 is its address and its persistence key (the cookie's issue time, or the table key): cookie
 clients that share both (behind one NAT, stuck in the same second) count once. Bounded by
 ``MAX_CLIENTS``. Times are the event loop's clock; nothing here reads it.
@@ -45,7 +46,11 @@ class DrainWatch:
         seen[client] = now
 
     def clients(self, now: float) -> int:
-        """Sticky clients seen within the last WINDOW seconds."""
+        """Sticky clients seen within the last WINDOW seconds; none once the deadline has
+        passed (each one is moved by its next request)."""
+        if now >= self.until:
+            self._seen.clear()
+            return 0
         self._forget(now)
         return len(self._seen)
 

@@ -64,6 +64,13 @@ def test_clients_seen_within_the_window() -> None:
     assert d.clients(10.0 + WINDOW) == 0
 
 
+def test_no_client_is_left_after_the_deadline() -> None:
+    d = DrainWatch(10.0)
+    d.saw("10.0.0.1", 1, 9.0)
+    assert d.clients(9.5) == 1
+    assert d.clients(10.0) == 0
+
+
 def test_clients_are_bounded() -> None:
     d = DrainWatch()
     for i in range(MAX_CLIENTS + 10):
