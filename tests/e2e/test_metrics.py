@@ -12,6 +12,8 @@ import os
 import signal
 import socket
 import ssl
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -225,3 +227,112 @@ def test_counters_survive_a_worker_death_and_a_reload(proxy: Proxy) -> None:
     third = scrape(admin)
     assert value(third, "l7lb_vip_requests_total", vip="www") == requests + 3
     assert delta(second, third, "l7lb_reloads_total") == 1
+
+
+def test_queue_families_count_the_requests_that_waited(
+    tmp_path: Path, backends: list[Backend]
+) -> None:
+    port, admin = free_port(), free_port()
+    b = backends[0]
+    cfg = f"""
+[admin]
+listen = "127.0.0.1:{admin}"
+[[vip]]
+name = "www"
+listen = ["127.0.0.1:{port}"]
+[[vip.route]]
+pool = "web"
+[pool.web]
+queue_timeout = "10s"
+[[pool.web.server]]
+name = "{b.name}"
+address = "{b.address}"
+max_conn = 1
+"""
+    proxy = start_proxy(tmp_path, cfg, port, workers=1)
+    try:
+        wait_port(admin)
+        before = scrape(admin)
+        # three at once on a server that takes one: two of them wait (0.5 s, then 1 s)
+        results: list[int] = []
+        threads = [
+            threading.Thread(
+                target=lambda: results.append(plain_request(port, "/slow?delay=0.5")[0])
+            )
+            for _ in range(3)
+        ]
+        for t in threads:
+            t.start()
+        time.sleep(0.25)
+        during = scrape(admin)
+        for t in threads:
+            t.join(30)
+        after = scrape(admin)
+        assert results == [200, 200, 200]
+        assert value(during, "l7lb_pool_queue_length", pool="web") == 2
+        assert value(during, "l7lb_server_active_requests", pool="web", server=b.name) == 1
+        assert delta(before, after, "l7lb_pool_queued_total", pool="web") == 2
+        waited = delta(before, after, "l7lb_pool_queue_seconds_total", pool="web")
+        assert 1.2 <= waited <= 5.0, waited
+        assert value(after, "l7lb_pool_queue_length", pool="web") == 0
+    finally:
+        proxy.stop()
+
+
+def test_store_families_follow_a_real_redis(tmp_path: Path, backends: list[Backend]) -> None:
+    sys.path.insert(0, str(Path(__file__).parent.parent / "store"))
+    from engines import ServerProc
+
+    redis = ServerProc("redis", tmp_path)
+    redis.start()
+    port, tls_port, admin = free_port(), free_port(), free_port()
+    cert, key = make_cert(tmp_path)
+    cfg = f"""
+[admin]
+listen = "127.0.0.1:{admin}"
+[metrics]
+interval = "200ms"
+[store]
+url = "{redis.url}"
+session_key = "{"22" * 32}"
+timeout = "100ms"
+[[vip]]
+name = "www"
+listen = ["127.0.0.1:{port}"]
+[[vip.route]]
+pool = "web"
+[[vip]]
+name = "secure"
+listen = ["127.0.0.1:{tls_port}"]
+tls = {{ certificates = [{{ cert = "{cert}", key = "{key}" }}], tickets = false }}
+[[vip.route]]
+pool = "web"
+[[pool.web.server]]
+address = "{backends[0].address}"
+"""
+    proxy = start_proxy(tmp_path, cfg, port, workers=1)
+    try:
+        wait_port(admin)
+        for _ in range(3):  # full handshakes: each new session goes to the store
+            assert not tls_request(tls_port, tls12_ctx())[0]
+        time.sleep(1.0)  # the background writes, then a report
+        up = scrape(admin)
+        assert value(up, "l7lb_store_operations_total") >= 3
+        assert value(up, "l7lb_store_latency_seconds_count") >= 3
+        assert value(up, "l7lb_store_outages_total") == 0
+        assert value(up, "l7lb_store_up") == 1
+
+        redis.stop()
+        for _ in range(3):
+            assert not tls_request(tls_port, tls12_ctx())[0]  # a dead store costs nothing
+        time.sleep(1.0)
+        down = scrape(admin)
+        failed = sum(
+            delta(up, down, "l7lb_store_errors_total", reason=r)
+            for r in ("timeout", "error", "skipped", "overloaded")
+        )
+        assert failed >= 3
+        assert delta(up, down, "l7lb_store_outages_total") >= 1
+    finally:
+        proxy.stop()
+        redis.stop()
