@@ -23,8 +23,9 @@ OTHER: Final = 5
 
 # Upper bounds (seconds) of the backend response-time buckets, from the request sent to the
 # response head: a realserver on the same LAN answers in a millisecond or two, a slow
-# application in seconds. The last bucket (+Inf) is implicit.
-RESPONSE_TIME_BUCKETS: Final = (
+# application in seconds. The last bucket (+Inf) is implicit. (Not ``Final``: a compiled
+# module read a ``Final`` tuple of floats as "not set" from inside a method.)
+RESPONSE_TIME_BUCKETS: tuple[float, ...] = (
     0.0005,
     0.001,
     0.0025,
@@ -41,7 +42,7 @@ RESPONSE_TIME_BUCKETS: Final = (
     10.0,
 )
 # Store calls (a Redis or memcached round trip on the LAN, bounded by its deadline).
-STORE_LATENCY_BUCKETS: Final = (
+STORE_LATENCY_BUCKETS: tuple[float, ...] = (
     0.0001,
     0.00025,
     0.0005,
