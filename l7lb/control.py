@@ -15,9 +15,12 @@ message            direction       what
 ``Claim``          worker -> sup.  who owns this table key? (a proposal, first claim wins)
 ``Claimed``        sup. -> worker  the answer to a ``Claim`` (the server, or none)
 ``Health``         sup. -> worker  a server's health check state changed
-``Admin``          sup. -> worker  the admin set a server's weight or state
+``Admin``          sup. -> worker  the admin set a server's weight or state (a drain's deadline)
 ``StatsQuery``     sup. -> worker  send your counters (``l7lb admin show``)
 ``Stats``          worker -> sup.  the counters: server rows and TLS counters
+``MetricsQuery``   sup. -> worker  send a metrics snapshot now (a /metrics scrape)
+``Metrics``        worker -> sup.  a metrics snapshot (``metrics.snapshot``): every
+                                   ``[metrics] interval``, at the end, and as an answer
 =================  ==============  ==========================================================
 
 A line that is not JSON, has an unknown type or a field of the wrong type is logged and
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
@@ -166,6 +170,7 @@ class Admin(Message):
     server: str
     weight: int | None = None
     state: str | None = None  # "ready", "drain" or "maint"
+    deadline: float | None = None  # with "drain": when stuck clients move (time.time())
 
     def fields(self) -> dict[str, Any]:
         return {
@@ -173,17 +178,31 @@ class Admin(Message):
             "server": self.server,
             "weight": self.weight,
             "state": self.state,
+            "deadline": self.deadline,
         }
 
     @classmethod
     def parse(cls, obj: dict[str, Any]) -> Admin:
         weight = obj.get("weight")
         state = obj.get("state")
+        deadline = obj.get("deadline")
         if weight is not None and (not isinstance(weight, int) or isinstance(weight, bool)):
             raise MessageError("weight: expected an integer or null")
         if state is not None and not isinstance(state, str):
             raise MessageError("state: expected a string or null")
-        return cls(_str(obj, "pool"), _str(obj, "server"), weight, state or None)
+        if deadline is not None and (
+            not isinstance(deadline, int | float)
+            or isinstance(deadline, bool)
+            or not math.isfinite(deadline)
+        ):
+            raise MessageError("deadline: expected a number or null")
+        return cls(
+            _str(obj, "pool"),
+            _str(obj, "server"),
+            weight,
+            state or None,
+            float(deadline) if deadline is not None else None,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,8 +239,50 @@ class Stats(Message):
         return cls(_int(obj, "id"), servers, tls)
 
 
+@dataclass(frozen=True, slots=True)
+class MetricsQuery(Message):
+    TYPE: ClassVar[str] = "metrics?"
+    id: int
+
+    def fields(self) -> dict[str, Any]:
+        return {"id": self.id}
+
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> MetricsQuery:
+        return cls(_int(obj, "id"))
+
+
+@dataclass(frozen=True, slots=True)
+class Metrics(Message):
+    TYPE: ClassVar[str] = "metrics"
+    id: int  # the MetricsQuery's, or 0 when the worker reports on its own
+    data: dict[str, Any]  # ``l7lb.metrics.snapshot.take`` (checked by ``metrics.aggregate``)
+
+    def fields(self) -> dict[str, Any]:
+        return {"id": self.id, "data": self.data}
+
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> Metrics:
+        data = obj.get("data")
+        if not isinstance(data, dict):
+            raise MessageError("data: expected an object")
+        return cls(_int(obj, "id"), data)
+
+
 TYPES: Final[dict[str, Callable[[dict[str, Any]], Message]]] = {
-    cls.TYPE: cls.parse for cls in (Ready, Stick, Claim, Claimed, Health, Admin, StatsQuery, Stats)
+    cls.TYPE: cls.parse
+    for cls in (
+        Ready,
+        Stick,
+        Claim,
+        Claimed,
+        Health,
+        Admin,
+        StatsQuery,
+        Stats,
+        MetricsQuery,
+        Metrics,
+    )
 }
 
 

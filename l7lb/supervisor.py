@@ -26,8 +26,15 @@ from typing import Any
 from l7lb import native
 from l7lb.admin import pidfile
 from l7lb.admin.api import AdminApi
-from l7lb.admin.commands import ReloadVerdict, ServerRow, UnknownServer, merge_tls
+from l7lb.admin.commands import (
+    ReloadVerdict,
+    ServerRow,
+    UnknownServer,
+    format_left,
+    merge_tls,
+)
 from l7lb.admin.http_server import AdminHttpServer
+from l7lb.admin.metrics_routes import MetricsRoutes
 from l7lb.admin.server import AdminServer
 from l7lb.config.health_targets import check_targets
 from l7lb.config.load import ConfigError, load_config
@@ -39,6 +46,8 @@ from l7lb.control import (
     Health,
     LineDecoder,
     Message,
+    Metrics,
+    MetricsQuery,
     Ready,
     Stats,
     StatsQuery,
@@ -46,6 +55,9 @@ from l7lb.control import (
     encode,
 )
 from l7lb.health.checker import HealthChecker
+from l7lb.metrics.aggregate import DirectorMetrics, View
+from l7lb.metrics.exposition import Director, ServerInfo
+from l7lb.metrics.snapshot import store_snapshot
 from l7lb.persistence.shared import StickTables, StickUpdate
 from l7lb.store.backend import SharedStore, open_store
 from l7lb.store.stick import StickStore
@@ -144,6 +156,14 @@ class Supervisor:
         self.session_path = ""
         self._tmpdir = ""
         self._stats_id = 0
+        # /metrics: the workers' reports, summed (l7lb.metrics), and the supervisor's own
+        self.metrics = DirectorMetrics()
+        self.metrics_waiters: dict[int, asyncio.Future[None]] = {}
+        self.reloads = 0
+        self.reload_failures = 0
+        self.worker_restarts = 0
+        self.metrics_routes = MetricsRoutes(self)
+        self.metrics_routes.install(self.admin_api.router)
 
     def worker_count(self, config: Config) -> int:
         if self.workers_override:
@@ -444,7 +464,7 @@ class Supervisor:
         for (pool, server), up in self.health.items():
             msgs.append(Health(pool, server, up))
         for (pool, server), st in self.admin.items():
-            msgs.append(Admin(pool, server, st.get("weight"), st.get("state")))
+            msgs.append(Admin(pool, server, st.get("weight"), st.get("state"), st.get("deadline")))
         now = time.time()
         batch: list[StickUpdate] = []
         for name in self.tables.names():
@@ -554,12 +574,18 @@ class Supervisor:
         log.info("admin: pool %s server %s weight %d", pool, server, weight)
         return f"pool {pool} server {server}: weight {weight}"
 
-    async def set_state(self, pool: str, server: str, state: str) -> str:
+    async def set_state(self, pool: str, server: str, state: str, deadline: float = 0.0) -> str:
         self._find(pool, server)
-        self.admin.setdefault((pool, server), {})["state"] = state
-        self.broadcast(Admin(pool, server, state=state))
-        log.info("admin: pool %s server %s state %s", pool, server, state)
-        return f"pool {pool} server {server}: {state}"
+        entry = self.admin.setdefault((pool, server), {})
+        entry["state"] = state
+        # the deadline as a date, so workers started later (restart, reload) keep it
+        entry["deadline"] = time.time() + deadline if state == "drain" and deadline else None
+        self.broadcast(Admin(pool, server, state=state, deadline=entry["deadline"]))
+        what = state
+        if entry["deadline"] is not None:
+            what = f"drain, sticky clients move in {format_left(deadline)}"
+        log.info("admin: pool %s server %s state %s", pool, server, what)
+        return f"pool {pool} server {server}: {what}"
 
     async def tls_counters(self) -> dict[str, dict[str, Any]]:
         return merge_tls([reply.tls for reply in await self._collect_stats()])
@@ -584,8 +610,14 @@ class Supervisor:
                         active=prev.active + row.active,
                         requests=prev.requests + row.requests,
                         entries=max(prev.entries, row.entries),  # shared tables: same entries
+                        sticky=prev.sticky + row.sticky,
                         state="down" if "down" in (prev.state, row.state) else prev.state,
                     )
+        now = time.time()
+        for key, row in rows.items():
+            deadline = self.admin.get(key, {}).get("deadline")
+            if deadline is not None and row.state == "drain":
+                rows[key] = replace(row, left=max(0.0, deadline - now))
         order = [(p.name, s.name) for p in self.config.pools.values() for s in p.servers]
         return [rows[k] for k in order if k in rows]
 
@@ -608,6 +640,59 @@ class Supervisor:
                 self.stats_waiters.pop(sid * 1000 + i, None)
         return [fut.result() for fut in done]
 
+    # ---- metrics (GET /metrics, the stats page) ------------------------------------
+
+    async def metrics_view(self) -> tuple[View, Director]:
+        """Fresh numbers: every ready worker is asked for a snapshot (up to 1 s), then
+        the sum is taken with what the supervisor knows itself."""
+        loop = asyncio.get_running_loop()
+        self._stats_id += 1
+        sid = self._stats_id
+        workers = [w for w in self.procs if not w.retiring and w.ready.done()]
+        futures = []
+        for i, w in enumerate(workers):
+            fut: asyncio.Future[None] = loop.create_future()
+            self.metrics_waiters[sid * 1000 + i + 1] = fut
+            self.send(w, MetricsQuery(sid * 1000 + i + 1))
+            futures.append(fut)
+        try:
+            if futures:
+                await asyncio.wait(futures, timeout=1.0)
+        finally:
+            for i in range(len(workers)):
+                self.metrics_waiters.pop(sid * 1000 + i + 1, None)
+        return self.metrics.view(), self.director_metrics()
+
+    def director_metrics(self) -> Director:
+        """The supervisor's part of a scrape: health, the admin's say, reloads, its store."""
+        status = self.checker.status() if self.checker is not None else {}
+        pools: dict[str, dict[str, ServerInfo]] = {}
+        for pool in self.config.pools.values():
+            servers = pools[pool.name] = {}
+            for s in pool.servers:
+                admin = self.admin.get((pool.name, s.name), {})
+                info = ServerInfo(weight=admin.get("weight", s.weight))
+                info.admin = admin.get("state") or "ready"
+                health = status.get((pool.name, s.name))
+                if health is not None:
+                    info.up = health.up
+                    info.checks = health.checks
+                    info.check_failures = health.failures
+                    info.last_check = health.last
+                    info.check_reason = health.reason
+                servers[s.name] = info
+        store = self.store
+        return Director(
+            vips=[v.name for v in self.config.vips],
+            pools=pools,
+            reloads=self.reloads,
+            reload_failures=self.reload_failures,
+            worker_restarts=self.worker_restarts,
+            store=store_snapshot(store) if store is not None else None,
+            store_up=store.reachable if store is not None else None,
+            store_name=store.name if store is not None else "",
+        )
+
     def on_worker_message(self, wp: WorkerProc, msg: Message) -> None:
         if isinstance(msg, Stick):
             # a worker learned persistence entries: every other worker must know them,
@@ -623,6 +708,12 @@ class Supervisor:
             fut = self.stats_waiters.get(msg.id)
             if fut is not None and not fut.done():
                 fut.set_result(msg)
+        elif isinstance(msg, Metrics):
+            if not self.metrics.report(wp, wp.index, msg.data):
+                log.error("worker %d: a metrics report of an unknown shape, ignored", wp.index)
+            waiter = self.metrics_waiters.get(msg.id) if msg.id else None
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
         else:
             log.error("worker %d: unexpected %s message", wp.index, msg.TYPE)
 
@@ -645,6 +736,7 @@ class Supervisor:
             pass
         if not wp.ready.done():
             wp.ready.set_result(False)
+        self.metrics.gone(wp)  # its counters stay in the sums
         code = await wp.proc.wait()
         wp.writer.close()
         if wp in self.procs:
@@ -657,6 +749,7 @@ class Supervisor:
             wp.proc.pid,
             code,
         )
+        self.worker_restarts += 1
         await asyncio.sleep(0.5)  # a worker that dies at start must not spin the CPU
         if self.stopping or wp.generation != self.generation:
             return
@@ -715,6 +808,10 @@ class Supervisor:
                 log.error("reload rejected: %s", e)
             log.error("reload rejected: keeping the running configuration")
         self.reload_seq += 1
+        if errors:
+            self.reload_failures += 1
+        else:
+            self.reloads += 1
         if self.pid_file:
             try:
                 pidfile.write_reload_status(

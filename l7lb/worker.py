@@ -68,6 +68,8 @@ class Worker:
         rt = WorkerRuntime(self.config, loop.call_soon)
         services = WorkerServices(rt, loop)
         resumption = await self._resumption(loop)
+        services.store = self.shared_store  # metrics: the store and session cache counters
+        services.session_cache = resumption.cache if resumption is not None else None
         for vip in self.config.vips:
             vr = rt.vips[vip.name]
 

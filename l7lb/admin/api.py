@@ -1,15 +1,18 @@
 """The admin HTTP API: its routes and what each one answers.
 
 ========================================  =====================================================
-``GET /``                                 the list of endpoints (text)
+``GET /``                                 the stats page (HTML) for a browser; for other
+                                          clients (curl) the list of endpoints (text)
 ``GET /healthz``                          200 ``ok`` serving; 503 ``starting``, ``draining``
 ``GET /api/servers``                      ``show servers`` as JSON
-``POST /api/servers/POOL/SERVER/ACTION``  ACTION: drain, ready, maint, weight (``{"weight": N}``)
+``POST /api/servers/POOL/SERVER/ACTION``  ACTION: drain (``{"deadline": "10m"}`` optional),
+                                          ready, maint, weight (``{"weight": N}``)
 ``POST /api/reload``                      reload; 200 accepted or 422 rejected, with the errors
 ``POST /api/stop``                        stop as on SIGTERM; 202 with the supervisor's pid
 ========================================  =====================================================
 
-POST routes need the bearer token. Server actions build the same ``Command``
+``GET /metrics`` and ``GET /api/stats`` (the page's data) are added by
+``metrics_routes``. POST routes need the bearer token. Server actions build the same ``Command``
 that ``l7lb admin`` sends over the admin socket and go through the same
 ``execute``, so their effect is the same.
 """
@@ -20,12 +23,14 @@ import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import asdict
+from pathlib import Path
 
 from l7lb.admin.commands import (
     STATE_VERBS,
     AdminError,
     Command,
     UnknownServer,
+    check_deadline,
     check_weight,
 )
 from l7lb.admin.handler import AdminHandler, execute
@@ -38,11 +43,16 @@ from l7lb.admin.http_message import (
 from l7lb.admin.router import Params, Router
 
 ACTIONS = (*STATE_VERBS, "weight")
+# read once: the page is static; it polls /api/stats
+STATS_PAGE = (Path(__file__).parent / "stats_page.html").read_bytes()
 INDEX = """\
-l7lb admin
+l7lb admin (a browser gets the stats page here)
   GET  /healthz                          200 ok while serving, 503 starting or draining
+  GET  /metrics                          Prometheus metrics of the whole director
+  GET  /api/stats                        what the stats page shows (JSON)
   GET  /api/servers                      pools and servers (JSON), as l7lb admin show servers
-  POST /api/servers/POOL/SERVER/ACTION   ACTION: drain, ready, maint, weight {"weight": N}
+  POST /api/servers/POOL/SERVER/ACTION   ACTION: drain [{"deadline": "10m"}], ready, maint,
+                                         weight {"weight": N}
   POST /api/reload                       reload the configuration file: the verdict (JSON)
   POST /api/stop                         stop as on SIGTERM
 POST needs Authorization: Bearer TOKEN (the [admin] token_file's).
@@ -65,6 +75,9 @@ class AdminApi:
         return await self.router.respond(request)
 
     async def index(self, request: AdminRequest, params: Params) -> AdminResponse:
+        accept = request.header(b"accept") or b""
+        if b"text/html" in accept:  # a browser
+            return AdminResponse(200, STATS_PAGE, "text/html; charset=utf-8")
         return text_response(200, INDEX)
 
     async def healthz(self, request: AdminRequest, params: Params) -> AdminResponse:
@@ -81,6 +94,8 @@ class AdminApi:
         try:
             if action == "weight":
                 cmd = Command("set-weight", pool, server, check_weight(_weight_of(request.body)))
+            elif action == "drain" and request.body.strip():
+                cmd = Command("drain", pool, server, deadline=_deadline_of(request.body))
             elif action in STATE_VERBS:
                 cmd = Command(action, pool, server)
             else:
@@ -103,6 +118,20 @@ class AdminApi:
 
 def _failure(status: int, message: str) -> AdminResponse:
     return json_response(status, {"ok": False, "error": message})
+
+
+def _deadline_of(body: bytes) -> float:
+    """``{"deadline": "10m"}`` (or seconds) -> seconds; AdminError saying what to send."""
+    usage = 'send no body, or a JSON body {"deadline": "10m"} (a duration, at most 7 days)'
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise AdminError(usage) from None
+    if not isinstance(data, dict) or set(data) - {"deadline"}:
+        raise AdminError(usage)
+    if data.get("deadline") in (None, ""):
+        return 0.0
+    return check_deadline(data["deadline"])
 
 
 def _weight_of(body: bytes) -> object:

@@ -6,6 +6,7 @@ tool (which refuses a malformed command before connecting)::
     show servers
     set-weight POOL SERVER N      N from 0 to 256; 0 drains like weight 0 in LVS
     drain POOL SERVER             sticky clients only, no new ones
+    drain POOL SERVER --deadline D    ... and from D on (10m, 1h30m) they move too
     maint POOL SERVER             no traffic at all
     ready POOL SERVER             back to normal
     reload                        reload the configuration file; answers the verdict
@@ -15,21 +16,25 @@ tool (which refuses a malformed command before connecting)::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from l7lb.balancing.pool_state import MAX_WEIGHT
 from l7lb.balancing.server_state import ServerState
+from l7lb.config.durations import DurationError, parse_duration
 
 MAX_LINE = 1024  # bytes, newline included: commands are short, input is hostile
 STATE_VERBS = ("drain", "maint", "ready")
+MAX_DEADLINE = 7 * 86400.0  # a drain deadline further away is a typo
 HELP = """\
 commands:
   show servers                 pools and servers: weight, state, connections, persistence
   show tls                     per TLS VIP: full and resumed handshakes, failures by reason
   set-weight POOL SERVER N     set a server's weight (0-256) on every worker
-  drain POOL SERVER            keep sticky clients, send no new ones
+  drain POOL SERVER [--deadline 10m]
+                               keep sticky clients (until the deadline), send no new ones
   maint POOL SERVER            send nothing (maintenance)
   ready POOL SERVER            back in rotation
   reload                       reload the configuration file (l7lb reload -c FILE)
@@ -54,6 +59,7 @@ class Command:
     pool: str = ""
     server: str = ""
     weight: int = 0
+    deadline: float = 0.0  # drain: seconds until stuck clients move too; 0 = never
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +99,18 @@ def check_weight(value: object) -> int:
     return number
 
 
+def check_deadline(value: object) -> float:
+    """A drain deadline as the admin gives it: a duration ("10m", "90s", or seconds),
+    more than 0 and at most 7 days; AdminError otherwise."""
+    try:
+        seconds = parse_duration(value)
+    except DurationError as exc:
+        raise AdminError(f"deadline: {exc.message} ({exc.hint})") from None
+    if not 0 < seconds <= MAX_DEADLINE:
+        raise AdminError(f"deadline must be more than 0s and at most 7 days, not {value!r}")
+    return seconds
+
+
 def _printable(word: str) -> bool:
     return word.isprintable() and len(word) <= 256
 
@@ -130,9 +148,12 @@ def parse_command(line: bytes | str) -> Command:
         if args:
             raise AdminError(f"usage: {verb} (no arguments)")
         return Command(verb)
+    if verb == "drain" and len(args) == 4 and args[2] == "--deadline":
+        return Command(verb, args[0], args[1], deadline=check_deadline(args[3]))
     if verb in STATE_VERBS:
         if len(args) != 2:
-            raise AdminError(f"usage: {verb} POOL SERVER")
+            extra = " [--deadline 10m]" if verb == "drain" else ""
+            raise AdminError(f"usage: {verb} POOL SERVER{extra}")
         return Command(verb, args[0], args[1])
     raise AdminError(f"unknown command {words[0]!r} (try: help)")
 
@@ -150,10 +171,13 @@ class ServerRow:
     active: int = 0
     requests: int = 0
     entries: int = 0  # live persistence table entries pointing at it
+    sticky: int = 0  # draining: sticky clients seen in the last minute (balancing.drain)
+    left: float = -1.0  # draining with a deadline: seconds until it (0: passed); -1: none
 
     @classmethod
     def from_state(cls, pool: str, s: ServerState, entries: int, now: float) -> ServerRow:
         """A row for one worker's ``ServerState``; ``now`` on the loop's clock."""
+        drain = s.drain
         return cls(
             pool=pool,
             server=s.name,
@@ -164,6 +188,8 @@ class ServerRow:
             active=s.active,
             requests=s.requests,
             entries=entries,
+            sticky=drain.clients(now) if drain is not None else 0,
+            left=-1.0 if drain is None or math.isinf(drain.until) else max(0.0, drain.until - now),
         )
 
 
@@ -179,7 +205,19 @@ def state_label(s: ServerState, now: float) -> str:
     return "up"
 
 
-_HEAD = ("Server", "Address", "Weight", "State", "Active", "Requests", "Persist")
+_HEAD = ("Server", "Address", "Weight", "State", "Active", "Requests", "Persist", "Sticky", "Left")
+
+
+def format_left(seconds: float) -> str:
+    """Time left to a drain deadline, whole seconds ("4m10s"); "-" without one."""
+    if seconds < 0:
+        return "-"
+    whole = math.ceil(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
 
 
 def format_servers(rows: Sequence[ServerRow]) -> str:
@@ -196,6 +234,8 @@ def format_servers(rows: Sequence[ServerRow]) -> str:
             str(r.active),
             str(r.requests),
             str(r.entries),
+            str(r.sticky) if r.state == "drain" else "-",
+            format_left(r.left) if r.state == "drain" else "-",
         )
         for r in rows
     ]

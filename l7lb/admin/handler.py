@@ -30,8 +30,9 @@ class AdminHandler(Protocol):
         an unknown pool or server."""
         ...
 
-    async def set_state(self, pool: str, server: str, state: str) -> str:
-        """``state`` is "drain", "maint" or "ready"; as ``set_weight``."""
+    async def set_state(self, pool: str, server: str, state: str, deadline: float = 0.0) -> str:
+        """``state`` is "drain", "maint" or "ready"; as ``set_weight``. ``deadline``
+        (drain only): seconds from now after which stuck clients move too (0: never)."""
         ...
 
     async def tls_counters(self) -> dict[str, dict[str, Any]]:
@@ -69,5 +70,5 @@ async def execute(handler: AdminHandler, cmd: Command) -> str:
     elif cmd.verb == "set-weight":
         text = await handler.set_weight(cmd.pool, cmd.server, cmd.weight)
     else:
-        text = await handler.set_state(cmd.pool, cmd.server, cmd.verb)
+        text = await handler.set_state(cmd.pool, cmd.server, cmd.verb, cmd.deadline)
     return text if text.endswith("\n") else text + "\n"

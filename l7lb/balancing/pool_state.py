@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Set
 
+from l7lb.balancing.drain import DrainWatch
 from l7lb.balancing.scheduler import make_picker
 from l7lb.balancing.server_state import ADMIN_STATES, ServerState
 from l7lb.config.model import Pool
@@ -97,24 +98,37 @@ class PoolState:
         s.weight = weight
         (self._backup_picker if s.server.backup else self._primary_picker).weights_changed()
 
-    def set_admin(self, name: str, state: str) -> None:
+    def set_admin(self, name: str, state: str, deadline: float = math.inf) -> None:
         """The admin's state for a server: "ready", "drain" (sticky clients
-        only) or "maint" (nobody). KeyError if unknown, ValueError if bad."""
+        only, until ``deadline``, on the loop's clock) or "maint" (nobody).
+        KeyError if unknown, ValueError if bad."""
         if state not in ADMIN_STATES:
             raise ValueError(f"admin state must be one of {', '.join(ADMIN_STATES)}, not {state!r}")
-        self.by_name[name].admin = state  # narrowed to AdminState by the check
+        s = self.by_name[name]
+        s.admin = state  # narrowed to AdminState by the check
+        if state != "drain":
+            s.drain = None
+        elif s.drain is None:
+            s.drain = DrainWatch(deadline)
+        else:
+            s.drain.until = deadline  # a new deadline; the clients seen stay counted
 
     def sticky_state(self, s: ServerState, now: float) -> str:
         """Whether a server a client is stuck to can take its request:
-        "ok", "maint", "down" (health or passive back-off) or "full".
+        "ok", "maint", "down" (health or passive back-off), "expired" (its
+        drain deadline has passed: move the client) or "full".
 
         Weight 0 and "drain" do not matter here: a draining server keeps
-        its persistent clients until their persistence expires.
+        its persistent clients until their persistence expires, or until
+        the drain's deadline.
         """
         if s.admin == "maint":
             return "maint"
         if not s.up or s.down_until > now:
             return "down"
+        drain = s.drain
+        if drain is not None and now >= drain.until:
+            return "expired"
         if s.max_conn and s.active >= s.max_conn:
             return "full"
         return "ok"
@@ -152,3 +166,4 @@ class PoolState:
             s.down_until = prev.down_until
             s.requests = prev.requests
             s.admin = prev.admin
+            s.drain = prev.drain

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from l7lb.balancing.drain import DrainWatch
 from l7lb.config.model import Server
 
 # The operator's say, independent of health: "drain" keeps the clients already
@@ -32,6 +33,7 @@ class ServerState:
     down_until: float = 0.0  # passive back-off: ineligible while ``now`` < this
     requests: int = 0  # requests sent since start (admin and stats)
     admin: AdminState = "ready"  # set by ``l7lb admin drain|maint|ready``
+    drain: DrainWatch | None = None  # while ``admin`` is "drain": its deadline, its clients
     current: int = 0  # smooth weighted round robin running weight (scheduler scratch)
 
     def __post_init__(self) -> None:

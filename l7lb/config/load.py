@@ -24,6 +24,7 @@ from l7lb.config.address import parse_address
 from l7lb.config.admin import parse_admin_table
 from l7lb.config.durations import DurationError, parse_duration
 from l7lb.config.ipvs import IPVS_KEYS, parse_ipvs_table
+from l7lb.config.metrics import parse_metrics_table
 from l7lb.config.model import (
     Address,
     Config,
@@ -91,6 +92,7 @@ TOP_KEYS = (
     "pid_file",
     "persistence_secret",
     "store",
+    "metrics",
     "timeouts",
     "http",
     "log",
@@ -1310,6 +1312,9 @@ def _build(doc: dict[str, Any], source: str, issues: _Issues, base_dir: str = ""
                 issues.add(
                     "admin listen", f"{admin.listen} is also {path}", "use a port of its own"
                 )
+    metrics, metrics_issues = parse_metrics_table(doc.get("metrics"))
+    for where, message, hint in metrics_issues:
+        issues.add(where, message, hint)
     ipvs = None
     if "ipvs" in doc:  # the L4 tier for `l7lb ipvs`; needs the VIPs and pools built
         ipvs, ipvs_issues = parse_ipvs_table(doc["ipvs"], vips, pools)
@@ -1326,6 +1331,7 @@ def _build(doc: dict[str, Any], source: str, issues: _Issues, base_dir: str = ""
         log=log,
         admin_socket=admin_socket,
         admin=admin,
+        metrics=metrics,
         pid_file=pid_file,
         persistence_secret=persistence_secret,
         source=source,

@@ -258,6 +258,8 @@ class Config:
     store: Any = None
     # the L4 tier ([ipvs]) for `l7lb ipvs`: an ``l7lb.config.ipvs.IpvsSettings``; None = absent
     ipvs: Any = None
+    # [metrics]: an ``l7lb.config.metrics.MetricsSettings``; None = the defaults
+    metrics: Any = None
     # default cookie/prefix secret for pools that give none (same on every director)
     persistence_secret: bytes = field(default=b"", repr=False)
     source: str = ""  # the TOML text this was built from (for reload/workers)

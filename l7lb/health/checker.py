@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -36,16 +37,20 @@ class ServerHealth:
     pending: bool  # no check has finished yet (FIRST_CHECK)
     reason: str  # the last check's reason, "" before the first
     checks: int  # checks finished so far
+    failures: int = 0  # ... of which failed
+    last: float = 0.0  # when the last one finished (time.time()), 0 before the first
 
 
 class _Entry:
-    __slots__ = ("checks", "reason", "state", "target", "task")
+    __slots__ = ("checks", "failures", "last", "reason", "state", "target", "task")
 
     def __init__(self, target: CheckTarget, state: HealthState) -> None:
         self.target = target
         self.state = state
         self.reason = ""
         self.checks = 0
+        self.failures = 0
+        self.last = 0.0
         self.task: asyncio.Task[None] | None = None
 
 
@@ -114,7 +119,12 @@ class HealthChecker:
     def status(self) -> dict[tuple[str, str], ServerHealth]:
         return {
             key: ServerHealth(
-                e.state.up and not e.state.pending, e.state.pending, e.reason, e.checks
+                e.state.up and not e.state.pending,
+                e.state.pending,
+                e.reason,
+                e.checks,
+                e.failures,
+                e.last,
             )
             for key, e in self._entries.items()
         }
@@ -151,6 +161,8 @@ class HealthChecker:
 
     async def _apply(self, entry: _Entry, result: ProbeResult) -> None:
         entry.checks += 1
+        entry.failures += 0 if result.ok else 1
+        entry.last = time.time()
         entry.reason = result.reason
         changed = entry.state.record(result.ok)
         if changed is None:

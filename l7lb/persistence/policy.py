@@ -8,6 +8,7 @@ The data path calls it in this order for each request routed to a pool::
     state = st.usable(sticky.server, loop_now)            # if sticky.server
         # "ok": use it (even when draining or weight 0)
         # "down" / "maint": pool.redispatch ? schedule normally : 503
+        # "expired" (past a drain deadline): schedule normally
         # "full": queue up to pool.queue_timeout, then 503
     headers = st.request_headers(headers, sticky)         # toward the backend
     updates = st.dispatched(sticky, server, now)          # once a server is chosen
@@ -263,7 +264,8 @@ class Stickiness:
 
     def usable(self, s: ServerState, loop_now: float) -> str:
         """Can the stuck server take the request? "ok" (draining counts as
-        ok), "down" or "maint" (redispatch or 503), "full" (queue)."""
+        ok), "down" or "maint" (redispatch or 503), "expired" (past its drain
+        deadline: redispatch), "full" (queue)."""
         return self.state.sticky_state(s, loop_now)
 
     def request_cookies(self, headers: Headers, sticky: Sticky) -> list[bytes] | None:

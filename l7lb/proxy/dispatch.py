@@ -12,9 +12,9 @@ failed, fallback hops, the queue deadline) and answers every event with a ``Deci
 A pool without servers left falls back to its ``fallback_pool`` inside the step (the
 decision names the pool that was used). Persistence decides first: a client stuck to a
 server goes there even while it drains; a stuck server that is down or in maintenance is
-either redispatched (``pool.redispatch``) or answered with 503; one that is full is queued
-for. Nothing here does I/O: ``now`` is the event loop's clock (back-off deadlines, queue),
-``wall`` is wall-clock seconds (cookie dates).
+either redispatched (``pool.redispatch``) or answered with 503, one past its drain deadline
+always redispatched; one that is full is queued for. Nothing here does I/O: ``now`` is the
+event loop's clock (back-off deadlines, queue), ``wall`` is wall-clock seconds (cookie dates).
 """
 
 from __future__ import annotations
@@ -141,12 +141,19 @@ class Dispatch:
             state = st.usable(server, now)
             if state == "ok":
                 # stuck clients follow their server even while it drains
+                pool.counters.stuck += 1
+                drain = server.drain
+                if drain is not None:  # how many are left (balancing.drain)
+                    c = sticky.cookie
+                    drain.saw(self.peer, c.issued if c is not None else sticky.key, now)
                 return self._use(pool, server, wall)
             if state == "full":
                 return self._wait(pool, now)
-            if not pool.pool.redispatch:
+            if not pool.pool.redispatch and state != "expired":
                 return AnswerLocally(answers.error(503, f"the client's server is {state}"))
-            # redispatch: schedule normally; the response re-sticks the client
+            # redispatch (always past a drain deadline): schedule normally; the response
+            # re-sticks the client
+            pool.counters.redispatched += 1
         elif st.claim_needed(sticky):
             assert sticky.key is not None
             proposal = None
@@ -158,6 +165,8 @@ class Dispatch:
                     return self._schedule(now, wall)  # nothing to propose: fallback or 503
             self.claiming = True
             return AskSupervisor(st.table_name, sticky.key, proposal.name if proposal else None)
+        else:
+            pool.counters.new += 1
         return self._schedule(now, wall)
 
     def claimed(self, name: str | None, now: float, wall: float) -> Decision:
@@ -167,7 +176,10 @@ class Dispatch:
         st = pool.stickiness
         assert st is not None and self.sticky.key is not None
         server = pool.state.by_name.get(name) if name else None
+        if server is None:
+            pool.counters.claim_misses += 1
         if server is not None and st.usable(server, now) == "ok":
+            pool.counters.stuck += 1
             self.sticky = Sticky(
                 server, self.sticky.key, "source" if st.proposes else "learned", None
             )

@@ -25,7 +25,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Final
 
-from l7lb.accesslog import AccessRecord
 from l7lb.http.events import (
     Data,
     EndOfMessage,
@@ -64,6 +63,7 @@ from l7lb.proxy.dispatch import (
 )
 from l7lb.proxy.flow import Pause
 from l7lb.proxy.link import Requester
+from l7lb.proxy.tally import Tally
 from l7lb.routing.target import origin_parts
 
 if TYPE_CHECKING:
@@ -109,10 +109,7 @@ class Exchange(Requester):
         self.relay = BodyRelay(req.framing is Framing.CHUNKED)  # the body's way out
         self.resp: ResponseHead | None = None
         self.status = 0
-        self.bytes_sent = 0
-        self.t0 = now
-        self.t_sent = -1.0  # when the head went to the backend
-        self.t_head = -1.0  # when the response head came back
+        self.tally = Tally(now, len(req.raw))  # bytes and times, for the log and /metrics
 
     # ---- the request ------------------------------------------------------------------
 
@@ -131,6 +128,7 @@ class Exchange(Requester):
 
     def body(self, data: bytes, now: float) -> None:
         """Request body bytes, decoded."""
+        self.tally.bytes_in += len(data)
         if self.discard or not data or self.done:
             return
         self.deadline.progress()
@@ -177,6 +175,7 @@ class Exchange(Requester):
             assert isinstance(d, WaitForSlot)
             self.pool = d.pool
             self.waiting = True
+            self.tally.queued(now)
             self.deadline.until(Phase.QUEUE, d.until)
             self.out.append(Enqueue(self, d.pool))
 
@@ -192,6 +191,7 @@ class Exchange(Requester):
         if self.done or not self.waiting or d is None:
             return
         self.waiting = False
+        self.tally.t_dequeued = now
         self.deadline.clear()
         self._decided(d.slot_freed(now, self.rt.wall(now)), now)
 
@@ -239,7 +239,7 @@ class Exchange(Requester):
             self.client.resume_body(self, Pause.NO_BACKEND)
         else:
             self.out.append(ToBackend(link, head))
-        self.t_sent = now
+        self.tally.t_sent = now
         self.deadline.start(Phase.RESPONSE if self.req_done else Phase.BODY, now)
 
     def backend_received(self, link: BackendLink, data: bytes, now: float) -> None:
@@ -290,7 +290,7 @@ class Exchange(Requester):
             if t is Data:
                 data = ev.data  # type: ignore[union-attr]
                 if data:
-                    self.bytes_sent += len(data)
+                    self.tally.bytes_sent += len(data)
                     self.client.data(self, data)
             elif t is ResponseHead:
                 self._response_head(ev, now)  # type: ignore[arg-type]
@@ -324,7 +324,7 @@ class Exchange(Requester):
             return
         self.resp = head
         self.status = status
-        self.t_head = now
+        self.tally.t_head = now
         pool = self.pool
         edit = response_edit(
             head,
@@ -422,6 +422,7 @@ class Exchange(Requester):
             return
         if self.waiting:
             self.waiting = False
+            self.tally.t_dequeued = now
             d = self.dispatch
             assert d is not None
             self._decided(d.queue_expired(), now)
@@ -461,7 +462,7 @@ class Exchange(Requester):
         self.discard = True
         self.relay.drop()
         self.status = answer.status
-        self.bytes_sent = self.client.answer(self, answer)
+        self.tally.bytes_sent = self.client.answer(self, answer)
         self._finish(now)
         self.client.end(self, now)
 
@@ -474,8 +475,7 @@ class Exchange(Requester):
         self.deadline.clear()
         if not keep_server:
             self.release_server()
-        if self.rt.log_enabled:
-            self.out.append(Log(self.record(now)))
+        self._log_and_count(now)
 
     def release_server(self) -> None:
         """Give the server slot back (a tunnel's end calls it)."""
@@ -484,17 +484,15 @@ class Exchange(Requester):
         if server is not None and self.pool is not None:
             self.pool.release(server)
 
-    def record(self, now: float) -> AccessRecord:
+    def _log_and_count(self, now: float) -> None:
         pool = self.pool
-        return AccessRecord.of(
-            self.req,
-            self.peer,
-            self.vip.name,
-            pool.name if pool is not None else "",
-            self.server_name,
-            self.status,
-            self.bytes_sent,
-            # a response head that never came has no backend time (not "since the epoch")
-            (self.t_head - self.t_sent) * 1000 if self.t_sent >= 0 and self.t_head >= 0 else -1.0,
-            (now - self.t0) * 1000,
-        )
+        if self.rt.log_enabled:
+            name = pool.name if pool is not None else ""
+            record = self.tally.record(
+                self.req, self.peer, self.vip.name, name, self.server_name, self.status, now
+            )
+            self.out.append(Log(record))
+        metrics = self.rt.metrics
+        if metrics is not None:  # counted in l7lb.metrics.counters
+            counters = pool.counters if pool is not None else None
+            self.tally.report(metrics, self.vip.name, counters, self.server_name, self.status, now)

@@ -20,6 +20,7 @@ from l7lb.health.passive import PassiveTracker
 from l7lb.http.codec import parser_types, resolve_parser_kind
 from l7lb.http.events import RequestParser, ResponseParser
 from l7lb.http.forwarding import server_authorities
+from l7lb.metrics.counters import PoolCounters, WorkerMetrics
 from l7lb.persistence.policy import Stickiness
 from l7lb.persistence.shared import StickTables
 from l7lb.proxy.link import Requester
@@ -36,6 +37,7 @@ class PoolRuntime:
 
     __slots__ = (
         "authorities",
+        "counters",
         "defer",
         "draining",
         "hash_key",
@@ -56,6 +58,7 @@ class PoolRuntime:
         self.stock = IdleStock(pool.max_idle, pool.idle_timeout)
         self.authorities = server_authorities([s.address for s in pool.servers])
         self.hash_key = HashKey(pool.hash_key)
+        self.counters = PoolCounters([s.name for s in pool.servers])  # l7lb.metrics
         self.stickiness: Stickiness | None = None
         if pool.persistence.enabled:
             self.stickiness = Stickiness(pool, self.state, tables)
@@ -135,6 +138,10 @@ class WorkerRuntime:
         self.via = config.http.via.encode()
         self.forwarded = config.http.forwarded
         self.log_enabled = config.log.access not in ("off", "")
+        # per-request counters for /metrics; None when [metrics] enabled = false
+        self.metrics: WorkerMetrics | None = None
+        if config.metrics is None or config.metrics.enabled:
+            self.metrics = WorkerMetrics([v.name for v in config.vips])
         self.draining = False
         # wall-clock seconds minus loop seconds, refreshed by the worker's sweep: cookie
         # dates are wall-clock, the engine's events carry loop time

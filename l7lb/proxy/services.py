@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -19,7 +20,19 @@ from typing import Any, Final
 from l7lb.accesslog import AccessLog, AccessRecord
 from l7lb.admin.commands import ServerRow
 from l7lb.balancing import ServerState
-from l7lb.control import Admin, Claim, Claimed, Health, Message, Stats, StatsQuery, Stick
+from l7lb.control import (
+    Admin,
+    Claim,
+    Claimed,
+    Health,
+    Message,
+    Metrics,
+    MetricsQuery,
+    Stats,
+    StatsQuery,
+    Stick,
+)
+from l7lb.metrics import snapshot
 from l7lb.persistence.shared import StickUpdate
 from l7lb.proxy.runtime import PoolRuntime, WorkerRuntime
 
@@ -39,6 +52,15 @@ class WorkerServices:
         self._claim_id = 0
         rt.wall_offset = time.time() - loop.time()
         self._sweeper: asyncio.TimerHandle | None = loop.call_later(1.0, self._sweep)
+        # metrics: what the worker adds to its snapshots (set by the worker), and the
+        # report timer, which also measures the event loop's lag
+        self.session_cache: snapshot.CacheCounters | None = None
+        self.store: snapshot.StoreCounters | None = None
+        m = rt.config.metrics
+        self._report_every = m.interval if m is not None else 1.0
+        self._report_due = loop.time() + self._report_every
+        self._lag = 0.0
+        self._reporter: asyncio.TimerHandle | None = loop.call_at(self._report_due, self._report)
 
     # ---- toward the supervisor -----------------------------------------------------------
 
@@ -98,7 +120,10 @@ class WorkerServices:
             if msg.weight is not None:
                 pool.state.set_weight(server.name, msg.weight)
             if msg.state:
-                pool.state.set_admin(server.name, msg.state)
+                deadline = math.inf  # on the loop's clock
+                if msg.deadline is not None:
+                    deadline = self.loop.time() + (msg.deadline - time.time())
+                pool.state.set_admin(server.name, msg.state, deadline)
         elif isinstance(msg, Claimed):
             entry = self._claims.pop(msg.id, None)
             if entry is not None:
@@ -119,10 +144,30 @@ class WorkerServices:
                     )
             tls = {name: vt.counters.snapshot() for name, vt in self.tls.items()}
             self.control_send(Stats(msg.id, rows, tls))
+        elif isinstance(msg, MetricsQuery):
+            self.control_send(Metrics(msg.id, self.metrics_snapshot()))
         else:
             log.warning("unexpected control message %s", msg.TYPE)
 
     # ---- housekeeping ----------------------------------------------------------------------
+
+    def metrics_snapshot(self) -> dict[str, Any]:
+        lag, self._lag = self._lag, 0.0
+        return snapshot.take(
+            self.rt,
+            tls={name: vt.counters for name, vt in self.tls.items()},
+            session_cache=self.session_cache,
+            store=self.store,
+            lag=lag,
+        )
+
+    def _report(self) -> None:
+        now = self.loop.time()
+        # a timer fires late by as long as the loop was busy: that is the lag
+        self._lag = max(self._lag, now - self._report_due)
+        self.control_send(Metrics(0, self.metrics_snapshot()))
+        self._report_due = now + self._report_every
+        self._reporter = self.loop.call_at(self._report_due, self._report)
 
     def _sweep(self) -> None:
         self.rt.sweep(self.loop.time(), time.time())
@@ -137,5 +182,10 @@ class WorkerServices:
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
+        if self._reporter is not None:
+            self._reporter.cancel()
+            self._reporter = None
+            # the last numbers: the supervisor keeps them after this worker is gone
+            self.control_send(Metrics(0, self.metrics_snapshot()))
         self.rt.close()
         self.access_log.close()

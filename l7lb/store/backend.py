@@ -39,6 +39,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any, NoReturn, TypeVar
 
+from l7lb.metrics.counters import STORE_LATENCY_BUCKETS, Histogram
 from l7lb.store.settings import StoreSettings
 
 log = logging.getLogger("l7lb.store")
@@ -120,6 +121,7 @@ class SharedStore:
         self.retry_interval = retry_interval
         self.max_in_flight = max_in_flight
         self.counters = StoreCounters()
+        self.latency = Histogram(STORE_LATENCY_BUCKETS)  # answered calls, seconds (/metrics)
         self._integer_ttl = integer_ttl  # memcached counts whole seconds
         self._clock = clock
         self.max_background = max_background
@@ -290,7 +292,9 @@ class SharedStore:
                 self._outage(f"no answer within {timeout * 1000:.0f} ms")
                 self._failed_in_outage += 1
             raise
-        if not done:
+        if done:
+            self.latency.observe(self._clock() - now)
+        else:
             counters.timeouts += 1
             self._outage(f"no answer within {timeout * 1000:.0f} ms")
             self._fail()

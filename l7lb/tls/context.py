@@ -219,7 +219,7 @@ def build_vip_tls(
             shim.SessionHooks(
                 front,
                 key_for=lambda sni, sid: session_key(scope, sni, sid),
-                lookup=cache.get,
+                lookup=cache.lookup,
                 store=cache.put,
                 remove=cache.remove,
                 lifetime=settings.session_lifetime,

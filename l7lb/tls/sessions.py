@@ -82,6 +82,8 @@ class SessionCache:
         self.clock = clock
         self.publish: Callable[[bytes, bytes, float], None] | None = None
         self._items: OrderedDict[bytes, tuple[float, bytes]] = OrderedDict()
+        self.hits = 0  # OpenSSL's lookups (``lookup``), for /metrics
+        self.misses = 0
 
     def __len__(self) -> int:
         return len(self._items)
@@ -95,6 +97,15 @@ class SessionCache:
             del self._items[key]
             return None
         self._items.move_to_end(key)
+        return blob
+
+    def lookup(self, key: bytes) -> bytes | None:
+        """``get`` for OpenSSL's session callback: a resumption attempt, counted."""
+        blob = self.get(key)
+        if blob is None:
+            self.misses += 1
+        else:
+            self.hits += 1
         return blob
 
     def put_local(self, key: bytes, blob: bytes, ttl: float | None = None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from l7lb.admin.commands import ReloadVerdict, ServerRow, UnknownServer
@@ -49,8 +50,11 @@ class FakeSupervisor:
         self.calls.append(("set-weight", pool, server, str(weight)))
         return f"{pool}/{server}: weight {weight}"
 
-    async def set_state(self, pool: str, server: str, state: str) -> str:
-        self._state(pool, server).set_admin(server, state)
+    async def set_state(self, pool: str, server: str, state: str, deadline: float = 0.0) -> str:
+        self._state(pool, server).set_admin(server, state, deadline or math.inf)
+        if deadline:
+            self.calls.append((state, pool, server, f"deadline {deadline:g}"))
+            return f"{pool}/{server}: {state}, sticky clients move in {deadline:g}s"
         self.calls.append((state, pool, server))
         return f"{pool}/{server}: {state}"
 

@@ -75,11 +75,24 @@ def test_show_servers_table(running: tuple[str, FakeSupervisor]) -> None:
         "Active",
         "Requests",
         "Persist",
+        "Sticky",
+        "Left",
     ]
     assert lines[2] == "pool web"
-    assert lines[3].split() == ["->", "s1", "10.0.0.1:80", "1", "up", "0", "0", "0"]
-    assert lines[4].split() == ["->", "s2", "10.0.0.2:80", "3", "up", "0", "0", "2"]
+    assert lines[3].split() == ["->", "s1", "10.0.0.1:80", "1", "up", "0", "0", "0", "-", "-"]
+    assert lines[4].split() == ["->", "s2", "10.0.0.2:80", "3", "up", "0", "0", "2", "-", "-"]
     assert lines[5].split()[4] == "up,backup"
+
+
+def test_drain_with_a_deadline_shows_time_left(running: tuple[str, FakeSupervisor]) -> None:
+    path, handler = running
+    assert send_command(path, "drain web s1 --deadline 10m") == (
+        "web/s1: drain, sticky clients move in 600s\n"
+    )
+    assert handler.calls == [("drain", "web", "s1", "deadline 600")]
+    # the fake's rows are taken at loop time 0: the whole deadline is left
+    line = send_command(path, "show servers").splitlines()[3].split()
+    assert line[4] == "drain" and line[8:] == ["0", "10m00s"]
 
 
 def test_drain_maint_ready_and_weight_change_state(running: tuple[str, FakeSupervisor]) -> None:
@@ -107,6 +120,11 @@ def test_drain_maint_ready_and_weight_change_state(running: tuple[str, FakeSuper
         ("set-weight web s1 x", "weight must be an integer"),
         ("set-weight web s1 257", "weight must be an integer"),
         ("set-weight web s1 -1", "weight must be an integer"),
+        ("drain web s1 --deadline", "usage: drain POOL SERVER [--deadline 10m]"),
+        ("drain web s1 --deadline soon", '"soon" is not a duration'),
+        ("drain web s1 --deadline 0s", "deadline must be more than 0s"),
+        ("drain web s1 --deadline 200h", "at most 7 days"),
+        ("maint web s1 --deadline 5m", "usage: maint POOL SERVER"),
         ("fly away", "unknown command"),
         ("", "empty command"),
         ("show", "usage: show servers"),

@@ -92,6 +92,8 @@ def test_servers_json_is_show_servers(api: AdminApi, fake: FakeSupervisor) -> No
         "active": 0,
         "requests": 0,
         "entries": 0,
+        "sticky": 0,
+        "left": -1.0,
     }
     expected = {
         "servers": [
@@ -108,8 +110,43 @@ def test_servers_json_is_show_servers(api: AdminApi, fake: FakeSupervisor) -> No
 def test_index_lists_the_endpoints(api: AdminApi) -> None:
     answer = call(api, "GET", "/")
     assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
-    for line in (b"GET  /healthz", b"GET  /api/servers", b"POST /api/reload", b"Bearer TOKEN"):
+    assert b"Content-Type: text/plain; charset=utf-8\r\n" in answer
+    for line in (
+        b"GET  /healthz",
+        b"GET  /metrics",
+        b"GET  /api/servers",
+        b"POST /api/reload",
+        b"Bearer TOKEN",
+    ):
         assert line in answer
+
+
+def test_a_browser_gets_the_stats_page(api: AdminApi) -> None:
+    accept = (b"accept", b"text/html,application/xhtml+xml,*/*;q=0.8")
+    answer = call(api, "GET", "/", (accept,))
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"Content-Type: text/html; charset=utf-8\r\n" in answer
+    assert b"<title>l7lb statistics</title>" in answer and b"/api/stats" in answer
+    assert call(api, "HEAD", "/", (accept,)).endswith(b"\r\n\r\n")
+
+
+def test_drain_with_a_deadline(api: AdminApi, fake: FakeSupervisor) -> None:
+    answer = call(api, "POST", "/api/servers/web/s1/drain", (AUTH,), b'{"deadline": "10m"}')
+    assert answer.startswith(b"HTTP/1.1 200 OK")
+    answer = call(api, "POST", "/api/servers/web/s2/drain", (AUTH,), b'{"deadline": 90}')
+    assert answer.startswith(b"HTTP/1.1 200 OK")
+    answer = call(api, "POST", "/api/servers/web/b1/drain", (AUTH,), b'{"deadline": ""}')
+    assert answer.startswith(b"HTTP/1.1 200 OK")
+    assert fake.calls == [
+        ("drain", "web", "s1", "deadline 600"),
+        ("drain", "web", "s2", "deadline 90"),
+        ("drain", "web", "b1"),
+    ]
+    for body in (b'{"deadline": "soon"}', b'{"deadline": 0}', b'{"deadline": "8d"}', b"[1]", b"x"):
+        answer = call(api, "POST", "/api/servers/web/s1/drain", (AUTH,), body)
+        assert answer.startswith(b"HTTP/1.1 400 Bad Request"), body
+        assert b"deadline" in answer
+    assert len(fake.calls) == 3
 
 
 def test_unknown_paths_and_methods(api: AdminApi) -> None:

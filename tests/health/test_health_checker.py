@@ -198,3 +198,21 @@ def test_duplicate_targets_rejected() -> None:
     t = http_target(1)
     with pytest.raises(ValueError):
         HealthChecker([t, t], lambda *e: None)
+
+
+def test_status_counts_checks_failures_and_when(backend_type: Any) -> None:
+    """What /metrics and the stats page read: checks run, failed, and the last one's time."""
+
+    async def main() -> None:
+        backend = await backend_type().start()
+        async with HealthChecker([http_target(backend.port)], lambda *e: None) as checker:
+            await wait_for(lambda: checker.status()[("web", "s1")].checks >= 2)
+            st = checker.status()[("web", "s1")]
+            assert st.failures == 0 and st.last > 0
+            backend.status = 503
+            await wait_for(lambda: checker.status()[("web", "s1")].failures >= 2)
+            st = checker.status()[("web", "s1")]
+            assert 2 <= st.failures < st.checks and st.reason.startswith("status 503")
+        await backend.stop()
+
+    asyncio.run(main())
