@@ -320,26 +320,32 @@ class Scrape(Collector):
             "Connections closed before or during the handshake, by reason.",
             labels=["vip", "reason"],
         )
+        cache_hits = 0.0
         for vip in self.d.vips:
             if vip not in tls:
                 continue  # a plain-HTTP VIP
             v = tls[vip]
             full.add_metric([vip], _num(v, "full"))
             resumed = _dict(v, "resumed")
-            by_id.add_metric([vip], sum(_num(resumed, k) for k in RESUMED_BY_ID))
+            vip_by_id = sum(_num(resumed, k) for k in RESUMED_BY_ID)
+            by_id.add_metric([vip], vip_by_id)
+            cache_hits += vip_by_id
             by_ticket.add_metric([vip], sum(_num(resumed, k) for k in RESUMED_BY_TICKET))
             reasons = dict.fromkeys(TLS_REASONS, 0.0)
             for reason, n in _dict(v, "failures").items():
                 reasons[tls_reason(reason)] += _num({"n": n}, "n")
             for reason, n in reasons.items():
                 failed.add_metric([vip, reason], n)
+        # A hit is a stateful resumption, served from OpenSSL's internal cache without a
+        # call into l7lb or found by its lookup; a lookup reaches l7lb only on an internal
+        # miss, so l7lb's misses are every miss.
         hits = CounterMetricFamily(
-            "l7lb_tls_session_cache_hits", "Session lookups by OpenSSL found in the cache."
+            "l7lb_tls_session_cache_hits", "Session lookups found in a cache (a resumption)."
         )
         misses = CounterMetricFamily(
-            "l7lb_tls_session_cache_misses", "Session lookups by OpenSSL not found."
+            "l7lb_tls_session_cache_misses", "Session lookups found in no cache."
         )
-        hits.add_metric([], _num(c, "session_cache", "hits"))
+        hits.add_metric([], cache_hits)
         misses.add_metric([], _num(c, "session_cache", "misses"))
         yield from (full, by_id, by_ticket, failed, hits, misses)
 
