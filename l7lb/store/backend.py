@@ -349,6 +349,31 @@ def _describe(exc: BaseException) -> str:
     return text if len(text) <= 200 else text[:200] + "..."
 
 
+def _fail_at_eof(client: Any) -> None:
+    """Make a memcached reply cut short by EOF an error instead of a hang.
+
+    aiomcache 0.8.2 reads the reply to a storage or counter command (``set``, ``add``,
+    ``incr``, ``delete``) with ``while not line.endswith(b"\\r\\n"): line = await
+    reader.readline()``. When memcached dies under a pooled connection, ``readline`` returns
+    ``b""`` at once, for ever, without yielding: the process's event loop spins there and
+    nothing else runs (no deadline can fire). This replaces that one method on the client so
+    EOF raises; the call then fails like any store error (its connection is dropped)."""
+
+    async def execute_simple_command(conn: Any, raw_command: bytes) -> bytes:
+        conn.writer.write(raw_command)
+        await conn.writer.drain()
+        response = bytearray()
+        while True:
+            line = await conn.reader.readline()
+            if not line:
+                raise ConnectionResetError("memcached closed the connection")
+            response += line
+            if line.endswith(b"\r\n"):
+                return bytes(response[:-2])
+
+    client._execute_simple_command = execute_simple_command
+
+
 def open_store(
     settings: StoreSettings, *, retry_interval: float = 1.0, max_in_flight: int = 512
 ) -> SharedStore:
@@ -411,6 +436,7 @@ def open_store(
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise ValueError("aiomcache is not installed: pip install 'l7lb[store]'") from exc
         cache = MemcachedCache(endpoint=settings.host, port=settings.port, pool_size=8, **common)
+        _fail_at_eof(cache.client)
         integer_ttl = True
     else:
         raise ValueError(f"no shared store for engine {settings.engine!r}")
