@@ -53,7 +53,7 @@ from l7lb.proxy.commands import (
     ResumeBackend,
     ToBackend,
 )
-from l7lb.proxy.deadlines import Deadline, Phase
+from l7lb.proxy.deadlines import BodyWatch, Deadline, Phase
 from l7lb.proxy.dispatch import (
     AnswerLocally,
     AskSupervisor,
@@ -167,6 +167,13 @@ class Exchange:
         self.dispatch: Dispatch | None = None
         self.link: BackendLink | None = None
         self.deadline = Deadline(rt.timeouts)
+        if req.framing is not Framing.NONE and rt.body_watch:
+            t = rt.timeouts
+            self.deadline.watch_body(
+                BodyWatch(
+                    t.body_min_rate, t.body_rate_window, t.body_deadline, now, req.expect_continue
+                )
+            )
         self.req_done = False  # the client has sent the whole request
         self.done = False  # answered (or given up) and logged
         self.discard = False  # the request body is read and dropped (a local answer)
@@ -217,7 +224,7 @@ class Exchange:
         """Request body bytes, decoded."""
         if self.discard or not data or self.done:
             return
-        self.deadline.progress()
+        self.deadline.body_progress(len(data), now)
         if self.req.framing is Framing.CHUNKED:
             data = b"%x\r\n%s\r\n" % (len(data), data)
         link = self.link
@@ -227,11 +234,12 @@ class Exchange:
             self.early.append(data)
             self.early_size += len(data)
             if self.early_size > _MAX_EARLY_BODY:
-                self.client.pause_body(self, Pause.NO_BACKEND)
+                self._pause_body(Pause.NO_BACKEND)
 
     def body_end(self, now: float) -> None:
         """The client has sent the whole request."""
         self.req_done = True
+        self.deadline.body_done()
         if self.discard or self.done:
             return
         if self.req.framing is Framing.CHUNKED:
@@ -336,7 +344,7 @@ class Exchange:
             self.out.append(ToBackend(link, head + b"".join(self.early)))
             self.early.clear()
             self.early_size = 0
-            self.client.resume_body(self, Pause.NO_BACKEND)
+            self._resume_body(Pause.NO_BACKEND)
         else:
             self.out.append(ToBackend(link, head))
         self.t_sent = now
@@ -370,9 +378,18 @@ class Exchange:
     def backend_full(self, full: bool) -> None:
         """The backend's write buffer went above (or back under) its high-water mark."""
         if full:
-            self.client.pause_body(self, Pause.BACKEND_FULL)
+            self._pause_body(Pause.BACKEND_FULL)
         else:
-            self.client.resume_body(self, Pause.BACKEND_FULL)
+            self._resume_body(Pause.BACKEND_FULL)
+
+    def _pause_body(self, reason: Pause) -> None:
+        # l7lb stops reading the body: the body watch does not hold it against the client
+        self.deadline.pause_body(reason)
+        self.client.pause_body(self, reason)
+
+    def _resume_body(self, reason: Pause) -> None:
+        self.deadline.resume_body(reason)
+        self.client.resume_body(self, reason)
 
     def client_full(self, full: bool) -> None:
         """The client's write buffer went above (or back under) its high-water mark."""
@@ -513,6 +530,13 @@ class Exchange:
     def on_deadline(self, now: float) -> None:
         """The deadline came due (``deadline.due(now)`` said so)."""
         if self.done:
+            return
+        slow = self.deadline.body_violation()
+        if slow:
+            # too slow a body (slowloris on the body): 408, and the backend connection that
+            # got part of it is closed, never reused
+            log.info("%s %s: %s: 408", self.peer, self.req.method.decode("latin-1"), slow)
+            self.bad_request(408, slow, now)
             return
         if self.waiting:
             self.waiting = False

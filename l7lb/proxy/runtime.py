@@ -120,6 +120,8 @@ class WorkerRuntime:
     def __init__(self, config: Config, defer: Defer, tables: StickTables | None = None) -> None:
         self.config = config
         self.timeouts = config.timeouts
+        t = config.timeouts
+        self.body_watch = t.body_min_rate > 0 or t.body_deadline > 0  # request bodies
         self.http = config.http
         self.parser_kind = resolve_parser_kind(config.http.parser)
         self._request_parser, self._response_parser = parser_types(self.parser_kind)
