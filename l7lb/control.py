@@ -18,6 +18,8 @@ message            direction       what
 ``Admin``          sup. -> worker  the admin set a server's weight or state
 ``StatsQuery``     sup. -> worker  send your counters (``l7lb admin show``)
 ``Stats``          worker -> sup.  the counters: server rows and TLS counters
+``LimitDeltas``    both            per-client-address counts of one VIP (``[vip.limits]``):
+                                   a worker's own changes, or the others' relayed to it
 =================  ==============  ==========================================================
 
 A line that is not JSON, has an unknown type or a field of the wrong type is logged and
@@ -32,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
+from l7lb.limits.deltas import SourceDelta
 from l7lb.persistence.shared import StickUpdate
 
 log: Final = logging.getLogger("l7lb.control")
@@ -220,8 +223,38 @@ class Stats(Message):
         return cls(_int(obj, "id"), servers, tls)
 
 
+@dataclass(frozen=True, slots=True)
+class LimitDeltas(Message):
+    """Counts per client address for VIP ``vip`` whose rate window is ``length`` seconds
+    (a worker of an older generation may count in other windows: its requests are then
+    not mixed with the current ones)."""
+
+    TYPE: ClassVar[str] = "limits"
+    vip: str
+    length: float
+    deltas: tuple[SourceDelta, ...]
+
+    def fields(self) -> dict[str, Any]:
+        return {"vip": self.vip, "len": self.length, "d": [d.to_list() for d in self.deltas]}
+
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> LimitDeltas:
+        length = obj.get("len")
+        if isinstance(length, bool) or not isinstance(length, int | float) or length <= 0:
+            raise MessageError("len: expected a positive number")
+        items = obj.get("d")
+        if not isinstance(items, list):
+            raise MessageError("d: expected a list")
+        try:
+            deltas = tuple(SourceDelta.from_list(item) for item in items)
+        except ValueError as exc:
+            raise MessageError(f"d: {exc}") from None
+        return cls(_str(obj, "vip"), float(length), deltas)
+
+
 TYPES: Final[dict[str, Callable[[dict[str, Any]], Message]]] = {
-    cls.TYPE: cls.parse for cls in (Ready, Stick, Claim, Claimed, Health, Admin, StatsQuery, Stats)
+    cls.TYPE: cls.parse
+    for cls in (Ready, Stick, Claim, Claimed, Health, Admin, StatsQuery, Stats, LimitDeltas)
 }
 
 

@@ -55,6 +55,13 @@ def error(status: int, detail: str = "") -> Answer:
     return Answer(status, _TEXT, [], text, True)
 
 
+def too_many(retry_after: int, detail: str) -> Answer:
+    """429 (RFC 6585 section 4) with Retry-After in seconds (RFC 9110 section 10.2.3). The
+    connection stays open: a client that slows down may go on using it."""
+    text = b"429 %s\n%s\n" % (reason(429), detail.encode("utf-8", "replace"))
+    return Answer(429, _TEXT, [(b"retry-after", b"%d" % retry_after)], text, False)
+
+
 def static(resp: StaticResponse) -> Answer:
     extra = [(k.lower().encode(), v.encode()) for k, v in resp.headers]
     return Answer(resp.status, resp.content_type.encode(), extra, resp.body, False)

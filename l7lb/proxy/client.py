@@ -13,6 +13,7 @@ import logging
 from typing import Final
 
 from l7lb.balancing import ServerState
+from l7lb.limits.table import SourceEntry
 from l7lb.proxy.commands import (
     Announce,
     Claim,
@@ -56,20 +57,33 @@ class ClientConnection(asyncio.Protocol):
         self.timer_at = NEVER
         self.running = False
         self.closed = False
+        self.source: SourceEntry | None = None  # [vip.limits]: this client's counters
 
     # ---- asyncio callbacks -----------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
         self.gate.transport = transport  # type: ignore[assignment]
-        peer = transport.get_extra_info("peername")
+        peername = transport.get_extra_info("peername")
+        peer = peername[0] if peername else "-"
+        limits = self.vip.limits
+        if limits is not None:
+            # the client address every limit counts by is this one (a PROXY header's, once
+            # there is one)
+            self.source = limits.open(peer, self.rt.wall(self.loop.time()))
+            if self.source is None:
+                # over max_conn_per_source: refused at once, with a reset (counted and logged
+                # by the table)
+                self.closed = True
+                transport.abort()  # type: ignore[attr-defined]
+                return
         self.rt.connections.add(self)
-        self.conn = self._engine(peer[0] if peer else "-")
+        self.conn = self._engine(peer)
         self._run()
 
     def _engine(self, peer: str) -> Engine:
         """The engine for this connection's protocol."""
-        return H1Connection(self.rt, self.vip, peer, self.loop.time())
+        return H1Connection(self.rt, self.vip, peer, self.loop.time(), self.source)
 
     def data_received(self, data: bytes) -> None:
         conn = self.conn
@@ -87,6 +101,10 @@ class ClientConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.rt.connections.discard(self)
+        source = self.source
+        if source is not None:
+            self.source = None
+            source.close()
         timer = self.timer
         if timer is not None:
             self.timer = None

@@ -39,6 +39,7 @@ from l7lb.http.events import (
     Upgrade,
 )
 from l7lb.http.head_edit import HeadEdit, backend_request, request_edit, response_edit
+from l7lb.limits.window import retry_after
 from l7lb.proxy import answers
 from l7lb.proxy.answers import Answer
 from l7lb.proxy.commands import (
@@ -68,6 +69,7 @@ from l7lb.routing.target import split_target
 
 if TYPE_CHECKING:
     from l7lb.balancing import ServerState
+    from l7lb.limits.table import SourceEntry
     from l7lb.proxy.link import BackendLink
     from l7lb.proxy.runtime import PoolRuntime, VipRuntime, WorkerRuntime
 
@@ -135,6 +137,7 @@ class Exchange:
         "rt",
         "server",
         "server_name",
+        "source",
         "status",
         "t0",
         "t_head",
@@ -153,6 +156,7 @@ class Exchange:
         req: RequestHead,
         now: float,
         out: list[Command],
+        source: SourceEntry | None = None,
     ) -> None:
         self.client = client
         self.rt = rt
@@ -174,6 +178,7 @@ class Exchange:
                     t.body_min_rate, t.body_rate_window, t.body_deadline, now, req.expect_continue
                 )
             )
+        self.source = source  # the client's [vip.limits] counters, if any
         self.req_done = False  # the client has sent the whole request
         self.done = False  # answered (or given up) and logged
         self.discard = False  # the request body is read and dropped (a local answer)
@@ -192,6 +197,14 @@ class Exchange:
     # ---- the request ------------------------------------------------------------------
 
     def start(self, now: float) -> None:
+        source = self.source
+        if source is not None:
+            wait = source.request(self.rt.wall(now))
+            if wait:
+                self._answer(
+                    answers.too_many(retry_after(wait), "too many requests from this address"), now
+                )
+                return
         req = self.req
         target = req.target
         if target[:1] == b"/":

@@ -20,6 +20,7 @@ from l7lb.health.passive import PassiveTracker
 from l7lb.http.codec import parser_types, resolve_parser_kind
 from l7lb.http.events import RequestParser, ResponseParser
 from l7lb.http.forwarding import server_authorities
+from l7lb.limits.table import SourceTable
 from l7lb.persistence.policy import Stickiness
 from l7lb.persistence.shared import StickTables
 from l7lb.proxy.link import Requester
@@ -112,6 +113,7 @@ class VipRuntime:
     router: Router
     scheme: bytes  # b"http" or b"https"
     secure: bool  # the client connection is TLS
+    limits: SourceTable | None = None  # [vip.limits]: None counts nothing
 
 
 class WorkerRuntime:
@@ -141,8 +143,9 @@ class WorkerRuntime:
         self.vips: dict[str, VipRuntime] = {}
         for vip in config.vips:
             secure = vip.tls is not None
+            limits = SourceTable(vip.name, vip.limits) if vip.limits is not None else None
             self.vips[vip.name] = VipRuntime(
-                vip, vip.name, Router(vip.routes), b"https" if secure else b"http", secure
+                vip, vip.name, Router(vip.routes), b"https" if secure else b"http", secure, limits
             )
 
     def wall(self, now: float) -> float:
@@ -162,6 +165,9 @@ class WorkerRuntime:
         for p in self.pools.values():
             p.stock.sweep(now)
         self.tables.expire(wall)
+        for v in self.vips.values():
+            if v.limits is not None:
+                v.limits.sweep(wall)
 
     def close(self) -> None:
         for p in self.pools.values():

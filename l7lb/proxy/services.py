@@ -19,13 +19,27 @@ from typing import Any, Final
 from l7lb.accesslog import AccessLog, AccessRecord
 from l7lb.admin.commands import ServerRow
 from l7lb.balancing import ServerState
-from l7lb.control import Admin, Claim, Claimed, Health, Message, Stats, StatsQuery, Stick
+from l7lb.control import (
+    Admin,
+    Claim,
+    Claimed,
+    Health,
+    LimitDeltas,
+    Message,
+    Stats,
+    StatsQuery,
+    Stick,
+)
 from l7lb.persistence.shared import StickUpdate
 from l7lb.proxy.runtime import PoolRuntime, WorkerRuntime
 
 log: Final = logging.getLogger("l7lb.worker")
 
 CLAIM_TIMEOUT: Final = 0.05  # seconds a first-contact request waits for the supervisor
+# seconds between two reports of [vip.limits] counts: the other workers see a client's
+# requests here at most this late
+LIMIT_SYNC: Final = 0.1
+LIMIT_BATCH: Final = 2000  # source deltas per control message
 
 
 class WorkerServices:
@@ -39,6 +53,9 @@ class WorkerServices:
         self._claim_id = 0
         rt.wall_offset = time.time() - loop.time()
         self._sweeper: asyncio.TimerHandle | None = loop.call_later(1.0, self._sweep)
+        self._limit_sync: asyncio.TimerHandle | None = None
+        if any(v.limits is not None for v in rt.vips.values()):
+            self._limit_sync = loop.call_later(LIMIT_SYNC, self._sync_limits)
 
     # ---- toward the supervisor -----------------------------------------------------------
 
@@ -72,6 +89,17 @@ class WorkerServices:
 
     def log(self, record: AccessRecord) -> None:
         self.access_log.write(record)
+
+    def _sync_limits(self) -> None:
+        """This worker's [vip.limits] changes since the last time, to the supervisor."""
+        for v in self.rt.vips.values():
+            table = v.limits
+            if table is not None and table.dirty:
+                deltas = table.collect()
+                for i in range(0, len(deltas), LIMIT_BATCH):
+                    batch = tuple(deltas[i : i + LIMIT_BATCH])
+                    self.control_send(LimitDeltas(v.name, table.length, batch))
+        self._limit_sync = self.loop.call_later(LIMIT_SYNC, self._sync_limits)
 
     # ---- from the supervisor ---------------------------------------------------------------
 
@@ -108,6 +136,10 @@ class WorkerServices:
             wall = time.time()
             for u in msg.updates:
                 rt.tables.apply(u, wall)
+        elif isinstance(msg, LimitDeltas):
+            vip = rt.vips.get(msg.vip)
+            if vip is not None and vip.limits is not None:
+                vip.limits.apply(msg.deltas, time.time(), msg.length)
         elif isinstance(msg, StatsQuery):
             now, wall = self.loop.time(), time.time()
             rows = []
@@ -137,5 +169,8 @@ class WorkerServices:
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
+        if self._limit_sync is not None:
+            self._limit_sync.cancel()
+            self._limit_sync = None
         self.rt.close()
         self.access_log.close()

@@ -1,7 +1,7 @@
 """``SharedStore``: l7lb's small interface to Redis or memcached, over aiocache.
 
-Everything l7lb keeps in a shared store goes through these five calls
-(``get_many``, ``get``, ``set``, ``add``, ``delete``), so the library under
+Everything l7lb keeps in a shared store goes through these six calls
+(``get_many``, ``get``, ``set``, ``add``, ``increment``, ``delete``), so the library under
 them (aiocache 0.12, last released in 2024) can be swapped without touching
 callers.
 
@@ -199,6 +199,35 @@ class SharedStore:
             return await self._call(add, timeout or self.write_timeout)
         except _Failed:
             return False
+
+    async def increment(
+        self, key: bytes, delta: int, ttl: float, timeout: float | None = None
+    ) -> int | None:
+        """Add ``delta`` (> 0) to the counter ``key``, atomically, creating it for ``ttl``
+        seconds; the counter's new value, or None if the store failed. (Redis ``INCRBY``,
+        then ``EXPIRE`` by whoever created it; memcached ``add``, else ``incr``.)"""
+        if delta <= 0 or ttl <= 0:
+            return None
+        ek = self.key(key)
+        seconds = min(max(1, math.ceil(ttl)), _MEMCACHED_MAX_TTL)
+        cache = self.cache
+
+        async def increment() -> int:
+            if self._integer_ttl:
+                try:
+                    await cache.add(ek, b"%d" % delta, ttl=seconds)
+                except ValueError:  # aiocache: "Key ... already exists"
+                    return int(await cache.increment(ek, delta))
+                return delta
+            value = int(await cache.increment(ek, delta))
+            if value == delta:  # we created it: it must not outlive its window
+                await cache.expire(ek, seconds)
+            return value
+
+        try:
+            return await self._call(increment, timeout or self.write_timeout)
+        except _Failed:
+            return None
 
     async def delete(self, key: bytes, timeout: float | None = None) -> bool:
         """Remove ``key``; False if the store failed (absent keys count as removed)."""

@@ -81,7 +81,7 @@ def memcached(tmp_path: Path) -> Iterator[ServerProc]:
     server.stop()
 
 
-@pytest.mark.parametrize("op", ["set", "add", "delete"])
+@pytest.mark.parametrize("op", ["set", "add", "increment", "delete"])
 def test_memcached_closing_after_a_command_fails_the_call(memcached: ServerProc, op: str) -> None:
     """aiomcache 0.8.2 spins for ever on EOF in these calls (backend._fail_at_eof),
     without yielding: no deadline could fire and the whole process would hang."""
@@ -104,6 +104,7 @@ def test_memcached_closing_after_a_command_fails_the_call(memcached: ServerProc,
             calls = {
                 "set": lambda: store.set(b"k", b"2", 60),
                 "add": lambda: store.add(b"n", b"2", 60),
+                "increment": lambda: store.increment(b"c", 1, 60),
                 "delete": lambda: store.delete(b"k"),
             }
             t0 = time.monotonic()
