@@ -220,21 +220,30 @@ class Deadline:
             when = body.when
         self.when = when
 
+    # start, until and clear are _set written out: every request calls them a few times
+
     def start(self, phase: Phase, now: float) -> None:
         """Enter ``phase`` at ``now`` (QUEUE uses ``until`` instead)."""
         self.phase = phase
         self._progress = False
-        self._set(now + self._timeout(phase))
+        when = now + self._timeout(phase)
+        self._phase_when = when
+        body = self.body
+        self.when = when if body is None or body.when >= when else body.when
 
     def until(self, phase: Phase, when: float) -> None:
         """Enter ``phase`` with a deadline of its own (a queue's)."""
         self.phase = phase
         self._progress = False
-        self._set(when)
+        self._phase_when = when
+        body = self.body
+        self.when = when if body is None or body.when >= when else body.when
 
     def clear(self) -> None:
         """No phase deadline (a body watch, if any, keeps its own)."""
-        self._set(NEVER)
+        self._phase_when = NEVER
+        body = self.body
+        self.when = NEVER if body is None else body.when
 
     def progress(self) -> None:
         """Bytes moved: an idle timeout (BODY, RESPONSE) starts over when it comes due."""

@@ -252,7 +252,8 @@ class Exchange:
     def body_end(self, now: float) -> None:
         """The client has sent the whole request."""
         self.req_done = True
-        self.deadline.body_done()
+        if self.deadline.body is not None:
+            self.deadline.body_done()
         if self.discard or self.done:
             return
         if self.req.framing is Framing.CHUNKED:
