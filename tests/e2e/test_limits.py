@@ -248,16 +248,34 @@ def test_two_workers_each_refuse_from_the_shared_count(tmp_path: Path) -> None:
     each worker refuses the next one although it holds fewer than the limit itself."""
     backend = start_backend("b1")
     port = free_port()
-    proxy = start_proxy(tmp_path, config(port, backend, "max_conn_per_source = 6"), port, workers=2)
+    limit = 6
+    proxy = start_proxy(
+        tmp_path, config(port, backend, f"max_conn_per_source = {limit}"), port, workers=2
+    )
     kept: list[socket.socket] = []
     try:
-        held = by_worker(proxy, port, HEAVY, 6)
+        workers = set(proxy.worker_pids())
+        held: dict[int, list[socket.socket]] = {w: [] for w in workers}
+        # keep a connection only if it leaves room on the other worker: both end up with some
+        for _ in range(60):
+            if sum(len(g) for g in held.values()) == limit:
+                break
+            s = connect(port, HEAVY)
+            pid = owner(s)
+            assert pid in held
+            if len(held[pid]) < limit - 1:
+                held[pid].append(s)
+            else:
+                s.close()
+            time.sleep(0.05)
         kept = [s for group in held.values() for s in group]
         counts = sorted(len(group) for group in held.values())
-        if counts[0] == 0:
-            pytest.skip(f"the kernel gave all six connections to one worker: {counts}")
-        time.sleep(0.3)
-        # the next connections land on either worker; both hold fewer than 6
+        if len(kept) != limit:
+            pytest.skip(f"the kernel gave the connections to one worker only: {counts}")
+        assert counts[0] >= 1 and counts[1] < limit
+        time.sleep(0.3)  # > the workers' 0.1 s reports
+        # both workers hold fewer than the limit: whichever takes these, it refuses them
+        # only because it counts the other's connections
         for _ in range(10):
             s = connect(port, HEAVY)
             assert refused(s)
