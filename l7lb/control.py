@@ -21,6 +21,8 @@ message            direction       what
 ``MetricsQuery``   sup. -> worker  send a metrics snapshot now (a /metrics scrape)
 ``Metrics``        worker -> sup.  a metrics snapshot (``metrics.snapshot``): every
                                    ``[metrics] interval``, at the end, and as an answer
+``LimitDeltas``    both            per-client-address counts of one VIP (``[vip.limits]``):
+                                   a worker's own changes, or the others' relayed to it
 =================  ==============  ==========================================================
 
 A line that is not JSON, has an unknown type or a field of the wrong type is logged and
@@ -36,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
+from l7lb.limits.deltas import SourceDelta
 from l7lb.persistence.shared import StickUpdate
 
 log: Final = logging.getLogger("l7lb.control")
@@ -269,6 +272,35 @@ class Metrics(Message):
         return cls(_int(obj, "id"), data)
 
 
+@dataclass(frozen=True, slots=True)
+class LimitDeltas(Message):
+    """Counts per client address for VIP ``vip`` whose rate window is ``length`` seconds
+    (a worker of an older generation may count in other windows: its requests are then
+    not mixed with the current ones)."""
+
+    TYPE: ClassVar[str] = "limits"
+    vip: str
+    length: float
+    deltas: tuple[SourceDelta, ...]
+
+    def fields(self) -> dict[str, Any]:
+        return {"vip": self.vip, "len": self.length, "d": [d.to_list() for d in self.deltas]}
+
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> LimitDeltas:
+        length = obj.get("len")
+        if isinstance(length, bool) or not isinstance(length, int | float) or length <= 0:
+            raise MessageError("len: expected a positive number")
+        items = obj.get("d")
+        if not isinstance(items, list):
+            raise MessageError("d: expected a list")
+        try:
+            deltas = tuple(SourceDelta.from_list(item) for item in items)
+        except ValueError as exc:
+            raise MessageError(f"d: {exc}") from None
+        return cls(_str(obj, "vip"), float(length), deltas)
+
+
 TYPES: Final[dict[str, Callable[[dict[str, Any]], Message]]] = {
     cls.TYPE: cls.parse
     for cls in (
@@ -282,6 +314,7 @@ TYPES: Final[dict[str, Callable[[dict[str, Any]], Message]]] = {
         Stats,
         MetricsQuery,
         Metrics,
+        LimitDeltas,
     )
 }
 

@@ -33,8 +33,8 @@ from importlib.machinery import (
     SourceFileLoader,
 )
 
-# the per-request path: codec, forwarding rules, proxy, routing, scheduling, persistence;
-# per TLS connection, the accept gate and the ClientHello parser
+# the per-request path: codec, forwarding rules, proxy, routing, scheduling, persistence,
+# per-client limits; per TLS connection, the accept gate and the ClientHello parser
 HOT: tuple[str, ...] = (
     "l7lb.http.authority",
     "l7lb.http.events",
@@ -78,6 +78,10 @@ HOT: tuple[str, ...] = (
     "l7lb.persistence.setcookie",
     "l7lb.persistence.shared",
     "l7lb.persistence.table",
+    "l7lb.limits.deltas",
+    "l7lb.limits.source",
+    "l7lb.limits.table",
+    "l7lb.limits.window",
     "l7lb.accesslog",
     "l7lb.metrics.counters",
     "l7lb.config.model",

@@ -44,6 +44,7 @@ from l7lb.control import (
     Claim,
     Claimed,
     Health,
+    LimitDeltas,
     LineDecoder,
     Message,
     Metrics,
@@ -55,11 +56,13 @@ from l7lb.control import (
     encode,
 )
 from l7lb.health.checker import HealthChecker
+from l7lb.limits.board import LimitBoard, LimitRow
 from l7lb.metrics.aggregate import DirectorMetrics, View
 from l7lb.metrics.exposition import Director, ServerInfo
 from l7lb.metrics.snapshot import store_snapshot
 from l7lb.persistence.shared import StickTables, StickUpdate
 from l7lb.store.backend import SharedStore, open_store
+from l7lb.store.limits import LimitStore
 from l7lb.store.stick import StickStore
 from l7lb.store.ticketkeys import fetch_or_rotate
 from l7lb.tls.certinfo import CertificateError
@@ -75,6 +78,12 @@ READY_TIMEOUT = 15.0
 # A persistence lookup that misses is answered after this long, once the loop has
 # handled what other workers sent meanwhile (workers wait 50 ms at most).
 CLAIM_RECHECK = 0.003
+# [vip.limits] with a shared store: how often this director adds its counts to the store
+# (and learns the others'), and at most how many addresses a time
+LIMIT_FLUSH = 1.0
+LIMIT_FLUSH_CAP = 256
+LIMIT_BATCH = 2000  # source deltas per control message
+SHOW_LIMITS_TOP = 20  # addresses per VIP in show limits
 
 
 @dataclass(eq=False)
@@ -147,6 +156,8 @@ class Supervisor:
         self.store: SharedStore | None = None
         self.store_settings: Any = None  # the [store] the open store was built from
         self.stick_store: StickStore | None = None
+        self.limit_store: LimitStore | None = None
+        self.limit_boards: dict[str, LimitBoard] = {}  # vip name -> [vip.limits] counts
         self.checker: HealthChecker | None = None
         self.admin_server: AdminServer | None = None
         self.admin_http: AdminHttpServer | None = None
@@ -240,6 +251,7 @@ class Supervisor:
         await self._open_store(self.config)
         await self._refresh_ring(self.config)
         self._configure_tables(self.config)
+        self._configure_limits(self.config)
         ok = await self._start_generation(self.config)
         if not ok:
             log.error("workers did not start; exiting")
@@ -255,6 +267,7 @@ class Supervisor:
         )
         # checks run here, once per director, whatever the number of workers
         ring_task = loop.create_task(self._ring_loop())
+        limits_task = loop.create_task(self._limits_loop())
         self.checker = HealthChecker(check_targets(self.config), self.on_health)
         await self.checker.start()
         await self._start_admin(self.config)
@@ -269,6 +282,7 @@ class Supervisor:
             s.close()
         await self._stop_all(self.procs)
         ring_task.cancel()
+        limits_task.cancel()
         if self.checker is not None:
             await self.checker.stop()
         if self.store is not None:
@@ -360,6 +374,7 @@ class Supervisor:
                 await self.store.drain()
                 await self.store.close()
                 self.store = self.stick_store = self.store_settings = None
+                self.limit_store = None
             return
         if self.store is None or self.store_settings != st:
             if self.store is not None:
@@ -367,6 +382,7 @@ class Supervisor:
             self.store = open_store(st)
             self.store_settings = st
             self.stick_store = StickStore(self.store)
+            self.limit_store = LimitStore(self.store)
             log.info("shared store %s (namespace %s)", st.display_url, st.namespace)
 
     async def _refresh_ring(self, config: Config) -> None:
@@ -477,6 +493,9 @@ class Supervisor:
                     batch = []
         if batch:
             msgs.append(Stick(tuple(batch)))
+        wall = time.time()
+        for board in self.limit_boards.values():
+            msgs += self._limit_messages(board, board.snapshot(wall))
         return msgs
 
     def _claim(self, wp: WorkerProc, msg: Claim) -> None:
@@ -552,6 +571,79 @@ class Supervisor:
                 self.tables.table(p.table, p.max_entries, p.timeout)
                 names.append(p.table)
         self.tables.retain(names)
+
+    # ---- [vip.limits]: counts shared by the workers, and by directors through the store ----
+
+    def _configure_limits(self, config: Config) -> None:
+        """A board per VIP with limits; one whose settings did not change keeps its counts."""
+        boards = {}
+        for vip in config.vips:
+            if vip.limits is None:
+                continue
+            board = self.limit_boards.get(vip.name)
+            if board is None or board.limits != vip.limits:
+                board = LimitBoard(vip.name, vip.limits)
+            boards[vip.name] = board
+        self.limit_boards = boards
+
+    def _limit_messages(self, board: LimitBoard, deltas: list[Any]) -> list[Message]:
+        return [
+            LimitDeltas(board.vip, board.length, tuple(deltas[i : i + LIMIT_BATCH]))
+            for i in range(0, len(deltas), LIMIT_BATCH)
+        ]
+
+    def _on_limits(self, wp: WorkerProc, msg: LimitDeltas) -> None:
+        """A worker's counts: summed here, and what it saw relayed to the other workers."""
+        board = self.limit_boards.get(msg.vip)
+        if board is None:
+            return  # a VIP (or its limits) the running configuration no longer has
+        relay = board.apply(id(wp), msg.deltas, time.time(), msg.length)
+        for m in self._limit_messages(board, relay):
+            self.broadcast(m, exclude=wp)
+
+    def _limits_worker_gone(self, wp: WorkerProc) -> None:
+        for board in self.limit_boards.values():
+            for m in self._limit_messages(board, board.worker_gone(id(wp))):
+                self.broadcast(m)
+
+    async def _limits_loop(self) -> None:
+        """Once a second: forget quiet addresses, and with a shared store add this
+        director's counts to it and tell the workers what the other directors counted. A
+        store that is slow or down only delays what the workers learn (its deadlines hold,
+        no request waits for it)."""
+        while True:
+            await asyncio.sleep(LIMIT_FLUSH)
+            try:
+                await self._flush_limits()
+            except Exception:  # a bug here must not end the loop
+                log.exception("limits: flush failed")
+
+    async def _flush_limits(self) -> None:
+        wall = time.time()
+        store = self.limit_store
+        for board in list(self.limit_boards.values()):
+            board.sweep(wall)
+            if store is None:
+                continue
+            ttl = 2 * board.length + 10
+            learned = []
+            for source, window, n in board.store_plan(wall, LIMIT_FLUSH_CAP):
+                total = await store.add(board.vip, window, source, n, ttl)
+                if total is None:
+                    break  # the store failed: try again next time, outage rules apply
+                delta = board.store_result(source, window, n, total)
+                if delta is not None:
+                    learned.append(delta)
+            for m in self._limit_messages(board, learned):
+                self.broadcast(m)
+
+    async def limits(self) -> list[LimitRow]:
+        """``show limits``: the busiest client addresses of every VIP with limits."""
+        wall = time.time()
+        rows: list[LimitRow] = []
+        for board in self.limit_boards.values():
+            rows += board.top(wall, SHOW_LIMITS_TOP)
+        return rows
 
     def on_health(self, pool: str, server: str, up: bool, reason: str) -> None:
         self.health[(pool, server)] = up
@@ -704,6 +796,8 @@ class Supervisor:
             self.broadcast(msg, exclude=wp)
         elif isinstance(msg, Claim):
             self._claim(wp, msg)
+        elif isinstance(msg, LimitDeltas):
+            self._on_limits(wp, msg)
         elif isinstance(msg, Stats):
             fut = self.stats_waiters.get(msg.id)
             if fut is not None and not fut.done():
@@ -741,6 +835,7 @@ class Supervisor:
         wp.writer.close()
         if wp in self.procs:
             self.procs.remove(wp)
+        self._limits_worker_gone(wp)
         if self.stopping or wp.retiring:
             return
         log.error(
@@ -854,7 +949,10 @@ class Supervisor:
             return self._decide(verdict, [exc.strerror or str(exc)])
         old = [w for w in self.procs]
         self._configure_tables(config)
+        boards = self.limit_boards
+        self._configure_limits(config)
         if not await self._start_generation(config):
+            self.limit_boards = boards
             if admin_http is not None:
                 await admin_http.close()
             return self._decide(verdict, ["the new workers did not become ready (see the log)"])

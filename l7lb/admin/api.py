@@ -5,6 +5,7 @@
                                           clients (curl) the list of endpoints (text)
 ``GET /healthz``                          200 ``ok`` serving; 503 ``starting``, ``draining``
 ``GET /api/servers``                      ``show servers`` as JSON
+``GET /api/limits``                       ``show limits`` as JSON: the busiest client addresses
 ``POST /api/servers/POOL/SERVER/ACTION``  ACTION: drain (``{"deadline": "10m"}`` optional),
                                           ready, maint, weight (``{"weight": N}``)
 ``POST /api/reload``                      reload; 200 accepted or 422 rejected, with the errors
@@ -51,6 +52,7 @@ l7lb admin (a browser gets the stats page here)
   GET  /metrics                          Prometheus metrics of the whole director
   GET  /api/stats                        what the stats page shows (JSON)
   GET  /api/servers                      pools and servers (JSON), as l7lb admin show servers
+  GET  /api/limits                       the busiest client addresses (JSON), as show limits
   POST /api/servers/POOL/SERVER/ACTION   ACTION: drain [{"deadline": "10m"}], ready, maint,
                                          weight {"weight": N}
   POST /api/reload                       reload the configuration file: the verdict (JSON)
@@ -67,6 +69,7 @@ class AdminApi:
         add("GET", "/", self.index)
         add("GET", "/healthz", self.healthz)
         add("GET", "/api/servers", self.servers)
+        add("GET", "/api/limits", self.limits)
         add("POST", "/api/servers/{pool}/{server}/{action}", self.server_action, action=True)
         add("POST", "/api/reload", self.reload, action=True)
         add("POST", "/api/stop", self.stop, action=True)
@@ -88,6 +91,10 @@ class AdminApi:
     async def servers(self, request: AdminRequest, params: Params) -> AdminResponse:
         rows = [asdict(row) for row in await self.handler.servers()]
         return json_response(200, {"servers": rows})
+
+    async def limits(self, request: AdminRequest, params: Params) -> AdminResponse:
+        rows = [asdict(row) for row in await self.handler.limits()]
+        return json_response(200, {"limits": rows})
 
     async def server_action(self, request: AdminRequest, params: Params) -> AdminResponse:
         pool, server, action = params["pool"], params["server"], params["action"]

@@ -4,6 +4,8 @@ Sans-IO, shared by the socket server (which answers) and the command line
 tool (which refuses a malformed command before connecting)::
 
     show servers
+    show tls
+    show limits                   the busiest client addresses of VIPs with [vip.limits]
     set-weight POOL SERVER N      N from 0 to 256; 0 drains like weight 0 in LVS
     drain POOL SERVER             sticky clients only, no new ones
     drain POOL SERVER --deadline D    ... and from D on (10m, 1h30m) they move too
@@ -24,6 +26,7 @@ from typing import Any
 from l7lb.balancing.pool_state import MAX_WEIGHT
 from l7lb.balancing.server_state import ServerState
 from l7lb.config.durations import DurationError, parse_duration
+from l7lb.limits.board import LimitRow
 
 MAX_LINE = 1024  # bytes, newline included: commands are short, input is hostile
 STATE_VERBS = ("drain", "maint", "ready")
@@ -32,6 +35,7 @@ HELP = """\
 commands:
   show servers                 pools and servers: weight, state, connections, persistence
   show tls                     per TLS VIP: full and resumed handshakes, failures by reason
+  show limits                  per VIP with [vip.limits]: the busiest client addresses
   set-weight POOL SERVER N     set a server's weight (0-256) on every worker
   drain POOL SERVER [--deadline 10m]
                                keep sticky clients (until the deadline), send no new ones
@@ -53,8 +57,8 @@ class UnknownServer(AdminError):
 
 @dataclass(frozen=True, slots=True)
 class Command:
-    # "show-servers" | "show-tls" | "set-weight" | "drain" | "maint" | "ready" | "reload"
-    # | "stop" | "help"
+    # "show-servers" | "show-tls" | "show-limits" | "set-weight" | "drain" | "maint" | "ready"
+    # | "reload" | "stop" | "help"
     verb: str
     pool: str = ""
     server: str = ""
@@ -138,7 +142,9 @@ def parse_command(line: bytes | str) -> Command:
             return Command("show-servers")
         if args == ["tls"]:
             return Command("show-tls")
-        raise AdminError("usage: show servers | show tls")
+        if args == ["limits"]:
+            return Command("show-limits")
+        raise AdminError("usage: show servers | show tls | show limits")
     if verb == "set-weight":
         if len(args) != 3:
             raise AdminError("usage: set-weight POOL SERVER N")
@@ -285,3 +291,39 @@ def merge_tls(snapshots: Sequence[Mapping[str, Mapping[str, Any]]]) -> dict[str,
                 for name, n in dict(c.get(key, {})).items():
                     acc[key][name] = acc[key].get(name, 0) + int(n)
     return out
+
+
+_LIMIT_HEAD = ("Source", "Conns", "Req/s", "InWindow", "Refused", "429s")
+
+
+def format_limits(rows: Sequence[LimitRow]) -> str:
+    """``show limits``: per VIP, the busiest client addresses (connections open on this
+    director, requests per second over the rate window, the window's count the limit is
+    compared with, connections refused and requests answered 429 since the start)."""
+    if not rows:
+        return "no client address counted (no VIP has [vip.limits], or no traffic yet)\n"
+    cells = [
+        (
+            r.source,
+            str(r.connections),
+            f"{r.rate:.1f}",
+            f"{r.requests:.0f}",
+            str(r.refused),
+            str(r.limited),
+        )
+        for r in rows
+    ]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(_LIMIT_HEAD)]
+
+    def line(prefix: str, values: Sequence[str]) -> str:
+        text = "  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True))
+        return (prefix + text).rstrip()
+
+    out = [line("  -> ", _LIMIT_HEAD)]
+    current: str | None = None
+    for row, values in zip(rows, cells, strict=True):
+        if row.vip != current:
+            current = row.vip
+            out.append(f"vip {row.vip}")
+        out.append(line("  -> ", values))
+    return "\n".join(out) + "\n"

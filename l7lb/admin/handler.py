@@ -15,9 +15,11 @@ from l7lb.admin.commands import (
     Command,
     ReloadVerdict,
     ServerRow,
+    format_limits,
     format_servers,
     format_tls,
 )
+from l7lb.limits.board import LimitRow
 
 
 class AdminHandler(Protocol):
@@ -37,6 +39,10 @@ class AdminHandler(Protocol):
 
     async def tls_counters(self) -> dict[str, dict[str, Any]]:
         """Per TLS VIP, the handshake counters summed over the workers."""
+        ...
+
+    async def limits(self) -> list[LimitRow]:
+        """The busiest client addresses of every VIP with [vip.limits]."""
         ...
 
     async def reload_config(self) -> ReloadVerdict:
@@ -62,6 +68,8 @@ async def execute(handler: AdminHandler, cmd: Command) -> str:
         text = format_servers(await handler.servers())
     elif cmd.verb == "show-tls":
         text = format_tls(await handler.tls_counters())
+    elif cmd.verb == "show-limits":
+        text = format_limits(await handler.limits())
     elif cmd.verb == "reload":
         # a client that goes away must not cut a reload in half
         text = (await asyncio.shield(handler.reload_config())).text()

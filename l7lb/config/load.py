@@ -24,6 +24,8 @@ from l7lb.config.address import parse_address
 from l7lb.config.admin import parse_admin_table
 from l7lb.config.durations import DurationError, parse_duration
 from l7lb.config.ipvs import IPVS_KEYS, parse_ipvs_table
+from l7lb.config.limits import KEYS as LIMIT_KEYS
+from l7lb.config.limits import RATE_HINT, RateError, parse_byte_rate, parse_limits_table
 from l7lb.config.metrics import parse_metrics_table
 from l7lb.config.model import (
     Address,
@@ -108,6 +110,9 @@ TIMEOUT_KEYS = (
     "client_idle",
     "drain",
     "drain_grace",
+    "body_min_rate",
+    "body_rate_window",
+    "body_deadline",
 )
 HTTP_KEYS = (
     "parser",
@@ -119,7 +124,7 @@ HTTP_KEYS = (
     "server_header",
 )
 LOG_KEYS = ("access", "format", "exclude_paths", "level")
-VIP_KEYS = ("name", "listen", "route", "tls", *VIP_PROXY_KEYS)
+VIP_KEYS = ("name", "listen", "route", "tls", "limits", *VIP_PROXY_KEYS)
 ROUTE_KEYS = (
     "name",
     "host",
@@ -206,7 +211,7 @@ for _keys, _home in (
     (TIMEOUT_KEYS, "[timeouts]"),
     (HTTP_KEYS, "[http]"),
     (LOG_KEYS, "[log]"),
-    (("listen", "route", "tls", *VIP_PROXY_KEYS), "[[vip]]"),
+    (("listen", "route", "tls", "limits", *VIP_PROXY_KEYS), "[[vip]]"),
     (ROUTE_KEYS[1:], "[[vip.route]]"),
     (("location",), "a route's redirect = { ... }"),
     (("body", "content_type", "headers"), "a respond = { ... } or fallback = { ... } table"),
@@ -214,6 +219,7 @@ for _keys, _home in (
     (SERVER_KEYS[1:], "[[pool.<name>.server]]"),
     (PERSISTENCE_KEYS, "[pool.<name>.persistence]"),
     (HEALTH_KEYS, "[pool.<name>.health]"),
+    (LIMIT_KEYS, "[vip.limits]"),
     (IPVS_KEYS, "[ipvs]"),
     (TOP_KEYS, "the top level of the file"),
 ):
@@ -433,7 +439,20 @@ def _timeouts(raw: _Table) -> Timeouts:
         client_idle=raw.duration("client_idle", base.client_idle),
         drain=raw.duration("drain", base.drain, allow_zero=True),
         drain_grace=raw.duration("drain_grace", base.drain_grace, allow_zero=True),
+        body_min_rate=_byte_rate(raw, "body_min_rate", base.body_min_rate),
+        body_rate_window=raw.duration("body_rate_window", base.body_rate_window),
+        body_deadline=raw.duration("body_deadline", base.body_deadline, allow_zero=True),
     )
+
+
+def _byte_rate(raw: _Table, key: str, default: int) -> int:
+    if not raw.has(key):
+        return default
+    try:
+        return parse_byte_rate(raw.raw[key])
+    except RateError as exc:
+        raw.error(key, str(exc), RATE_HINT)
+        return default
 
 
 def _http(raw: _Table) -> HttpSettings:
@@ -748,6 +767,11 @@ def _vip(
     accept_proxy, proxy_trusted, proxy_issues = parse_vip_proxy(raw.raw, path)
     for where, message, hint in proxy_issues:
         issues.add(where, message, hint)
+    limits = None
+    if raw.has("limits"):
+        limits, limit_issues = parse_limits_table(raw.raw["limits"], raw.at("limits"))
+        for where, message, hint in limit_issues:
+            issues.add(where, message, hint)
     listen: list[tuple[str, Address]] = []
     entries = raw.strings("listen")
     if not raw.has("listen"):
@@ -785,6 +809,7 @@ def _vip(
         tls,
         accept_proxy=accept_proxy,
         proxy_trusted=proxy_trusted,
+        limits=limits,
     )
     return path, vip, listen
 

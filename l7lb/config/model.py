@@ -192,6 +192,24 @@ class Route:
 
 
 @dataclass(frozen=True, slots=True)
+class VipLimits:
+    """``[vip.limits]``: limits per client address (``l7lb.config.limits`` parses it).
+    A client address is the peer's address under ``mask`` (IPv4) or ``mask6`` (IPv6)."""
+
+    max_conn_per_source: int = 0  # concurrent connections per address; 0 = no limit
+    rate_per_source: float = 0.0  # requests per second, averaged over rate_window; 0 = none
+    rate_window: float = 10.0  # the sliding window, seconds
+    mask: int = 32
+    mask6: int = 64
+    max_sources: int = 100_000  # addresses tracked per worker (and in the supervisor)
+
+    @property
+    def window_limit(self) -> float:
+        """Requests allowed in one window: ``rate_per_source * rate_window``."""
+        return self.rate_per_source * self.rate_window
+
+
+@dataclass(frozen=True, slots=True)
 class Vip:
     name: str
     listen: tuple[Address, ...]
@@ -201,6 +219,7 @@ class Vip:
     # a PROXY protocol header (v1 or v2) starts every connection, from these peers only
     accept_proxy: bool = False
     proxy_trusted: tuple[IPNetwork, ...] = ()
+    limits: VipLimits | None = None  # None: no [vip.limits], nothing counted
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +232,12 @@ class Timeouts:
     drain: float = 30.0  # SIGTERM / reload: time for in-flight requests
     # SIGTERM: /healthz answers 503 this long, still serving, before draining (HAProxy grace)
     drain_grace: float = 0.0
+    # request bodies: at least body_min_rate bytes/s over each body_rate_window once the
+    # first window has passed (0 = no minimum), and the whole body within body_deadline
+    # of its head (0 = no total deadline); see l7lb.proxy.deadlines.BodyWatch
+    body_min_rate: int = 1024
+    body_rate_window: float = 10.0
+    body_deadline: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from l7lb.config.model import (
     Route,
     Scheduler,
     StaticResponse,
+    VipLimits,
 )
 
 
@@ -49,6 +50,7 @@ def summarize(cfg: Config) -> str:
             )
         )
     )
+    lines.append(_body_limits(cfg))
     for vip in cfg.vips:
         lines.append("")
         listen = ", ".join(str(address) for address in vip.listen)
@@ -56,6 +58,8 @@ def summarize(cfg: Config) -> str:
         if vip.accept_proxy:
             trusted = ", ".join(str(network) for network in vip.proxy_trusted)
             lines.append(f"  PROXY header first, from {trusted} only")
+        if vip.limits is not None:
+            lines.append(f"  per client address: {_source_limits(vip.limits)}")
         for number, route in enumerate(vip.routes, 1):
             lines.append(f"  {number}. {_route(route)}")
         if not vip.routes or vip.routes[-1].match != Match():
@@ -67,6 +71,29 @@ def summarize(cfg: Config) -> str:
         lines.append("")
         lines.extend(describe_ipvs(cfg.ipvs))
     return "\n".join(lines) + "\n"
+
+
+def _body_limits(cfg: Config) -> str:
+    t = cfg.timeouts
+    window = format_duration(t.body_rate_window)
+    rate = f"at least {t.body_min_rate} bytes/s over every {window} window"
+    if not t.body_min_rate:
+        rate = "no minimum rate"
+    total = "no total deadline"
+    if t.body_deadline:
+        total = f"whole within {format_duration(t.body_deadline)}"
+    return f"request bodies: {rate}; {total}"
+
+
+def _source_limits(limits: VipLimits) -> str:
+    parts = []
+    if limits.max_conn_per_source:
+        parts.append(f"{limits.max_conn_per_source} connections")
+    if limits.rate_per_source:
+        parts.append(
+            f"{limits.rate_per_source:g} requests/s over {format_duration(limits.rate_window)}"
+        )
+    return ", ".join(parts) + f" (addresses under /{limits.mask}, IPv6 /{limits.mask6})"
 
 
 def _route(route: Route) -> str:

@@ -12,6 +12,7 @@ from typing import Final
 
 from l7lb.config.model import Route, StaticResponse
 from l7lb.http.status import reason
+from l7lb.limits.window import retry_after
 from l7lb.routing.redirect import render_redirect
 
 Headers = list[tuple[bytes, bytes]]
@@ -54,6 +55,13 @@ def error(status: int, detail: str = "") -> Answer:
     if detail:
         text += detail.encode("utf-8", "replace") + b"\n"
     return Answer(status, _TEXT, [], text, True)
+
+
+def too_many(wait: float, detail: str = "too many requests from this address") -> Answer:
+    """429 (RFC 6585 section 4) with Retry-After (RFC 9110 section 10.2.3): ``wait`` seconds,
+    rounded up. The connection stays open: a client that slows down may go on using it."""
+    text = b"429 %s\n%s\n" % (reason(429), detail.encode("utf-8", "replace"))
+    return Answer(429, _TEXT, [(b"retry-after", b"%d" % retry_after(wait))], text, False)
 
 
 def static(resp: StaticResponse) -> Answer:

@@ -13,6 +13,7 @@ import logging
 from typing import Final
 
 from l7lb.balancing import ServerState
+from l7lb.limits.table import SourceEntry
 from l7lb.proxy.commands import (
     Announce,
     Claim,
@@ -63,6 +64,7 @@ class ClientConnection(asyncio.Protocol):
         self.running = False
         self.closed = False  # connection_lost came
         self.closing = False  # closed or reset by us, or lost
+        self.source: SourceEntry | None = None  # [vip.limits]: this client's counters
 
     # ---- asyncio callbacks -----------------------------------------------------------------
 
@@ -74,14 +76,25 @@ class ClientConnection(asyncio.Protocol):
             peer = arrival.source  # the client a PROXY header named, not the proxy
         else:
             peer = transport.get_extra_info("peername")
-        self.rt.connections.add(self)
+        address = peer[0] if peer else "-"
         now = self.loop.time()
-        self.conn = self._engine(peer[0] if peer else "-", now)
+        limits = self.vip.limits
+        if limits is not None:
+            # every limit counts by this address (a PROXY header's, when there is one)
+            self.source = limits.open(address, self.rt.wall(now))
+            if self.source is None:
+                # over max_conn_per_source: refused at once with a reset (the table counts
+                # and logs it)
+                self.closed = self.closing = True
+                transport.abort()  # type: ignore[attr-defined]
+                return
+        self.rt.connections.add(self)
+        self.conn = self._engine(address, now)
         self._run(now)
 
     def _engine(self, peer: str, now: float) -> Engine:
         """The engine for this connection's protocol."""
-        return H1Connection(self.rt, self.vip, peer, now)
+        return H1Connection(self.rt, self.vip, peer, now, self.source)
 
     def data_received(self, data: bytes) -> None:
         conn = self.conn
@@ -101,6 +114,10 @@ class ClientConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = self.closing = True
         self.rt.connections.discard(self)
+        source = self.source
+        if source is not None:
+            self.source = None
+            source.close()
         timer = self.timer
         if timer is not None:
             self.timer = None

@@ -25,13 +25,15 @@ from l7lb.persistence.policy import NOT_STUCK, Sticky
 from l7lb.persistence.shared import StickUpdate
 from l7lb.proxy import answers
 from l7lb.proxy.answers import Answer
+from l7lb.routing.target import origin_parts
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from l7lb.balancing import ServerState
     from l7lb.http.events import RequestHead
-    from l7lb.proxy.runtime import PoolRuntime
+    from l7lb.limits.table import SourceEntry
+    from l7lb.proxy.runtime import PoolRuntime, VipRuntime, WorkerRuntime
 
 # the loader refuses fallback loops; the hop bound is a second guard
 MAX_FALLBACK_HOPS: Final = 8
@@ -86,6 +88,28 @@ class AnswerLocally(Decision):
 
     def __repr__(self) -> str:
         return f"AnswerLocally({self.answer.status})"
+
+
+def admit(
+    rt: WorkerRuntime,
+    vip: VipRuntime,
+    req: RequestHead,
+    peer: str,
+    source: SourceEntry | None,
+    now: float,
+) -> tuple[Dispatch | None, Decision, bytes]:
+    """A request head's first step: the client's request rate (``[vip.limits]``), the route,
+    and the first decision. Returns the dispatch (None for an answer without one), that
+    decision, and the origin-form target for the backend."""
+    wait = source.request(rt.wall(now)) if source is not None else 0.0
+    if wait:  # over rate_per_source
+        return None, AnswerLocally(answers.too_many(wait)), req.target
+    path, query, target = origin_parts(req.target)
+    route = vip.router.route(req.method, req.host, path, req.headers, peer)
+    if route is None or route.pool is None:
+        return None, AnswerLocally(answers.for_route(route, req.host, path, query)), target
+    d = Dispatch(rt.pools, rt.pools[route.pool], req, target, path, query, peer)
+    return d, d.first(now, rt.wall(now)), target
 
 
 class Dispatch:

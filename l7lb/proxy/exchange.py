@@ -60,14 +60,15 @@ from l7lb.proxy.dispatch import (
     Dispatch,
     UseServer,
     WaitForSlot,
+    admit,
 )
 from l7lb.proxy.flow import Pause
 from l7lb.proxy.link import Requester
 from l7lb.proxy.tally import Tally
-from l7lb.routing.target import origin_parts
 
 if TYPE_CHECKING:
     from l7lb.balancing import ServerState
+    from l7lb.limits.table import SourceEntry
     from l7lb.proxy.link import BackendLink
     from l7lb.proxy.runtime import PoolRuntime, VipRuntime, WorkerRuntime
 
@@ -86,6 +87,7 @@ class Exchange(Requester):
         req: RequestHead,
         now: float,
         out: list[Command],
+        source: SourceEntry | None = None,
     ) -> None:
         self.client = client
         self.rt = rt
@@ -100,6 +102,11 @@ class Exchange(Requester):
         self.dispatch: Dispatch | None = None
         self.link: BackendLink | None = None
         self.deadline = Deadline(rt.timeouts)
+        if rt.body_watch and req.framing is not Framing.NONE:
+            self.deadline.watch_request_body(
+                now, req.expect_continue
+            )  # body_min_rate, body_deadline
+        self.source = source  # the client's [vip.limits] counters, if any
         self.req_done = False  # the client has sent the whole request
         self.done = False  # answered (or given up) and logged
         self.discard = False  # the request body is read and dropped (a local answer)
@@ -114,43 +121,36 @@ class Exchange(Requester):
     # ---- the request ------------------------------------------------------------------
 
     def start(self, now: float) -> None:
-        req = self.req
-        path, query, self.target = origin_parts(req.target)
-        route = self.vip.router.route(req.method, req.host, path, req.headers, self.peer)
-        if route is None or route.pool is None:
-            self._answer(answers.for_route(route, req.host, path, query), now)
-            return
-        pool = self.rt.pools[route.pool]
-        self.pool = pool
-        d = Dispatch(self.rt.pools, pool, req, self.target, path, query, self.peer)
+        d, first, self.target = admit(self.rt, self.vip, self.req, self.peer, self.source, now)
         self.dispatch = d
-        self._decided(d.first(now, self.rt.wall(now)), now)
+        self.pool = d.pool if d is not None else None
+        self._decided(first, now)
 
     def body(self, data: bytes, now: float) -> None:
         """Request body bytes, decoded."""
         self.tally.bytes_in += len(data)
         if self.discard or not data or self.done:
             return
-        self.deadline.progress()
-        data = self.relay.frame(data)
+        self.deadline.body_progress(len(data), now)
+        self._forward(self.relay.frame(data))
+
+    def _forward(self, data: bytes) -> None:
+        """Body bytes, framed, to the backend once it has the head; held until then."""
         link = self.link
         if link is not None and self.head_sent:
             self.out.append(ToBackend(link, data))
         elif self.relay.hold(data):
-            self.client.pause_body(self, Pause.NO_BACKEND)
+            self._body_paused(Pause.NO_BACKEND, True)
 
     def body_end(self, now: float) -> None:
         """The client has sent the whole request."""
         self.req_done = True
+        self.deadline.body_done()
         if self.discard or self.done:
             return
         ending = self.relay.end()
         if ending:
-            link = self.link
-            if link is not None and self.head_sent:
-                self.out.append(ToBackend(link, ending))
-            else:
-                self.relay.hold(ending)
+            self._forward(ending)
         if self.head_sent:
             # the whole request is out: now the backend's clock runs
             self.deadline.start(Phase.RESPONSE, now)
@@ -236,7 +236,7 @@ class Exchange(Requester):
         self.head_sent = True
         if self.relay.held:
             self.out.append(ToBackend(link, head + self.relay.release()))
-            self.client.resume_body(self, Pause.NO_BACKEND)
+            self._body_paused(Pause.NO_BACKEND, False)
         else:
             self.out.append(ToBackend(link, head))
         self.tally.t_sent = now
@@ -271,7 +271,12 @@ class Exchange(Requester):
 
     def backend_full(self, full: bool) -> None:
         """The backend's write buffer went above (or back under) its high-water mark."""
-        (self.client.pause_body if full else self.client.resume_body)(self, Pause.BACKEND_FULL)
+        self._body_paused(Pause.BACKEND_FULL, full)
+
+    def _body_paused(self, reason: Pause, paused: bool) -> None:
+        """l7lb stops (or resumes) reading the body: the body watch does not count it."""
+        self.deadline.body_paused(reason, paused)
+        (self.client.pause_body if paused else self.client.resume_body)(self, reason)
 
     def client_full(self, full: bool) -> None:
         """The client's write buffer went above (or back under) its high-water mark."""
@@ -399,14 +404,8 @@ class Exchange(Requester):
             self.head_sent = False
             self.out.append(Connect(self, pool, server, fresh=True))
             return
-        log.warning(
-            "%s %s: pool %s server %s: %s",
-            self.peer,
-            req.method.decode("latin-1"),
-            pool.name if pool is not None else "-",
-            server.server.name if server is not None else "-",
-            reason,
-        )
+        where = f"pool {pool.name if pool is not None else '-'} server {self.server_name or '-'}"
+        log.warning("%s %s: %s: %s", self.peer, req.method.decode("latin-1"), where, reason)
         self._fail(status, reason, now)
 
     def _fail(self, status: int, reason: str, now: float) -> None:
@@ -419,6 +418,11 @@ class Exchange(Requester):
     def on_deadline(self, now: float) -> None:
         """The deadline came due (``deadline.due(now)`` said so)."""
         if self.done:
+            return
+        slow = self.deadline.body_violation()
+        if slow:  # slowloris on the body: 408; a backend that got part of it is closed
+            log.info("%s %s: %s: 408", self.peer, self.req.method.decode("latin-1"), slow)
+            self.bad_request(408, slow, now)
             return
         if self.waiting:
             self.waiting = False
@@ -475,16 +479,6 @@ class Exchange(Requester):
         self.deadline.clear()
         if not keep_server:
             self.release_server()
-        self._log_and_count(now)
-
-    def release_server(self) -> None:
-        """Give the server slot back (a tunnel's end calls it)."""
-        server = self.server
-        self.server = None
-        if server is not None and self.pool is not None:
-            self.pool.release(server)
-
-    def _log_and_count(self, now: float) -> None:
         pool = self.pool
         if self.rt.log_enabled:
             name = pool.name if pool is not None else ""
@@ -496,3 +490,10 @@ class Exchange(Requester):
         if metrics is not None:  # counted in l7lb.metrics.counters
             counters = pool.counters if pool is not None else None
             self.tally.report(metrics, self.vip.name, counters, self.server_name, self.status, now)
+
+    def release_server(self) -> None:
+        """Give the server slot back (a tunnel's end calls it)."""
+        server = self.server
+        self.server = None
+        if server is not None and self.pool is not None:
+            self.pool.release(server)

@@ -58,6 +58,7 @@ from l7lb.proxy.flow import Pause
 from l7lb.proxy.link import Requester
 
 if TYPE_CHECKING:
+    from l7lb.limits.table import SourceEntry
     from l7lb.proxy.link import BackendLink
     from l7lb.proxy.runtime import VipRuntime, WorkerRuntime
 
@@ -75,10 +76,18 @@ _CHUNK_END: Final = b"0\r\n\r\n"
 
 
 class H1Connection(Engine, Client):
-    def __init__(self, rt: WorkerRuntime, vip: VipRuntime, peer: str, now: float) -> None:
+    def __init__(
+        self,
+        rt: WorkerRuntime,
+        vip: VipRuntime,
+        peer: str,
+        now: float,
+        source: SourceEntry | None = None,
+    ) -> None:
         self.rt = rt
         self.vip = vip
         self.peer = peer
+        self.source = source  # the client's [vip.limits] counters, if any
         self.out: list[Command] = []
         self.parser = rt.request_parser()
         self.pending: deque[Event] = deque()
@@ -256,7 +265,7 @@ class H1Connection(Engine, Client):
         self.close_after = not head.keep_alive or self.rt.draining
         self.head_only = head.method == b"HEAD"
         self.version = head.version
-        ex = Exchange(self, self.rt, self.vip, self.peer, head, now, self.out)
+        ex = Exchange(self, self.rt, self.vip, self.peer, head, now, self.out, self.source)
         self.ex = ex
         ex.start(now)
 

@@ -20,6 +20,7 @@ from l7lb.health.passive import PassiveTracker
 from l7lb.http.codec import parser_types, resolve_parser_kind
 from l7lb.http.events import RequestParser, ResponseParser
 from l7lb.http.forwarding import server_authorities
+from l7lb.limits.table import SourceTable
 from l7lb.metrics.counters import PoolCounters, WorkerMetrics
 from l7lb.persistence.policy import Stickiness
 from l7lb.persistence.shared import StickTables
@@ -123,6 +124,7 @@ class VipRuntime:
     router: Router
     scheme: bytes  # b"http" or b"https"
     secure: bool  # the client connection is TLS
+    limits: SourceTable | None = None  # [vip.limits]: None counts nothing
 
 
 class WorkerRuntime:
@@ -131,6 +133,8 @@ class WorkerRuntime:
     def __init__(self, config: Config, defer: Defer, tables: StickTables | None = None) -> None:
         self.config = config
         self.timeouts = config.timeouts
+        t = config.timeouts
+        self.body_watch = t.body_min_rate > 0 or t.body_deadline > 0  # request bodies
         self.http = config.http
         self.parser_kind = resolve_parser_kind(config.http.parser)
         self._request_parser, self._response_parser = parser_types(self.parser_kind)
@@ -154,8 +158,9 @@ class WorkerRuntime:
         self.vips: dict[str, VipRuntime] = {}
         for vip in config.vips:
             secure = vip.tls is not None
+            limits = SourceTable(vip.name, vip.limits) if vip.limits is not None else None
             self.vips[vip.name] = VipRuntime(
-                vip, vip.name, Router(vip.routes), b"https" if secure else b"http", secure
+                vip, vip.name, Router(vip.routes), b"https" if secure else b"http", secure, limits
             )
 
     def wall(self, now: float) -> float:
@@ -175,6 +180,9 @@ class WorkerRuntime:
         for p in self.pools.values():
             p.stock.sweep(now)
         self.tables.expire(wall)
+        for v in self.vips.values():
+            if v.limits is not None:
+                v.limits.sweep(wall)
 
     def close(self) -> None:
         for p in self.pools.values():

@@ -25,6 +25,7 @@ from l7lb.control import (
     Claim,
     Claimed,
     Health,
+    LimitDeltas,
     Message,
     Metrics,
     MetricsQuery,
@@ -39,6 +40,10 @@ from l7lb.proxy.runtime import PoolRuntime, WorkerRuntime
 log: Final = logging.getLogger("l7lb.worker")
 
 CLAIM_TIMEOUT: Final = 0.05  # seconds a first-contact request waits for the supervisor
+# seconds between two reports of [vip.limits] counts: the other workers see a client's
+# requests here at most this late
+LIMIT_SYNC: Final = 0.1
+LIMIT_BATCH: Final = 2000  # source deltas per control message
 
 
 class WorkerServices:
@@ -61,6 +66,9 @@ class WorkerServices:
         self._report_due = loop.time() + self._report_every
         self._lag = 0.0
         self._reporter: asyncio.TimerHandle | None = loop.call_at(self._report_due, self._report)
+        self._limit_sync: asyncio.TimerHandle | None = None
+        if any(v.limits is not None for v in rt.vips.values()):
+            self._limit_sync = loop.call_later(LIMIT_SYNC, self._sync_limits)
 
     # ---- toward the supervisor -----------------------------------------------------------
 
@@ -94,6 +102,17 @@ class WorkerServices:
 
     def log(self, record: AccessRecord) -> None:
         self.access_log.write(record)
+
+    def _sync_limits(self) -> None:
+        """This worker's [vip.limits] changes since the last time, to the supervisor."""
+        for v in self.rt.vips.values():
+            table = v.limits
+            if table is not None and table.dirty:
+                deltas = table.collect()
+                for i in range(0, len(deltas), LIMIT_BATCH):
+                    batch = tuple(deltas[i : i + LIMIT_BATCH])
+                    self.control_send(LimitDeltas(v.name, table.length, batch))
+        self._limit_sync = self.loop.call_later(LIMIT_SYNC, self._sync_limits)
 
     # ---- from the supervisor ---------------------------------------------------------------
 
@@ -133,6 +152,10 @@ class WorkerServices:
             wall = time.time()
             for u in msg.updates:
                 rt.tables.apply(u, wall)
+        elif isinstance(msg, LimitDeltas):
+            vip = rt.vips.get(msg.vip)
+            if vip is not None and vip.limits is not None:
+                vip.limits.apply(msg.deltas, time.time(), msg.length)
         elif isinstance(msg, StatsQuery):
             now, wall = self.loop.time(), time.time()
             rows = []
@@ -187,5 +210,8 @@ class WorkerServices:
             self._reporter = None
             # the last numbers: the supervisor keeps them after this worker is gone
             self.control_send(Metrics(0, self.metrics_snapshot()))
+        if self._limit_sync is not None:
+            self._limit_sync.cancel()
+            self._limit_sync = None
         self.rt.close()
         self.access_log.close()

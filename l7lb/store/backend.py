@@ -1,7 +1,7 @@
 """``SharedStore``: l7lb's small interface to Redis or memcached, over aiocache.
 
-Everything l7lb keeps in a shared store goes through these five calls
-(``get_many``, ``get``, ``set``, ``add``, ``delete``), so the library under
+Everything l7lb keeps in a shared store goes through these six calls
+(``get_many``, ``get``, ``set``, ``add``, ``increment``, ``delete``), so the library under
 them (aiocache 0.12, last released in 2024) can be swapped without touching
 callers.
 
@@ -202,6 +202,35 @@ class SharedStore:
         except _Failed:
             return False
 
+    async def increment(
+        self, key: bytes, delta: int, ttl: float, timeout: float | None = None
+    ) -> int | None:
+        """Add ``delta`` (> 0) to the counter ``key``, atomically, creating it for ``ttl``
+        seconds; the counter's new value, or None if the store failed. (Redis ``INCRBY``,
+        then ``EXPIRE`` by whoever created it; memcached ``add``, else ``incr``.)"""
+        if delta <= 0 or ttl <= 0:
+            return None
+        ek = self.key(key)
+        seconds = min(max(1, math.ceil(ttl)), _MEMCACHED_MAX_TTL)
+        cache = self.cache
+
+        async def increment() -> int:
+            if self._integer_ttl:
+                try:
+                    await cache.add(ek, b"%d" % delta, ttl=seconds)
+                except ValueError:  # aiocache: "Key ... already exists"
+                    return int(await cache.increment(ek, delta))
+                return delta
+            value = int(await cache.increment(ek, delta))
+            if value == delta:  # we created it: it must not outlive its window
+                await cache.expire(ek, seconds)
+            return value
+
+        try:
+            return await self._call(increment, timeout or self.write_timeout)
+        except _Failed:
+            return None
+
     async def delete(self, key: bytes, timeout: float | None = None) -> bool:
         """Remove ``key``; False if the store failed (absent keys count as removed)."""
         ek = self.key(key)
@@ -353,6 +382,31 @@ def _describe(exc: BaseException) -> str:
     return text if len(text) <= 200 else text[:200] + "..."
 
 
+def _fail_at_eof(client: Any) -> None:
+    """Make a memcached reply cut short by EOF an error instead of a hang.
+
+    aiomcache 0.8.2 reads the reply to a storage or counter command (``set``, ``add``,
+    ``incr``, ``delete``) with ``while not line.endswith(b"\\r\\n"): line = await
+    reader.readline()``. When memcached dies under a pooled connection, ``readline`` returns
+    ``b""`` at once, for ever, without yielding: the process's event loop spins there and
+    nothing else runs (no deadline can fire). This replaces that one method on the client so
+    EOF raises; the call then fails like any store error (its connection is dropped)."""
+
+    async def execute_simple_command(conn: Any, raw_command: bytes) -> bytes:
+        conn.writer.write(raw_command)
+        await conn.writer.drain()
+        response = bytearray()
+        while True:
+            line = await conn.reader.readline()
+            if not line:
+                raise ConnectionResetError("memcached closed the connection")
+            response += line
+            if line.endswith(b"\r\n"):
+                return bytes(response[:-2])
+
+    client._execute_simple_command = execute_simple_command
+
+
 def open_store(
     settings: StoreSettings, *, retry_interval: float = 1.0, max_in_flight: int = 512
 ) -> SharedStore:
@@ -415,6 +469,7 @@ def open_store(
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise ValueError("aiomcache is not installed: pip install 'l7lb[store]'") from exc
         cache = MemcachedCache(endpoint=settings.host, port=settings.port, pool_size=8, **common)
+        _fail_at_eof(cache.client)
         integer_ttl = True
     else:
         raise ValueError(f"no shared store for engine {settings.engine!r}")

@@ -8,6 +8,7 @@ from typing import Any
 from l7lb.admin.commands import ReloadVerdict, ServerRow, UnknownServer
 from l7lb.balancing.pool_state import PoolState
 from l7lb.config.model import Address, Pool, Server
+from l7lb.limits.board import LimitRow
 
 
 class FakeSupervisor:
@@ -60,6 +61,9 @@ class FakeSupervisor:
 
     async def tls_counters(self) -> dict[str, dict[str, Any]]:
         return {}
+
+    async def limits(self) -> list[LimitRow]:
+        return [LimitRow("www", "192.0.2.7", 3, 12.5, 125.0, 4, 17)]
 
     async def reload_config(self) -> ReloadVerdict:
         self.calls.append(("reload",))

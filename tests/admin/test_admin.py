@@ -257,7 +257,8 @@ def test_parse_command_total(line: bytes) -> None:
     except AdminError as exc:
         assert str(exc)
         return
-    verbs = ("help", "show-servers", "show-tls", "set-weight", "drain", "maint", "ready")
+    verbs = ("help", "show-servers", "show-tls", "show-limits", "set-weight", "drain")
+    verbs += ("maint", "ready")
     assert cmd.verb in (*verbs, "reload", "stop")
     assert 0 <= cmd.weight <= 256
 
@@ -294,3 +295,33 @@ def test_reload_and_stop_over_the_socket(running: tuple[str, FakeSupervisor]) ->
     assert send_command(path, "stop") == "stopping: pid 4242\n"
     assert handler.calls == [("reload",), ("reload",), ("stop",)]
     assert handler.draining
+
+
+def test_show_limits_over_the_socket(running: tuple[str, FakeSupervisor]) -> None:
+    path, _ = running
+    assert parse_command("show limits").verb == "show-limits"
+    assert send_command(path, "show limits") == (
+        "  -> Source     Conns  Req/s  InWindow  Refused  429s\n"
+        "vip www\n"
+        "  -> 192.0.2.7  3      12.5   125       4        17\n"
+    )
+    assert "show limits" in send_command(path, "help")
+    with pytest.raises(AdminError, match="show limits"):
+        parse_command("show limit")
+
+
+def test_format_limits_groups_by_vip() -> None:
+    from l7lb.admin.commands import format_limits
+    from l7lb.limits.board import LimitRow
+
+    rows = [
+        LimitRow("www", "192.0.2.7", 0, 40.0, 400.0, 0, 120),
+        LimitRow("www", "2001:db8::/64", 12, 0.5, 5.0, 3, 0),
+        LimitRow("api", "192.0.2.9", 1, 1.0, 10.0, 0, 0),
+    ]
+    lines = format_limits(rows).splitlines()
+    assert lines[1] == "vip www"
+    assert lines[2].split() == ["->", "192.0.2.7", "0", "40.0", "400", "0", "120"]
+    assert lines[3].split() == ["->", "2001:db8::/64", "12", "0.5", "5", "3", "0"]
+    assert lines[4] == "vip api"
+    assert "no client address counted" in format_limits([])

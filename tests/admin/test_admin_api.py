@@ -107,6 +107,25 @@ def test_servers_json_is_show_servers(api: AdminApi, fake: FakeSupervisor) -> No
     assert call(api, "GET", "http://127.0.0.1:9100/api/servers") == as_json("200 OK", expected)
 
 
+def test_limits_json_is_show_limits(api: AdminApi) -> None:
+    expected = {
+        "limits": [
+            {
+                "vip": "www",
+                "source": "192.0.2.7",
+                "connections": 3,
+                "rate": 12.5,
+                "requests": 125.0,
+                "refused": 4,
+                "limited": 17,
+            }
+        ]
+    }
+    assert call(api, "GET", "/api/limits") == as_json("200 OK", expected)
+    assert b"GET  /api/limits" in call(api, "GET", "/")
+    assert call(api, "POST", "/api/limits").startswith(b"HTTP/1.1 405")
+
+
 def test_index_lists_the_endpoints(api: AdminApi) -> None:
     answer = call(api, "GET", "/")
     assert answer.startswith(b"HTTP/1.1 200 OK\r\n")

@@ -14,6 +14,7 @@ from l7lb.control import (
     Claim,
     Claimed,
     Health,
+    LimitDeltas,
     LineDecoder,
     Message,
     MessageError,
@@ -26,6 +27,7 @@ from l7lb.control import (
     decode,
     encode,
 )
+from l7lb.limits.deltas import SourceDelta
 from l7lb.persistence.shared import StickUpdate
 
 U = StickUpdate("web", b"\x00key\xff", "s1")
@@ -48,6 +50,15 @@ MESSAGES: list[Message] = [
     Metrics(0, {}),
     StatsQuery(3001),
     Stats(3001, [{"pool": "web", "server": "s1", "active": 2}], {"vip": {"full": 1}}),
+    LimitDeltas(
+        "www",
+        10.0,
+        (
+            SourceDelta("192.0.2.7", 177_000_000, 3, 1, 0, 0),
+            SourceDelta("2001:db8::/64", 176_999_999, 0, -2, 4, 5),
+        ),
+    ),
+    LimitDeltas("w w", 0.5, ()),
 ]
 
 
@@ -92,6 +103,16 @@ def test_lines_split_anywhere_decode_the_same() -> None:
         b'{"t": "stick", "u": {"table": "t"}}',
         b'{"t": "stats", "id": 1, "servers": [1]}',
         b'{"t": "claimed", "id": 1, "server": 5}',
+        b'{"t": "limits", "vip": "www", "len": 0, "d": []}',
+        b'{"t": "limits", "vip": "www", "len": true, "d": []}',
+        b'{"t": "limits", "vip": "www", "len": 10, "d": {}}',
+        b'{"t": "limits", "vip": 7, "len": 10, "d": []}',
+        b'{"t": "limits", "vip": "www", "len": 10, "d": [["a", 1, 2, 3, 4]]}',
+        b'{"t": "limits", "vip": "www", "len": 10, "d": [["", 1, 2, 3, 4, 5]]}',
+        b'{"t": "limits", "vip": "www", "len": 10, "d": [["a", 1, -2, 3, 4, 5]]}',
+        b'{"t": "limits", "vip": "www", "len": 10, "d": [["a", 1, 2, 3, 4, 1.5]]}',
+        b'{"t": "limits", "vip": "www", "len": 10, "d": [["a", 1, true, 3, 4, 5]]}',
+        b'{"t": "limits", "vip": "www", "len": 10, "d": [[7, 1, 2, 3, 4, 5]]}',
     ],
 )
 def test_malformed_lines_are_refused(line: bytes) -> None:
@@ -112,3 +133,25 @@ def test_a_bad_line_is_logged_and_the_next_one_still_read(caplog: pytest.LogCapt
 def test_any_bytes_give_messages_or_log_lines_never_an_exception(data: bytes) -> None:
     out = LineDecoder().feed(data + b"\n")
     assert all(isinstance(m, Message) for m in out)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.text(min_size=1, max_size=20),
+    st.floats(0.1, 3600.0),
+    st.lists(
+        st.builds(
+            SourceDelta,
+            st.text(min_size=1, max_size=64),
+            st.integers(-(2**40), 2**40),
+            st.integers(0, 2**31),
+            st.integers(-(2**20), 2**20),
+            st.integers(0, 2**31),
+            st.integers(0, 2**31),
+        ),
+        max_size=20,
+    ),
+)
+def test_limit_deltas_round_trip(vip: str, length: float, deltas: list[SourceDelta]) -> None:
+    msg = LimitDeltas(vip, length, tuple(deltas))
+    assert decode(encode(msg)[:-1]) == msg
