@@ -287,7 +287,15 @@ def test_two_workers_each_refuse_from_the_shared_count(tmp_path: Path) -> None:
         backend.stop()
 
 
-def director(tmp: Path, name: str, store_url: str, namespace: str, backend: Backend) -> Proxy:
+# 10 requests per 100 s: the limit is an estimate over two fixed windows (the current one
+# and the previous one, weighted), so a window boundary during a test frees a little of the
+# limit; over 100 s windows that is at most one request in a 10 s test
+RATE = 'rate_per_source = 0.1, rate_window = "100s"'
+
+
+def director(
+    tmp: Path, name: str, store_url: str, namespace: str, backend: Backend, rate: str = RATE
+) -> Proxy:
     port = free_port()
     d = tmp / name
     d.mkdir()
@@ -297,7 +305,7 @@ def director(tmp: Path, name: str, store_url: str, namespace: str, backend: Back
     )
     return start_proxy(
         d,
-        config(port, backend, 'rate_per_source = 1, rate_window = "10s"', store),
+        config(port, backend, rate, store),
         port,
         workers=1,
     )
@@ -305,23 +313,25 @@ def director(tmp: Path, name: str, store_url: str, namespace: str, backend: Back
 
 @pytest.mark.parametrize("engine", ["redis", "memcached"])
 def test_the_rate_is_shared_by_directors_through_the_store(tmp_path: Path, engine: str) -> None:
-    """Two directors, one store: 127.0.0.2 alternates between them (as LVS may send it),
-    40 requests over 4 s. Together they let about 10 through; each alone would let 10."""
+    """Two directors, one store, 20 requests per 100 s: 127.0.0.2 alternates between them
+    (as LVS may send it), 40 requests over 10 s. Each alone would let all 40 through (20
+    each, its own limit just reached); together they stop it at 20 plus what comes while
+    they learn each other's counts (once a second each: at most about 2 s, 8 requests)."""
     store = ServerProc(engine, tmp_path)
     store.start()
     backend = start_backend("b1")
     ns = "lim" + uuid.uuid4().hex[:8]
     proxies = []
     try:
-        proxies = [director(tmp_path, n, store.url, ns, backend) for n in ("A", "B")]
+        rate = 'rate_per_source = 0.2, rate_window = "100s"'
+        proxies = [director(tmp_path, n, store.url, ns, backend, rate) for n in ("A", "B")]
         conns = [connect(p.port, HEAVY) for p in proxies]
         statuses = []
         for i in range(40):
             statuses.append(request(conns[i % 2])[0])
-            time.sleep(0.1)
+            time.sleep(0.25)
         admitted = statuses.count(200)
-        # directors learn each other's counts once a second through the store
-        assert 10 <= admitted <= 15, statuses
+        assert 20 <= admitted <= 30, statuses
         assert 429 in statuses[::2] and 429 in statuses[1::2]  # both directors refuse
         for c in conns:
             c.close()
@@ -349,7 +359,8 @@ def test_a_dead_store_costs_the_sharing_not_the_requests(tmp_path: Path) -> None
             statuses.append(request(conns[i % 2])[0])
             worst = max(worst, time.monotonic() - t0)
             time.sleep(0.1)
-        assert statuses.count(200) == 20, statuses  # 10 per director, counted alone
+        # 10 per director, counted alone (one more if a window boundary passed: see RATE)
+        assert 20 <= statuses.count(200) <= 22, statuses
         assert worst < 0.5, worst
         for c in conns:
             c.close()
