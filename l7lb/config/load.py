@@ -23,6 +23,7 @@ from l7lb.config.address import addresses_overlap as _overlaps
 from l7lb.config.address import parse_address
 from l7lb.config.admin import parse_admin_table
 from l7lb.config.durations import DurationError, parse_duration
+from l7lb.config.http2 import parse_http2_table, parse_vip_http2
 from l7lb.config.ipvs import IPVS_KEYS, parse_ipvs_table
 from l7lb.config.model import (
     Address,
@@ -91,6 +92,7 @@ TOP_KEYS = (
     "store",
     "timeouts",
     "http",
+    "http2",
     "log",
     "vip",
     "pool",
@@ -115,7 +117,7 @@ HTTP_KEYS = (
     "server_header",
 )
 LOG_KEYS = ("access", "format", "exclude_paths", "level")
-VIP_KEYS = ("name", "listen", "route", "tls")
+VIP_KEYS = ("name", "listen", "route", "tls", "http2")
 ROUTE_KEYS = (
     "name",
     "host",
@@ -740,6 +742,9 @@ def _vip(
         tls, tls_issues = parse_tls_table(raw.raw["tls"], raw.at("tls"))
         for where, message, hint in tls_issues:
             issues.add(where, message, hint)
+    http2, http2_issues = parse_vip_http2(raw.raw.get("http2"), path, raw.has("tls"))
+    for where, message, hint in http2_issues:
+        issues.add(where, message, hint)
     listen: list[tuple[str, Address]] = []
     entries = raw.strings("listen")
     if not raw.has("listen"):
@@ -770,7 +775,7 @@ def _vip(
         route = _route(raw_route, raw.at(f"route {number}"), number, pool_names, issues)
         if route is not None:
             routes.append(route)
-    vip = Vip(name, tuple(address for _, address in listen), tuple(routes), tls)
+    vip = Vip(name, tuple(address for _, address in listen), tuple(routes), tls, http2)
     return path, vip, listen
 
 
@@ -1271,6 +1276,9 @@ def _build(doc: dict[str, Any], source: str, issues: _Issues, base_dir: str = ""
         for where, message, hint in store_issues:
             issues.add(where, message, hint)
         store = parsed or store
+    http2, http2_issues = parse_http2_table(doc.get("http2"), "http2")
+    for where, message, hint in http2_issues:
+        issues.add(where, message, hint)
     admin, admin_issues = parse_admin_table(doc.get("admin"), "admin", base_dir)
     for where, message, hint in admin_issues:
         issues.add(where, message, hint)
@@ -1293,6 +1301,7 @@ def _build(doc: dict[str, Any], source: str, issues: _Issues, base_dir: str = ""
         workers=workers,
         timeouts=timeouts,
         http=http,
+        http2=http2,
         log=log,
         admin_socket=admin_socket,
         admin=admin,

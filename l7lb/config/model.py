@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from l7lb.config.http2 import Http2Settings
 from l7lb.http.events import Limits
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -194,6 +195,8 @@ class Vip:
     routes: tuple[Route, ...]
     # filled in by the TLS issue: an ``l7lb.tls`` settings object or None
     tls: object | None = None
+    # "prior-knowledge": a plain VIP also takes HTTP/2 without Upgrade (h2c); "off"
+    http2: str = "off"
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +246,7 @@ class Config:
     workers: int = 0  # 0 = CPU count
     timeouts: Timeouts = field(default_factory=Timeouts)
     http: HttpSettings = field(default_factory=HttpSettings)
+    http2: Http2Settings = field(default_factory=Http2Settings)
     log: LogSettings = field(default_factory=LogSettings)
     admin_socket: str = ""  # Unix socket path for `l7lb admin`; "" = off
     admin: AdminSettings = field(default_factory=AdminSettings)
