@@ -1,0 +1,234 @@
+"""One HTTP/2 stream: the client side of one ``Exchange`` (``exchange.Client``).
+
+The exchange hands it the response as it hands an ``H1Connection`` one; the stream renders
+it as frames: the head as a HEADERS frame (HPACK, ``:status`` first, hop-by-hop fields
+already cut by the head edit), the body as DATA frames within the client's windows, the end
+as END_STREAM (on the HEADERS or the last DATA frame when the length is known, so a small
+response is two frames). Body bytes the windows do not let out wait here, at most
+``[http2] stream_buffer`` of them before the stream's backend connection stops being read
+(``PauseBackend``); they leave as the client's WINDOW_UPDATE frames come, through the
+connection (``H2Connection.send``), which shares the connection window among streams.
+
+The request side: DATA the exchange forwarded is acknowledged (``H2Connection.credit``)
+only while the exchange is not paused (``pause_body``: no backend connection yet, or the
+backend's write buffer full); what arrives meanwhile is held and acknowledged on
+``resume_body``. That is the back-pressure toward the client, per stream.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+from l7lb.http.events import Framing, ResponseHead
+from l7lb.http.head_edit import HeadEdit, apply
+from l7lb.http2 import frames, hpack
+from l7lb.proxy.answers import Answer
+from l7lb.proxy.commands import PauseBackend, ReleaseBackend, ResumeBackend, ToClient
+from l7lb.proxy.flow import Pause
+
+if TYPE_CHECKING:
+    from l7lb.proxy.exchange import Exchange
+    from l7lb.proxy.h2 import H2Connection
+    from l7lb.proxy.link import BackendLink
+
+_NO_BACKEND: Final = 1
+_BACKEND_FULL: Final = 2
+
+
+def _pause_bit(reason: Pause) -> int:
+    return _NO_BACKEND if reason is Pause.NO_BACKEND else _BACKEND_FULL
+
+
+class H2Stream:
+    __slots__ = (
+        "buf",
+        "buf_off",
+        "buf_size",
+        "conn",
+        "credit",
+        "end_pending",
+        "ex",
+        "expected",
+        "head_only",
+        "headers_sent",
+        "held",
+        "local_closed",
+        "paused_link",
+        "pauses",
+        "received",
+        "recv_window",
+        "remaining",
+        "remote_closed",
+        "send_window",
+        "sid",
+    )
+
+    def __init__(self, conn: H2Connection, sid: int, send_window: int, recv_window: int) -> None:
+        self.conn = conn
+        self.sid = sid
+        self.ex: Exchange | None = None
+        self.remote_closed = False  # the client sent END_STREAM (or the stream was reset)
+        self.local_closed = False  # END_STREAM or RST_STREAM went out
+        self.head_only = False  # a HEAD request: the response carries no DATA
+        self.headers_sent = False  # the final response head went out
+        self.expected = -1  # the request's Content-Length, checked against its DATA
+        self.received = 0  # request body bytes received
+        self.recv_window = recv_window  # what the client may still send on this stream
+        self.credit = 0  # taken by the backend, not yet handed back by WINDOW_UPDATE
+        self.held = 0  # received while the exchange is paused: handed back on resume
+        self.pauses = 0
+        self.send_window = send_window  # what the client lets l7lb send on this stream
+        self.buf: list[bytes] = []  # response bytes waiting for a window
+        self.buf_off = 0  # bytes of buf[0] already sent
+        self.buf_size = 0
+        self.end_pending = False  # END_STREAM goes with the last buffered byte
+        self.remaining = -1  # response body bytes still to come (a Content-Length)
+        self.paused_link: BackendLink | None = None
+
+    def __repr__(self) -> str:
+        return f"<H2Stream {self.sid} buffered={self.buf_size}>"
+
+    # ---- the exchange's client side (exchange.Client) -------------------------------------
+
+    def head(self, ex: Exchange, resp: ResponseHead, edit: HeadEdit) -> None:
+        framing = resp.framing
+        no_body = (
+            self.head_only
+            or framing is Framing.NONE
+            or (framing is Framing.LENGTH and resp.content_length == 0)
+        )
+        self.remaining = resp.content_length if framing is Framing.LENGTH else -1
+        self._head(resp.status, apply(resp.headers, edit), no_body)
+
+    def info(self, ex: Exchange, resp: ResponseHead, edit: HeadEdit) -> None:
+        if not self.headers_sent and not self.local_closed:
+            conn = self.conn
+            block = hpack.encode(resp.status, apply(resp.headers, edit))
+            conn.out.append(ToClient(frames.headers(self.sid, block, False, conn.peer_max_frame)))
+
+    def upgrade(self, ex: Exchange, resp: ResponseHead, edit: HeadEdit, link: BackendLink) -> None:
+        pass  # an HTTP/2 request is never an upgrade request: the exchange answers 502 first
+
+    def tunnel(self, ex: Exchange, tail: bytes, link: BackendLink) -> None:
+        # (unreachable, as upgrade) the exchange gave us the link and its server slot
+        self.conn.out.append(ReleaseBackend(link, reuse=False, abort=True))
+        ex.release_server()
+        self.conn.reset(self, frames.INTERNAL_ERROR, counted=False)
+
+    def data(self, ex: Exchange, data: bytes) -> None:
+        self.body(data, ex.link)
+
+    def body(self, data: bytes, link: BackendLink | None) -> None:
+        """Response body bytes; ``link``: the backend connection they come from (paused
+        while too many wait here)."""
+        if self.local_closed or self.head_only:
+            return
+        remaining = self.remaining
+        last = False
+        if remaining > 0:
+            remaining -= len(data)
+            self.remaining = remaining
+            last = remaining <= 0
+        conn = self.conn
+        n = len(data)
+        if (
+            not self.buf
+            and n <= self.send_window
+            and n <= conn.send_window
+            and n <= conn.peer_max_frame
+            and not conn.client_blocked
+        ):
+            # the usual case: out at once, END_STREAM with the last byte when it is known
+            self.send_window -= n
+            conn.send_window -= n
+            conn.out.append(ToClient(frames.data(self.sid, data, last)))
+            conn.data_sent()
+            if last:
+                self.local_closed = True
+            return
+        self.buf.append(data)
+        self.buf_size += n
+        if last:
+            self.end_pending = True
+        conn.send(self)
+        full = self.buf_size > conn.settings.stream_buffer
+        if full and link is not None and self.paused_link is None:
+            self.paused_link = link
+            conn.out.append(PauseBackend(link))
+
+    def end(self, ex: Exchange, now: float) -> None:
+        conn = self.conn
+        conn.now = now
+        link = self.paused_link
+        if link is not None:
+            # released to the idle stock (or closed): it must read again for its next user
+            self.paused_link = None
+            conn.out.append(ResumeBackend(link))
+        if not self.local_closed:
+            if self.buf_size:
+                self.end_pending = True
+                return
+            conn.out.append(ToClient(frames.data(self.sid, b"", True)))
+            self.local_closed = True
+        conn.finished(self)
+
+    def answer(self, ex: Exchange | None, answer: Answer) -> int:
+        has_body = not self.head_only and answer.has_body() and bool(answer.body)
+        sent = self._head(answer.status, answer.fields(), not has_body)
+        if has_body:
+            body = answer.body
+            self.remaining = len(body)
+            self.body(body, None)
+            sent += len(body)
+        return sent
+
+    def abort(self, ex: Exchange, now: float) -> None:
+        self.conn.now = now
+        # the client must see the response fail: a reset, never a clean END_STREAM;
+        # a body the client stopped sending (408) is its doing, and counted as such
+        self.conn.reset(self, frames.INTERNAL_ERROR, counted=ex.status == 408)
+
+    def pause_body(self, ex: Exchange, reason: Pause) -> None:
+        self.pauses |= _pause_bit(reason)
+
+    def resume_body(self, ex: Exchange, reason: Pause) -> None:
+        if not self.pauses:
+            return
+        self.pauses &= ~_pause_bit(reason)
+        if not self.pauses and self.held:
+            n = self.held
+            self.held = 0
+            self.conn.credit(self, n)
+
+    # ---- rendering --------------------------------------------------------------------------
+
+    def _head(self, status: int, fields: list[tuple[bytes, bytes]], end_stream: bool) -> int:
+        conn = self.conn
+        block = hpack.encode(status, fields)
+        frame = frames.headers(self.sid, block, end_stream, conn.peer_max_frame)
+        conn.out.append(ToClient(frame))
+        self.headers_sent = True
+        if end_stream:
+            self.local_closed = True
+        return len(frame)
+
+    def take(self, n: int) -> bytes:
+        """Up to ``n`` buffered bytes (at least one)."""
+        first = self.buf[0]
+        off = self.buf_off
+        avail = len(first) - off
+        if avail <= n:
+            self.buf.pop(0)
+            self.buf_off = 0
+            chunk = first[off:] if off else first
+        else:
+            chunk = first[off : off + n]
+            self.buf_off = off + n
+        self.buf_size -= len(chunk)
+        return chunk
+
+    def drop_buffer(self) -> None:
+        self.buf.clear()
+        self.buf_off = 0
+        self.buf_size = 0
+        self.end_pending = False
