@@ -11,8 +11,9 @@ ENHANCE_YOUR_CALM and closes. The limits, from ``[http2]``:
   ``SHARE_AFTER`` streams were opened (rapid reset, CVE-2023-44487, sends only those);
 * floods of frames that cost l7lb work but carry no request: PING and SETTINGS (each
   answered with an ACK), empty DATA without END_STREAM, WINDOW_UPDATE, and PRIORITY or
-  unknown frames. A client earns WINDOW_UPDATE and PRIORITY tokens by opening streams and
-  by being sent DATA, which is what browsers answer with those frames.
+  unknown frames. A client earns PRIORITY and WINDOW_UPDATE tokens by opening streams, and
+  two WINDOW_UPDATE tokens (the stream's and the connection's) per DATA frame it is sent:
+  what browsers answer those with.
 
 ``VIOLATIONS`` counts what every connection of this process broke, by limit name; each
 connection logs a limit the first time it breaks it (``Guard.first``), never more.
@@ -108,7 +109,8 @@ class Guard:
         self.other.earn(1.0)
 
     def data_sent(self) -> None:
-        self.window_updates.earn(1.0)
+        # a stream's WINDOW_UPDATE and the connection's
+        self.window_updates.earn(2.0)
 
     def client_reset(self, early: bool, now: float) -> str | None:
         """The client reset a stream (``early``: before its response began)."""

@@ -78,7 +78,7 @@ from l7lb.proxy.commands import (
 from l7lb.proxy.deadlines import NEVER
 from l7lb.proxy.exchange import Exchange
 from l7lb.proxy.flow import Pause
-from l7lb.proxy.h2_stream import H2Stream
+from l7lb.proxy.h2_stream import H2Stream, Windows
 
 if TYPE_CHECKING:
     from l7lb.proxy.runtime import VipRuntime, WorkerRuntime
@@ -99,7 +99,6 @@ class H2Connection:
         "block_sid",
         "block_size",
         "buf",
-        "client_blocked",
         "closed",
         "conn_credit",
         "decoder",
@@ -110,33 +109,39 @@ class H2Connection:
         "highest",
         "idle_at",
         "last_sid",
-        "now",
         "out",
         "peer",
         "peer_goaway",
-        "peer_max_frame",
         "peer_window",
         "preface",
         "preface_at",
         "recv_window",
         "rt",
-        "send_window",
         "settings",
         "settings_seen",
         "stall_at",
         "stall_seen",
         "streams",
         "vip",
+        "win",
     )
 
-    def __init__(self, rt: WorkerRuntime, vip: VipRuntime, peer: str, now: float) -> None:
+    def __init__(
+        self,
+        rt: WorkerRuntime,
+        vip: VipRuntime,
+        peer: str,
+        now: float,
+        out: list[Command] | None = None,
+    ) -> None:
         s = rt.config.http2
         self.rt = rt
         self.vip = vip
         self.peer = peer
         self.settings = s
-        self.now = now
-        self.out: list[Command] = []
+        self.out: list[Command] = [] if out is None else out
+        # the connection's sending side, shared with its streams
+        self.win = Windows(self.out, s.stream_buffer, now)
         self.buf = b""  # client bytes not parsed yet (at most one frame)
         self.preface = False  # the 24-byte client preface was read
         self.settings_seen = False  # ... and the SETTINGS frame after it
@@ -152,13 +157,9 @@ class H2Connection:
         self.block_size = 0
         self.block_frames = 0
         self.block_end_stream = False
-        # the client's settings as far as sending is concerned
-        self.peer_window = frames.DEFAULT_WINDOW  # SETTINGS_INITIAL_WINDOW_SIZE
-        self.peer_max_frame = frames.DEFAULT_FRAME_SIZE
-        self.send_window = frames.DEFAULT_WINDOW  # the connection's send window
+        self.peer_window = frames.DEFAULT_WINDOW  # the client's SETTINGS_INITIAL_WINDOW_SIZE
         self.recv_window = s.connection_window_size
         self.conn_credit = 0
-        self.client_blocked = False  # the socket's write buffer is full
         self.closed = False
         self.draining = False
         self.goaway_final = False
@@ -194,7 +195,7 @@ class H2Connection:
 
     def receive(self, data: bytes, now: float) -> None:
         """Bytes from the client."""
-        self.now = now
+        self.win.now = now
         if self.closed:
             return
         buf = self.buf + data if self.buf else data
@@ -267,7 +268,7 @@ class H2Connection:
 
     def lost(self, now: float) -> None:
         """The connection is gone: every exchange still running is abandoned (499)."""
-        self.now = now
+        self.win.now = now
         if self.closed and not self.streams:
             return
         self.closed = True
@@ -277,9 +278,9 @@ class H2Connection:
         """The socket's write buffer crossed its high-water mark: stop reading (PING and
         SETTINGS would queue answers) and keep response bytes in the streams' buffers,
         whose backends pause in turn; resume both when it drains."""
-        if self.closed or full == self.client_blocked:
+        if self.closed or full == self.win.client_blocked:
             return
-        self.client_blocked = full
+        self.win.client_blocked = full
         if full:
             self.out.append(PauseClient(Pause.CLIENT_FULL))
         else:
@@ -305,7 +306,7 @@ class H2Connection:
         return when
 
     def on_timer(self, now: float) -> None:
-        self.now = now
+        self.win.now = now
         if self.closed:
             return
         if now >= self.preface_at:
@@ -338,7 +339,7 @@ class H2Connection:
     def drain(self, now: float) -> None:
         """Stop taking new streams (reload, SIGTERM): GOAWAY 2**31-1 and a PING now, the
         final GOAWAY with the last stream id once the PING comes back."""
-        self.now = now
+        self.win.now = now
         if self.closed or self.draining:
             return
         self.draining = True
@@ -459,7 +460,7 @@ class H2Connection:
             if limit is not None:
                 self._calm(limit, now)
             return
-        stream = H2Stream(self, sid, self.peer_window, s.initial_window_size)
+        stream = H2Stream(self, self.win, sid, self.peer_window, s.initial_window_size)
         stream.remote_closed = end_stream
         self.streams[sid] = stream
         self.idle_at = NEVER
@@ -586,8 +587,8 @@ class H2Connection:
             if inc == 0:
                 self._fail(frames.PROTOCOL_ERROR, "WINDOW_UPDATE of 0", now)
                 return
-            self.send_window += inc
-            if self.send_window > frames.MAX_WINDOW:
+            self.win.send_window += inc
+            if self.win.send_window > frames.MAX_WINDOW:
                 self._fail(frames.FLOW_CONTROL_ERROR, "connection window over 2**31-1", now)
                 return
             self._flush_all()
@@ -667,7 +668,7 @@ class H2Connection:
                 if not frames.DEFAULT_FRAME_SIZE <= value <= frames.MAX_FRAME_SIZE_LIMIT:
                     self._fail(frames.PROTOCOL_ERROR, "invalid MAX_FRAME_SIZE", now)
                     return
-                self.peer_max_frame = value
+                self.win.peer_max_frame = value
             elif ident == frames.ENABLE_PUSH and value > 1:
                 self._fail(frames.PROTOCOL_ERROR, "invalid ENABLE_PUSH", now)
                 return
@@ -746,24 +747,12 @@ class H2Connection:
     def send(self, stream: H2Stream) -> None:
         """As much of ``stream``'s buffered response as the windows allow."""
         out: list[bytes] = []
-        while stream.buf_size and not self.client_blocked:
-            n = stream.send_window
-            if self.send_window < n:
-                n = self.send_window
-            if self.peer_max_frame < n:
-                n = self.peer_max_frame
-            if n <= 0:
+        while True:
+            frame = stream.next_frame()
+            if not frame:
                 break
-            chunk = stream.take(n)
-            size = len(chunk)
-            stream.send_window -= size
-            self.send_window -= size
-            last = stream.end_pending and not stream.buf_size
-            out.append(frames.data(stream.sid, chunk, last))
+            out.append(frame)
             self.data_sent()
-            if last:
-                stream.end_pending = False
-                stream.local_closed = True
         if out:
             self.out.append(ToClient(out[0] if len(out) == 1 else b"".join(out)))
         self._after_send(stream)
@@ -777,7 +766,7 @@ class H2Connection:
                 self.out.append(ResumeBackend(link))
         if stream.buf_size:
             if self.stall_at == NEVER:
-                self.stall_at = self.now + self.rt.timeouts.client_idle
+                self.stall_at = self.win.now + self.rt.timeouts.client_idle
         elif stream.local_closed:
             self.finished(stream)
 
@@ -785,31 +774,22 @@ class H2Connection:
         """A window opened (or the socket drained): the waiting streams share it, one frame
         each in turn, so one slow stream does not hold the others back."""
         waiting = [s for s in self.streams.values() if s.buf_size]
-        while waiting and self.send_window > 0 and not self.client_blocked:
-            still: list[H2Stream] = []
-            for stream in waiting:
-                n = stream.send_window
-                if self.send_window < n:
-                    n = self.send_window
-                if self.peer_max_frame < n:
-                    n = self.peer_max_frame
-                if n <= 0:
-                    continue
-                chunk = stream.take(n)
-                size = len(chunk)
-                stream.send_window -= size
-                self.send_window -= size
-                last = stream.end_pending and not stream.buf_size
-                self.out.append(ToClient(frames.data(stream.sid, chunk, last)))
-                self.data_sent()
-                if last:
-                    stream.end_pending = False
-                    stream.local_closed = True
-                if stream.buf_size and stream.send_window > 0:
-                    still.append(stream)
-                else:
-                    self._after_send(stream)
-            waiting = still
+        if not waiting:
+            return
+        out: list[bytes] = []
+        turn = waiting
+        while turn:
+            sent: list[H2Stream] = []
+            for stream in turn:
+                frame = stream.next_frame()
+                if frame:
+                    out.append(frame)
+                    self.data_sent()
+                    if stream.buf_size:
+                        sent.append(stream)
+            turn = sent
+        if out:
+            self.out.append(ToClient(b"".join(out)))
         for stream in waiting:
             self._after_send(stream)
 
@@ -842,11 +822,11 @@ class H2Connection:
             self.out.append(ToClient(frames.rst_stream(stream.sid, code)))
         stream.local_closed = True
         stream.remote_closed = True
-        self._drop(stream, 499, self.now)
+        self._drop(stream, 499, self.win.now)
         if counted:
-            limit = self.guard.server_reset(self.now)
+            limit = self.guard.server_reset(self.win.now)
             if limit is not None:
-                self._calm(limit, self.now)
+                self._calm(limit, self.win.now)
 
     def _bad_stream(self, stream: H2Stream, code: int, reason: str, now: float) -> None:
         """A stream error the client caused (a malformed request, a flow-control or a
@@ -892,7 +872,7 @@ class H2Connection:
         if self.goaway_final or self.peer_goaway:
             self._close()
         else:
-            self.idle_at = self.now + self.settings.idle_timeout
+            self.idle_at = self.win.now + self.settings.idle_timeout
 
     # ---- the end of the connection ------------------------------------------------------
 

@@ -7,7 +7,7 @@ as END_STREAM (on the HEADERS or the last DATA frame when the length is known, s
 response is two frames). Body bytes the windows do not let out wait here, at most
 ``[http2] stream_buffer`` of them before the stream's backend connection stops being read
 (``PauseBackend``); they leave as the client's WINDOW_UPDATE frames come, through the
-connection (``H2Connection.send``), which shares the connection window among streams.
+connection (``h2.H2Connection.send``), which shares the connection window among streams.
 
 The request side: DATA the exchange forwarded is acknowledged (``H2Connection.credit``)
 only while the exchange is not paused (``pause_body``: no backend connection yet, or the
@@ -17,22 +17,55 @@ backend's write buffer full); what arrives meanwhile is held and acknowledged on
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Protocol
 
 from l7lb.http.events import Framing, ResponseHead
 from l7lb.http.head_edit import HeadEdit, apply
 from l7lb.http2 import frames, hpack
 from l7lb.proxy.answers import Answer
-from l7lb.proxy.commands import PauseBackend, ReleaseBackend, ResumeBackend, ToClient
+from l7lb.proxy.commands import Command, PauseBackend, ReleaseBackend, ResumeBackend, ToClient
 from l7lb.proxy.flow import Pause
 
 if TYPE_CHECKING:
     from l7lb.proxy.exchange import Exchange
-    from l7lb.proxy.h2 import H2Connection
     from l7lb.proxy.link import BackendLink
 
 _NO_BACKEND: Final = 1
 _BACKEND_FULL: Final = 2
+
+
+class Windows:
+    """The sending side of a connection, which all its streams share: the command list,
+    the connection's send window, the client's frame size, whether the socket is full."""
+
+    __slots__ = ("client_blocked", "now", "out", "peer_max_frame", "send_window", "stream_buffer")
+
+    def __init__(self, out: list[Command], stream_buffer: int, now: float) -> None:
+        self.out = out
+        self.send_window = frames.DEFAULT_WINDOW
+        self.peer_max_frame = frames.DEFAULT_FRAME_SIZE
+        self.client_blocked = False  # the socket's write buffer is full
+        self.stream_buffer = stream_buffer  # [http2] stream_buffer
+        self.now = now  # the latest loop time the connection saw
+
+
+class Owner(Protocol):
+    """What a stream asks of its connection (``h2.H2Connection``)."""
+
+    def send(self, stream: H2Stream) -> None:
+        """Buffered response bytes: out as the windows allow."""
+
+    def credit(self, stream: H2Stream | None, n: int) -> None:
+        """``n`` request bytes were taken: hand the window back."""
+
+    def data_sent(self) -> None:
+        """A DATA frame went out."""
+
+    def finished(self, stream: H2Stream) -> None:
+        """END_STREAM went out: close the stream once its exchange is done."""
+
+    def reset(self, stream: H2Stream, code: int, counted: bool) -> None:
+        """End the stream with RST_STREAM."""
 
 
 def _pause_bit(reason: Pause) -> int:
@@ -61,10 +94,14 @@ class H2Stream:
         "remote_closed",
         "send_window",
         "sid",
+        "win",
     )
 
-    def __init__(self, conn: H2Connection, sid: int, send_window: int, recv_window: int) -> None:
+    def __init__(
+        self, conn: Owner, win: Windows, sid: int, send_window: int, recv_window: int
+    ) -> None:
         self.conn = conn
+        self.win = win
         self.sid = sid
         self.ex: Exchange | None = None
         self.remote_closed = False  # the client sent END_STREAM (or the stream was reset)
@@ -102,16 +139,16 @@ class H2Stream:
 
     def info(self, ex: Exchange, resp: ResponseHead, edit: HeadEdit) -> None:
         if not self.headers_sent and not self.local_closed:
-            conn = self.conn
+            win = self.win
             block = hpack.encode(resp.status, apply(resp.headers, edit))
-            conn.out.append(ToClient(frames.headers(self.sid, block, False, conn.peer_max_frame)))
+            win.out.append(ToClient(frames.headers(self.sid, block, False, win.peer_max_frame)))
 
     def upgrade(self, ex: Exchange, resp: ResponseHead, edit: HeadEdit, link: BackendLink) -> None:
         pass  # an HTTP/2 request is never an upgrade request: the exchange answers 502 first
 
     def tunnel(self, ex: Exchange, tail: bytes, link: BackendLink) -> None:
         # (unreachable, as upgrade) the exchange gave us the link and its server slot
-        self.conn.out.append(ReleaseBackend(link, reuse=False, abort=True))
+        self.win.out.append(ReleaseBackend(link, reuse=False, abort=True))
         ex.release_server()
         self.conn.reset(self, frames.INTERNAL_ERROR, counted=False)
 
@@ -129,20 +166,20 @@ class H2Stream:
             remaining -= len(data)
             self.remaining = remaining
             last = remaining <= 0
-        conn = self.conn
+        win = self.win
         n = len(data)
         if (
             not self.buf
             and n <= self.send_window
-            and n <= conn.send_window
-            and n <= conn.peer_max_frame
-            and not conn.client_blocked
+            and n <= win.send_window
+            and n <= win.peer_max_frame
+            and not win.client_blocked
         ):
             # the usual case: out at once, END_STREAM with the last byte when it is known
             self.send_window -= n
-            conn.send_window -= n
-            conn.out.append(ToClient(frames.data(self.sid, data, last)))
-            conn.data_sent()
+            win.send_window -= n
+            win.out.append(ToClient(frames.data(self.sid, data, last)))
+            self.conn.data_sent()
             if last:
                 self.local_closed = True
             return
@@ -150,27 +187,27 @@ class H2Stream:
         self.buf_size += n
         if last:
             self.end_pending = True
-        conn.send(self)
-        full = self.buf_size > conn.settings.stream_buffer
+        self.conn.send(self)
+        full = self.buf_size > win.stream_buffer
         if full and link is not None and self.paused_link is None:
             self.paused_link = link
-            conn.out.append(PauseBackend(link))
+            win.out.append(PauseBackend(link))
 
     def end(self, ex: Exchange, now: float) -> None:
-        conn = self.conn
-        conn.now = now
+        win = self.win
+        win.now = now
         link = self.paused_link
         if link is not None:
             # released to the idle stock (or closed): it must read again for its next user
             self.paused_link = None
-            conn.out.append(ResumeBackend(link))
+            win.out.append(ResumeBackend(link))
         if not self.local_closed:
             if self.buf_size:
                 self.end_pending = True
                 return
-            conn.out.append(ToClient(frames.data(self.sid, b"", True)))
+            win.out.append(ToClient(frames.data(self.sid, b"", True)))
             self.local_closed = True
-        conn.finished(self)
+        self.conn.finished(self)
 
     def answer(self, ex: Exchange | None, answer: Answer) -> int:
         has_body = not self.head_only and answer.has_body() and bool(answer.body)
@@ -183,7 +220,7 @@ class H2Stream:
         return sent
 
     def abort(self, ex: Exchange, now: float) -> None:
-        self.conn.now = now
+        self.win.now = now
         # the client must see the response fail: a reset, never a clean END_STREAM;
         # a body the client stopped sending (408) is its doing, and counted as such
         self.conn.reset(self, frames.INTERNAL_ERROR, counted=ex.status == 408)
@@ -203,14 +240,37 @@ class H2Stream:
     # ---- rendering --------------------------------------------------------------------------
 
     def _head(self, status: int, fields: list[tuple[bytes, bytes]], end_stream: bool) -> int:
-        conn = self.conn
+        win = self.win
         block = hpack.encode(status, fields)
-        frame = frames.headers(self.sid, block, end_stream, conn.peer_max_frame)
-        conn.out.append(ToClient(frame))
+        frame = frames.headers(self.sid, block, end_stream, win.peer_max_frame)
+        win.out.append(ToClient(frame))
         self.headers_sent = True
         if end_stream:
             self.local_closed = True
         return len(frame)
+
+    def next_frame(self) -> bytes:
+        """One DATA frame of buffered bytes, as large as the windows and the client's frame
+        size allow; b"" when nothing may go."""
+        win = self.win
+        if not self.buf_size or win.client_blocked:
+            return b""
+        n = self.send_window
+        if win.send_window < n:
+            n = win.send_window
+        if win.peer_max_frame < n:
+            n = win.peer_max_frame
+        if n <= 0:
+            return b""
+        chunk = self.take(n)
+        size = len(chunk)
+        self.send_window -= size
+        win.send_window -= size
+        last = self.end_pending and not self.buf_size
+        if last:
+            self.end_pending = False
+            self.local_closed = True
+        return frames.data(self.sid, chunk, last)
 
     def take(self, n: int) -> bytes:
         """Up to ``n`` buffered bytes (at least one)."""

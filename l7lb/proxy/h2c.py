@@ -53,10 +53,8 @@ class PriorKnowledge:
             self.held = held
             return
         self.held = None
-        h2 = H2Connection(self.rt, self.vip, self.peer, now)
         # the HTTP/1.1 engine queued nothing: the HTTP/2 one starts with its SETTINGS
-        self.out.extend(h2.out)
-        h2.out = self.out
+        h2 = H2Connection(self.rt, self.vip, self.peer, now, self.out)
         self.inner = h2
         h2.receive(held, now)
 
