@@ -24,7 +24,7 @@ import h2.settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "proxy_h2"))
 
-from h2wire import Frame, preface, split  # noqa: E402
+from h2wire import Frame, preface, split
 
 
 def client_context() -> ssl.SSLContext:

@@ -17,7 +17,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "demo"))
 
-from demoproc import Demo  # noqa: E402
+from demoproc import Demo
 
 pytestmark = pytest.mark.skipif(
     shutil.which("curl") is None or shutil.which("h2load") is None,
