@@ -84,7 +84,7 @@ def test_curl_http2_sticks_across_50_streams_and_new_connections(demo: Any, tmp_
     # the access log says HTTP/2.0, with the server
     lines = log_lines(demo, '"curl/', 50 + 1 + 3 + 8)
     assert len(lines) == 50 + 1 + 3 + 8
-    assert all(" HTTP/2.0\" 200 " in ln for ln in lines), lines[0]
+    assert all(' HTTP/2.0" 200 ' in ln for ln in lines), lines[0]
 
 
 def test_h2load_with_the_cookie_lands_on_one_server(demo: Any, tmp_path) -> None:
