@@ -70,6 +70,7 @@ from l7lb.proxy import answers
 from l7lb.proxy.commands import (
     CloseClient,
     Command,
+    Connect,
     PauseClient,
     ResumeBackend,
     ResumeClient,
@@ -112,6 +113,7 @@ class H2Connection:
         "out",
         "peer",
         "peer_goaway",
+        "prune",
         "peer_window",
         "preface",
         "preface_at",
@@ -164,6 +166,7 @@ class H2Connection:
         self.draining = False
         self.goaway_final = False
         self.peer_goaway = False
+        self.prune = False  # a stream was dropped: its Connect may still wait in ``out``
         # connection deadlines (NEVER when not running)
         self.preface_at = now + rt.timeouts.request_head
         self.block_at = NEVER
@@ -259,8 +262,10 @@ class H2Connection:
                     self.idle_at = now + s.idle_timeout
             self._frame(kind, flags, sid, payload, now)
             if self.closed:
-                return
+                break
         self.buf = buf[pos:] if pos < end else b""
+        if self.prune:
+            self._prune()
 
     def receive_eof(self, now: float) -> bool:
         """The client closed its side: nothing more can be asked or acknowledged."""
@@ -855,6 +860,7 @@ class H2Connection:
         ex = stream.ex
         if ex is not None and not ex.done:
             ex.client_gone(status, now)
+            self.prune = True
         stream.paused_link = None  # the exchange closed it
         stream.drop_buffer()
         if stream.held:
@@ -863,6 +869,15 @@ class H2Connection:
         if self.streams.get(stream.sid) is stream:
             del self.streams[stream.sid]
             self._stream_gone()
+
+    def _prune(self) -> None:
+        """A stream opened and reset in one read (rapid reset) asked for a backend
+        connection nobody will use: the request never reached a backend, so none is made."""
+        self.prune = False
+        out = self.out
+        keep = [c for c in out if type(c) is not Connect or not c.exchange.done]
+        if len(keep) != len(out):
+            out[:] = keep
 
     def _stream_gone(self) -> None:
         if self.streams:

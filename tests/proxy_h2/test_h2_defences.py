@@ -48,11 +48,10 @@ def test_rapid_reset_gets_goaway_and_releases_every_backend_request() -> None:
     last, code = goaway(p)
     assert (last, code) == (199, ENHANCE_YOUR_CALM)
     assert p.closed is False
-    # each reset came with its HEADERS: the backend connection was only made afterwards,
-    # and is kept for the next request (nothing was sent on it)
-    assert len(p.links) == 100 and len(p.released) == 100
-    assert all(reuse and link.uses == 0 for link, reuse in p.released)
+    # each reset came in the same read as its HEADERS: no backend connection is even made
+    assert p.links == [] and p.released == []
     assert p.conn.streams == {}
+    assert len(p.logs) == 100 and {r.status for r in p.logs} == {499}
 
 
 def test_rapid_reset_after_the_request_went_out_closes_each_backend_connection() -> None:
