@@ -113,10 +113,10 @@ class H2Connection:
         "out",
         "peer",
         "peer_goaway",
-        "prune",
         "peer_window",
         "preface",
         "preface_at",
+        "prune",
         "recv_window",
         "rt",
         "settings",
@@ -343,14 +343,14 @@ class H2Connection:
 
     def drain(self, now: float) -> None:
         """Stop taking new streams (reload, SIGTERM): GOAWAY 2**31-1 and a PING now, the
-        final GOAWAY with the last stream id once the PING comes back."""
+        final GOAWAY with the last stream id once the PING comes back (or after a second).
+        Requests the client sent before it saw the first GOAWAY arrive before the PING's
+        answer and are served, so a client that obeys GOAWAY loses none; that holds for an
+        idle connection too, whose client may be sending a request this very moment."""
         self.win.now = now
         if self.closed or self.draining:
             return
         self.draining = True
-        if not self.settings_seen or (not self.streams and not self.block_sid):
-            self._goaway_close(frames.NO_ERROR, "", now)
-            return
         self.out.append(
             ToClient(
                 frames.goaway(frames.MAX_STREAM_ID, frames.NO_ERROR) + frames.ping(_DRAIN_PING)

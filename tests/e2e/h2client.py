@@ -69,7 +69,13 @@ class GoAway(Exception):
 
 
 class Session:
-    """One HTTP/2 connection driven by the h2 library."""
+    """One HTTP/2 connection driven by the h2 library.
+
+    The h2 library closes its connection state on the first GOAWAY it receives and then
+    refuses every frame of the streams still in progress (python-hyper/h2 issue #1181,
+    open): that is not what RFC 9113 6.8 asks of a client. So GOAWAY frames are taken out
+    of the byte stream here, noted in ``goaway``, and the rest is fed to h2; the caller
+    opens no stream once ``goaway`` is set."""
 
     def __init__(self, port: int, tls: bool = True, authority: str = "localhost") -> None:
         self.sock = connect(port, tls)
@@ -80,6 +86,7 @@ class Session:
         self.responses: dict[int, Response] = {}
         self.goaway: GoAway | None = None
         self.closed = False
+        self.inbox = bytearray()
         self._flush()
 
     def _flush(self) -> None:
@@ -135,7 +142,22 @@ class Session:
         if not data:
             self.closed = True
             return False
-        for ev in self.conn.receive_data(data):
+        self.inbox += data
+        passed = bytearray()
+        while len(self.inbox) >= 9:
+            n = int.from_bytes(self.inbox[:3], "big")
+            if len(self.inbox) < 9 + n:
+                break
+            if self.inbox[3] == 0x7:  # GOAWAY
+                payload = self.inbox[9 : 9 + n]
+                self.goaway = GoAway(
+                    int.from_bytes(payload[:4], "big") & 0x7FFFFFFF,
+                    int.from_bytes(payload[4:8], "big"),
+                )
+            else:
+                passed += self.inbox[: 9 + n]
+            del self.inbox[: 9 + n]
+        for ev in self.conn.receive_data(bytes(passed)):
             self._event(ev)
         self._flush()
         return True
@@ -156,8 +178,6 @@ class Session:
             if r is not None:
                 r.reset = ev.error_code
                 r.done = True
-        elif isinstance(ev, h2.events.ConnectionTerminated):
-            self.goaway = GoAway(ev.last_stream_id or 0, int(ev.error_code))
 
     def wait(self, sids: list[int], timeout: float = 30.0) -> list[Response]:
         deadline = time.monotonic() + timeout

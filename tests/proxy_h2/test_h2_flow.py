@@ -166,10 +166,32 @@ def test_drain_without_a_ping_answer_goes_on_after_a_second() -> None:
     assert (final.kind, final.last_stream_id()) == (GOAWAY, 1)
 
 
-def test_an_idle_connection_closes_at_once_on_drain() -> None:
+def test_an_idle_connection_closes_once_the_ping_is_answered() -> None:
+    p = Play()
+    p.start()
+    p.send(p.client.request(1))
+    p.backend(p.links[0], b"HTTP/1.1 204 No Content\r\n\r\n")
+    p.frames()
+    p.drain()
+    first, probe = p.frames()
+    assert (first.kind, first.last_stream_id()) == (GOAWAY, 2**31 - 1)
+    # a request the client sent before it read the GOAWAY is still served
+    p.send(p.client.request(3))
+    p.send(ping(probe.payload, ack=True))
+    [final] = p.frames()
+    assert (final.kind, final.last_stream_id(), final.error_code()) == (GOAWAY, 3, 0)
+    assert p.closed is None
+    p.backend(p.links[1], b"HTTP/1.1 204 No Content\r\n\r\n")
+    assert [f.kind for f in p.frames()] == [HEADERS]
+    assert p.closed is False
+
+
+def test_an_idle_connection_without_a_ping_answer_closes_after_a_second() -> None:
     p = Play()
     p.start()
     p.drain()
+    p.frames()
+    p.tick(1.1)
     [final] = p.frames()
     assert (final.kind, final.last_stream_id(), final.error_code()) == (GOAWAY, 0, 0)
     assert p.closed is False
