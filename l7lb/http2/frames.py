@@ -92,7 +92,7 @@ def frame(kind: int, flags: int, stream_id: int, payload: bytes) -> bytes:
 
 def settings(pairs: list[tuple[int, int]]) -> bytes:
     payload = b"".join(
-        ident.to_bytes(2, "big") + value.to_bytes(4, "big") for ident, value in pairs
+        [ident.to_bytes(2, "big") + value.to_bytes(4, "big") for ident, value in pairs]
     )
     return frame(SETTINGS, 0, 0, payload)
 

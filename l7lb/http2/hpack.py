@@ -15,10 +15,10 @@ refused. What a hostile client can make it do is bounded:
 
 Every malformation raises ``HpackError``: a connection error of type COMPRESSION_ERROR.
 
-``Encoder`` writes l7lb's response heads: exact static-table matches as one byte, other
-fields as literals without indexing (with the static table's name index when there is one),
-never Huffman-coded and never entered into the dynamic table. That costs a few bytes per
-response and no state; it is always valid whatever table size the client allows.
+``encode`` writes l7lb's response heads: ``:status`` as one byte when the static table has
+it, every other field as a literal without indexing (with the static table's name index when
+there is one), never Huffman-coded and never entered into the dynamic table. That costs a few
+bytes per response and no state; it is always valid whatever table size the client allows.
 """
 
 from __future__ import annotations
@@ -259,12 +259,9 @@ class Decoder:
         return out
 
 
-# static-table lookups for the encoder: exact field -> index, name -> first index
-_STATIC_FIELD: Final[dict[tuple[bytes, bytes], int]] = {}
+# the encoder's static-table lookup: name -> its first index
 _STATIC_NAME: Final[dict[bytes, int]] = {}
 for _i, _field in enumerate(STATIC_TABLE, 1):
-    if _field[1]:
-        _STATIC_FIELD.setdefault(_field, _i)
     _STATIC_NAME.setdefault(_field[0], _i)
 
 _STATUS_INDEXED: Final[dict[int, bytes]] = {
@@ -308,17 +305,31 @@ def status_field(status: int) -> bytes:
     return b"\x08" + _literal(b"%d" % status)
 
 
-def encode_field(name: bytes, value: bytes) -> bytes:
-    """One field as a literal without indexing (or a static-table index)."""
-    index = _STATIC_FIELD.get((name, value)) if value else None
-    if index is not None:
-        return _int_bytes(index, 7, 0x80)
+# name -> the encoded start of a literal without indexing that names it (the static table's
+# index when it has the name): response heads repeat a handful of names, so each is encoded
+# once per process; bounded, so hostile backends cannot grow it
+_NAME_PREFIX: Final[dict[bytes, bytes]] = {}
+_NAME_PREFIX_MAX: Final = 1024
+
+
+def _name_prefix(name: bytes) -> bytes:
     index = _STATIC_NAME.get(name)
     if index is not None:
-        if index < 15:
-            return bytes((index,)) + _literal(value)
-        return _int_bytes(index, 4, 0) + _literal(value)
-    return b"\x00" + _literal(name) + _literal(value)
+        return bytes((index,)) if index < 15 else _int_bytes(index, 4, 0)
+    return b"\x00" + _literal(name)
+
+
+def encode_field(name: bytes, value: bytes) -> bytes:
+    """One field as a literal without indexing, never Huffman-coded (RFC 7541 6.2.2)."""
+    prefix = _NAME_PREFIX.get(name)
+    if prefix is None:
+        prefix = _name_prefix(name)
+        if len(_NAME_PREFIX) < _NAME_PREFIX_MAX:
+            _NAME_PREFIX[name] = prefix
+    n = len(value)
+    if n < 0x7F:
+        return prefix + bytes((n,)) + value
+    return prefix + _int_bytes(n, 7, 0) + value
 
 
 def encode(status: int, fields: Headers) -> bytes:

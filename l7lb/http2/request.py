@@ -50,6 +50,13 @@ _NAME_CHARS: Final = b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
 _BAD_VALUE: Final = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]|^[ \t]|[ \t]$")
 
 
+# Fields found well-formed already (a client sends the same ones on every request, mostly
+# from its HPACK table): the checks of a known field are one set lookup. Bounded: hostile
+# values fill it once, then are checked every time.
+_CHECKED: Final[set[tuple[bytes, bytes]]] = set()
+_CHECKED_MAX: Final = 4096
+
+
 class StreamError(Exception):
     """A malformed request: reset the stream with ``code`` (RST_STREAM)."""
 
@@ -77,6 +84,7 @@ def request_head(fields: Headers, end_stream: bool, limits: Limits) -> RequestHe
     cookies: list[bytes] | None = None
     cookie_at = -1
     bad_value = _BAD_VALUE
+    checked = _CHECKED
     for name, value in fields:
         if name[:1] == b":":
             if regular:
@@ -107,10 +115,14 @@ def request_head(fields: Headers, end_stream: bool, limits: Limits) -> RequestHe
                 raise _malformed("invalid character in a pseudo-header field")
             continue
         regular = True
-        if not name or name.translate(None, _NAME_CHARS):
-            raise _malformed("uppercase or invalid character in a field name")
-        if bad_value.search(value) is not None:
-            raise _malformed("invalid character in a field value")
+        field = (name, value)
+        if field not in checked:
+            if not name or name.translate(None, _NAME_CHARS):
+                raise _malformed("uppercase or invalid character in a field name")
+            if bad_value.search(value) is not None:
+                raise _malformed("invalid character in a field value")
+            if len(checked) < _CHECKED_MAX:
+                checked.add(field)
         if name in _CONNECTION_SPECIFIC:
             raise _malformed("connection-specific field")
         if name == _TE:
@@ -132,7 +144,7 @@ def request_head(fields: Headers, end_stream: bool, limits: Limits) -> RequestHe
             else:
                 cookies.append(value)
             continue
-        headers.append((name, value))
+        headers.append(field)
 
     if not seen_method or not method:
         raise _malformed("missing :method")

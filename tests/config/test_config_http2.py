@@ -123,3 +123,16 @@ def test_errors_name_the_key_and_the_fix(vip: str, top: str, expected: str) -> N
     found = errors(vip, top)
     assert any(expected in e for e in found), found
     assert all("hint:" in e for e in found if expected in e)
+
+
+def test_the_documented_http2_section_is_the_defaults_and_lists_every_key() -> None:
+    from pathlib import Path
+
+    from l7lb.config.http2 import KEYS
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    section = doc.split("## 21. `[http2]`", 1)[1]
+    block = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    assert load(top=block).http2 == Http2Settings()
+    for key in KEYS:
+        assert f"\n### `{key}`\n" in section, key

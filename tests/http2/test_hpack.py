@@ -123,7 +123,8 @@ def test_encoder_uses_the_static_table() -> None:
     assert encode(404, []) == b"\x8d"
     assert encode(302, []) == b"\x08\x03302"
     assert encode_field(b"content-type", b"text/plain") == b"\x0f\x10\x0atext/plain"
-    assert encode_field(b"accept-encoding", b"gzip, deflate") == b"\x90"
+    assert encode_field(b"accept-encoding", b"gzip, deflate") == b"\x0f\x01\x0dgzip, deflate"
+    assert encode_field(b"www-authenticate", b"x") == b"\x0f\x2e\x01x"  # index 61 = 15 + 46
     assert encode_field(b"x-a", b"b") == b"\x00\x03x-a\x01b"
     long = b"v" * 200
     assert encode_field(b"x", long) == b"\x00\x01x\x7f\x49" + long
