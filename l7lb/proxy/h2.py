@@ -77,9 +77,10 @@ from l7lb.proxy.commands import (
     ToClient,
 )
 from l7lb.proxy.deadlines import NEVER
+from l7lb.proxy.engine import Engine
 from l7lb.proxy.exchange import Exchange
 from l7lb.proxy.flow import Pause
-from l7lb.proxy.h2_stream import H2Stream, Windows
+from l7lb.proxy.h2_stream import H2Stream, Owner, Windows
 
 if TYPE_CHECKING:
     from l7lb.proxy.runtime import VipRuntime, WorkerRuntime
@@ -91,7 +92,7 @@ _DRAIN_WAIT: Final = 1.0  # seconds to wait for its ACK before the final GOAWAY
 _STATUS_MALFORMED: Final = 400  # the access-log status of a stream reset as malformed
 
 
-class H2Connection:
+class H2Connection(Engine, Owner):
     __slots__ = (
         "block_at",
         "block_end_stream",

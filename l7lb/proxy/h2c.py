@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 _PREFACE_LEN: Final = len(PREFACE)
 
 
-class PriorKnowledge:
+class PriorKnowledge(Engine):
     __slots__ = ("held", "inner", "out", "peer", "rt", "vip")
 
     def __init__(self, rt: WorkerRuntime, vip: VipRuntime, peer: str, now: float) -> None:
