@@ -233,21 +233,21 @@ class H2Connection(Engine, Owner):
                 self._fail(
                     frames.FRAME_SIZE_ERROR, "frame larger than SETTINGS_MAX_FRAME_SIZE", now
                 )
-                return
+                break
             # a header block is judged from its frame headers, before its bytes are kept
             if self.block_sid:
                 if kind != CONTINUATION or sid != self.block_sid:
                     self._fail(frames.PROTOCOL_ERROR, "frame inside a header block", now)
-                    return
+                    break
                 if self.block_frames >= s.max_continuation_frames:
                     self._calm(CONTINUATIONS, now)
-                    return
+                    break
                 if self.block_size + length > s.max_header_block_size:
                     self._calm(HEADER_BLOCK, now)
-                    return
+                    break
             elif kind == HEADERS and length > s.max_header_block_size:
                 self._calm(HEADER_BLOCK, now)
-                return
+                break
             if end - pos - 9 < length:
                 break
             start = pos + 9
@@ -256,7 +256,7 @@ class H2Connection(Engine, Owner):
             if not self.settings_seen:
                 if kind != SETTINGS or flags & frames.ACK:
                     self._fail(frames.PROTOCOL_ERROR, "the client preface lacks SETTINGS", now)
-                    return
+                    break
                 self.settings_seen = True
                 self.preface_at = NEVER
                 if not self.streams:
@@ -264,7 +264,7 @@ class H2Connection(Engine, Owner):
             self._frame(kind, flags, sid, payload, now)
             if self.closed:
                 break
-        self.buf = buf[pos:] if pos < end else b""
+        self.buf = buf[pos:] if pos < end and not self.closed else b""
         if self.prune:
             self._prune()
 
@@ -938,6 +938,7 @@ class H2Connection(Engine, Owner):
             ex = stream.ex
             if ex is not None and not ex.done:
                 ex.client_gone(status, now)
+                self.prune = True
             stream.drop_buffer()
         self.block_parts = []
         self.block_sid = 0
