@@ -82,12 +82,8 @@ MAX_STREAM_ID: Final = 0x7FFFFFFF
 
 def frame(kind: int, flags: int, stream_id: int, payload: bytes) -> bytes:
     """One frame: the 9-byte header, then ``payload`` (at most the peer's frame size)."""
-    n = len(payload)
-    return (
-        bytes((n >> 16, (n >> 8) & 0xFF, n & 0xFF, kind, flags))
-        + stream_id.to_bytes(4, "big")
-        + payload
-    )
+    header = (len(payload) << 48) | (kind << 40) | (flags << 32) | stream_id
+    return header.to_bytes(9, "big") + payload
 
 
 def settings(pairs: list[tuple[int, int]]) -> bytes:

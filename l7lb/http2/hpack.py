@@ -319,22 +319,32 @@ def _name_prefix(name: bytes) -> bytes:
     return b"\x00" + _literal(name)
 
 
-def encode_field(name: bytes, value: bytes) -> bytes:
-    """One field as a literal without indexing, never Huffman-coded (RFC 7541 6.2.2)."""
+# one-byte string lengths, ready (a literal's length prefix when below 127)
+_LENGTH_BYTE: Final = [bytes((n,)) for n in range(0x7F)]
+
+
+def _prefix(name: bytes) -> bytes:
     prefix = _NAME_PREFIX.get(name)
     if prefix is None:
         prefix = _name_prefix(name)
         if len(_NAME_PREFIX) < _NAME_PREFIX_MAX:
             _NAME_PREFIX[name] = prefix
+    return prefix
+
+
+def encode_field(name: bytes, value: bytes) -> bytes:
+    """One field as a literal without indexing, never Huffman-coded (RFC 7541 6.2.2)."""
     n = len(value)
-    if n < 0x7F:
-        return prefix + bytes((n,)) + value
-    return prefix + _int_bytes(n, 7, 0) + value
+    return _prefix(name) + (_LENGTH_BYTE[n] if n < 0x7F else _int_bytes(n, 7, 0)) + value
 
 
 def encode(status: int, fields: Headers) -> bytes:
     """A response head's header block: ``:status``, then ``fields`` (lower-case names)."""
     parts = [status_field(status)]
+    lengths = _LENGTH_BYTE
     for name, value in fields:
-        parts.append(encode_field(name, value))
+        parts.append(_prefix(name))
+        n = len(value)
+        parts.append(lengths[n] if n < 0x7F else _int_bytes(n, 7, 0))
+        parts.append(value)
     return b"".join(parts)

@@ -817,6 +817,7 @@ class H2Connection(Engine, Owner):
                 self.credit(None, stream.held)
                 stream.held = 0
         del self.streams[stream.sid]
+        stream.ex = None  # (the exchange is done: no reference cycle left for the collector)
         self._stream_gone()
 
     def reset(self, stream: H2Stream, code: int, counted: bool) -> None:
@@ -869,6 +870,7 @@ class H2Connection(Engine, Owner):
             stream.held = 0
         if self.streams.get(stream.sid) is stream:
             del self.streams[stream.sid]
+            stream.ex = None
             self._stream_gone()
 
     def _prune(self) -> None:
@@ -939,6 +941,7 @@ class H2Connection(Engine, Owner):
             if ex is not None and not ex.done:
                 ex.client_gone(status, now)
                 self.prune = True
+            stream.ex = None
             stream.drop_buffer()
         self.block_parts = []
         self.block_sid = 0
