@@ -187,6 +187,9 @@ class Worker:
             else:
                 s.close()
         services.start_draining()
+        for c in list(rt.connections):
+            if isinstance(c, ClientConnection):
+                c.drain()  # HTTP/2: GOAWAY now (HTTP/1.1 closes after its response)
         deadline = loop.time() + rt.timeouts.drain
         # uvloop accepts in C and calls connection_made from the next loop
         # iteration: a connection accepted just before the close is not yet in

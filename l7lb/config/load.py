@@ -23,6 +23,7 @@ from l7lb.config.address import addresses_overlap as _overlaps
 from l7lb.config.address import parse_address
 from l7lb.config.admin import parse_admin_table
 from l7lb.config.durations import DurationError, parse_duration
+from l7lb.config.http2 import parse_http2_table, parse_vip_http2
 from l7lb.config.ipvs import IPVS_KEYS, parse_ipvs_table
 from l7lb.config.limits import KEYS as LIMIT_KEYS
 from l7lb.config.limits import RATE_HINT, RateError, parse_byte_rate, parse_limits_table
@@ -97,6 +98,7 @@ TOP_KEYS = (
     "metrics",
     "timeouts",
     "http",
+    "http2",
     "log",
     "vip",
     "pool",
@@ -124,7 +126,7 @@ HTTP_KEYS = (
     "server_header",
 )
 LOG_KEYS = ("access", "format", "exclude_paths", "level")
-VIP_KEYS = ("name", "listen", "route", "tls", "limits", *VIP_PROXY_KEYS)
+VIP_KEYS = ("name", "listen", "route", "tls", "limits", "http2", *VIP_PROXY_KEYS)
 ROUTE_KEYS = (
     "name",
     "host",
@@ -772,6 +774,9 @@ def _vip(
         limits, limit_issues = parse_limits_table(raw.raw["limits"], raw.at("limits"))
         for where, message, hint in limit_issues:
             issues.add(where, message, hint)
+    http2, http2_issues = parse_vip_http2(raw.raw.get("http2"), path, raw.has("tls"))
+    for where, message, hint in http2_issues:
+        issues.add(where, message, hint)
     listen: list[tuple[str, Address]] = []
     entries = raw.strings("listen")
     if not raw.has("listen"):
@@ -807,6 +812,7 @@ def _vip(
         tuple(address for _, address in listen),
         tuple(routes),
         tls,
+        http2=http2,
         accept_proxy=accept_proxy,
         proxy_trusted=proxy_trusted,
         limits=limits,
@@ -1328,6 +1334,9 @@ def _build(doc: dict[str, Any], source: str, issues: _Issues, base_dir: str = ""
         for where, message, hint in store_issues:
             issues.add(where, message, hint)
         store = parsed or store
+    http2, http2_issues = parse_http2_table(doc.get("http2"), "http2")
+    for where, message, hint in http2_issues:
+        issues.add(where, message, hint)
     admin, admin_issues = parse_admin_table(doc.get("admin"), "admin", base_dir)
     for where, message, hint in admin_issues:
         issues.add(where, message, hint)
@@ -1353,6 +1362,7 @@ def _build(doc: dict[str, Any], source: str, issues: _Issues, base_dir: str = ""
         workers=workers,
         timeouts=timeouts,
         http=http,
+        http2=http2,
         log=log,
         admin_socket=admin_socket,
         admin=admin,

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from l7lb.config.http2 import Http2Settings
 from l7lb.http.events import Limits
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -220,6 +221,8 @@ class Vip:
     accept_proxy: bool = False
     proxy_trusted: tuple[IPNetwork, ...] = ()
     limits: VipLimits | None = None  # None: no [vip.limits], nothing counted
+    # "prior-knowledge": a plain VIP also takes HTTP/2 without Upgrade (h2c); "off"
+    http2: str = "off"
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +278,7 @@ class Config:
     workers: int = 0  # 0 = CPU count
     timeouts: Timeouts = field(default_factory=Timeouts)
     http: HttpSettings = field(default_factory=HttpSettings)
+    http2: Http2Settings = field(default_factory=Http2Settings)
     log: LogSettings = field(default_factory=LogSettings)
     admin_socket: str = ""  # Unix socket path for `l7lb admin`; "" = off
     admin: AdminSettings = field(default_factory=AdminSettings)

@@ -2,8 +2,9 @@
 
 ``ClientConnection`` owns the transport, one timer, and the backend connections its
 exchanges use; everything it decides comes from its sans-IO engine (``engine.Engine``:
-``H1Connection`` for HTTP/1.1). After every event it runs the commands the engine queued
-(``_run``), writing the client's bytes of one batch in one send.
+``H1Connection`` for HTTP/1.1, ``H2Connection`` for HTTP/2 negotiated by ALPN, and
+``PriorKnowledge`` on a plain VIP that also takes h2c). After every event it runs the
+commands the engine queued (``_run``), writing the client's bytes of one batch in one send.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from l7lb.proxy.deadlines import NEVER
 from l7lb.proxy.engine import Engine
 from l7lb.proxy.flow import ReadGate
 from l7lb.proxy.h1 import H1Connection
+from l7lb.proxy.h2 import H2Connection
+from l7lb.proxy.h2c import PriorKnowledge
 from l7lb.proxy.link import BackendLink, Requester
 from l7lb.proxy.runtime import PoolRuntime, VipRuntime
 from l7lb.proxy.services import WorkerServices
@@ -93,8 +96,26 @@ class ClientConnection(asyncio.Protocol):
         self._run(now)
 
     def _engine(self, peer: str, now: float) -> Engine:
-        """The engine for this connection's protocol."""
-        return H1Connection(self.rt, self.vip, peer, now, self.source)
+        """The engine for this connection's protocol: HTTP/2 when ALPN chose "h2" (or,
+        on a plain VIP that allows it, when the client starts with the HTTP/2 preface)."""
+        vip = self.vip
+        if vip.secure:
+            t = self.transport
+            ssl_object = t.get_extra_info("ssl_object") if t is not None else None
+            if ssl_object is not None and ssl_object.selected_alpn_protocol() == "h2":
+                return H2Connection(self.rt, vip, peer, now, self.source)
+        elif vip.vip.http2 == "prior-knowledge":
+            return PriorKnowledge(self.rt, vip, peer, now, self.source)
+        return H1Connection(self.rt, vip, peer, now, self.source)
+
+    def drain(self) -> None:
+        """The worker stops (reload, SIGTERM): an HTTP/2 connection says GOAWAY and closes
+        once its streams are done (an HTTP/1.1 one closes after its current response)."""
+        conn = self.conn
+        if isinstance(conn, H2Connection | PriorKnowledge) and not self.closed:
+            now = self.loop.time()
+            conn.drain(now)
+            self._run(now)
 
     def data_received(self, data: bytes) -> None:
         conn = self.conn

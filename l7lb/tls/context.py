@@ -32,8 +32,6 @@ from l7lb.tls.ticketkeys import TicketKeyRing, TicketRingHolder
 
 log = logging.getLogger("l7lb.tls")
 
-ALPN = ["http/1.1"]
-
 
 class TlsConfigError(ValueError):
     """The TLS settings of a VIP cannot be turned into a context (message names the file)."""
@@ -119,7 +117,8 @@ def make_context(settings: TlsSettings) -> ssl.SSLContext:
             shim.set_ciphersuites(ctx, settings.ciphersuites)
         except shim.ShimError as exc:
             raise TlsConfigError(str(exc)) from None
-    ctx.set_alpn_protocols(ALPN)
+    # the client's first protocol we also offer wins (OpenSSL's ALPN select callback)
+    ctx.set_alpn_protocols(list(settings.alpn))
     return ctx
 
 

@@ -26,6 +26,10 @@ DEFAULT_CIPHERSUITES = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA
 # encryption on the handshake's CPU; browsers keep a handful per host at most.
 MAX_TICKETS_PER_HANDSHAKE = 8
 
+# ALPN protocols l7lb can serve, and the default offer (in the server's order of preference)
+ALPN_PROTOCOLS = ("h2", "http/1.1")
+DEFAULT_ALPN = ("h2", "http/1.1")
+
 
 @dataclass(frozen=True, slots=True)
 class Certificate:
@@ -49,6 +53,8 @@ class TlsSettings:
     session_cache: bool = True  # server-side session-ID cache
     session_lifetime: float = 300.0  # seconds
     handshake_timeout: float = 5.0  # from accept to the end of the handshake
+    # ALPN protocols offered, preferred first: ("http/1.1",) turns HTTP/2 off on this VIP
+    alpn: tuple[str, ...] = DEFAULT_ALPN
 
 
 _KNOWN = {
@@ -64,6 +70,7 @@ _KNOWN = {
     "session_cache",
     "session_lifetime",
     "handshake_timeout",
+    "alpn",
 }
 
 
@@ -156,6 +163,11 @@ def parse_tls_table(table: dict[str, Any], where: str) -> tuple[TlsSettings | No
                     (f"{where}.{key}", "must be a non-empty OpenSSL list", "omit it for defaults")
                 )
 
+    if "alpn" in table:
+        alpn = _parse_alpn(table["alpn"], f"{where}.alpn", issues)
+        if alpn is not None:
+            kw["alpn"] = alpn
+
     limits = {
         "ticket_rotation": (1.0, 7 * 86400.0, "1h"),
         "session_lifetime": (1.0, 86400.0, "5m"),
@@ -166,6 +178,27 @@ def parse_tls_table(table: dict[str, Any], where: str) -> tuple[TlsSettings | No
     if issues or not certs:
         return None, issues
     return TlsSettings(certificates=tuple(certs), **kw), issues
+
+
+def _parse_alpn(raw: Any, where: str, issues: list[Issue]) -> tuple[str, ...] | None:
+    hint = 'alpn = ["h2", "http/1.1"] (the default), or ["http/1.1"] to turn HTTP/2 off'
+    if not isinstance(raw, list) or not raw or not all(isinstance(p, str) for p in raw):
+        issues.append((where, "must be a non-empty list of protocol names", hint))
+        return None
+    unknown = [p for p in raw if p not in ALPN_PROTOCOLS]
+    if unknown:
+        issues.append(
+            (
+                where,
+                f"unknown protocol {unknown[0]!r}",
+                "l7lb serves " + " and ".join(ALPN_PROTOCOLS),
+            )
+        )
+        return None
+    if len(set(raw)) != len(raw):
+        issues.append((where, "a protocol is listed twice", hint))
+        return None
+    return tuple(raw)
 
 
 def _parse_certificates(raw: Any, where: str, issues: list[Issue]) -> list[Certificate]:
