@@ -39,14 +39,24 @@ _BACKEND_FULL: Final = 2
 
 class Windows:
     """The sending side of a connection, which all its streams share: the command list,
-    the connection's send window, the client's frame size, whether the socket is full."""
+    the connection's send window, the client's initial stream window and frame size,
+    whether the socket is full."""
 
-    __slots__ = ("client_blocked", "now", "out", "peer_max_frame", "send_window", "stream_buffer")
+    __slots__ = (
+        "client_blocked",
+        "now",
+        "out",
+        "peer_max_frame",
+        "peer_window",
+        "send_window",
+        "stream_buffer",
+    )
 
     def __init__(self, out: list[Command], stream_buffer: int, now: float) -> None:
         self.out = out
         self.send_window = frames.DEFAULT_WINDOW
         self.peer_max_frame = frames.DEFAULT_FRAME_SIZE
+        self.peer_window = frames.DEFAULT_WINDOW  # the client's SETTINGS_INITIAL_WINDOW_SIZE
         self.client_blocked = False  # the socket's write buffer is full
         self.stream_buffer = stream_buffer  # [http2] stream_buffer
         self.now = now  # the latest loop time the connection saw
