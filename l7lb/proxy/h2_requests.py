@@ -118,8 +118,8 @@ class Requests:
         s = self.settings
         try:
             fields = self.decoder.decode(block, s.max_header_list_size)
-        except HpackError as exc:
-            self.host.fail(frames.COMPRESSION_ERROR, f"HPACK: {exc}", now)
+        except HpackError as bad_block:  # (one name per type: compiled, a name has one type)
+            self.host.fail(frames.COMPRESSION_ERROR, f"HPACK: {bad_block}", now)
             return
         table = self.table
         stream = table.streams.get(sid)
@@ -156,11 +156,11 @@ class Requests:
             return
         try:
             head = request_head(fields, end_stream, self.rt.limits)
-        except StreamError as exc:
-            table.bad_stream(stream, exc.code, exc.reason, now)
+        except StreamError as malformed:
+            table.bad_stream(stream, malformed.code, malformed.reason, now)
             return
-        except ProtocolError as exc:
-            table.bare(stream, exc.status, exc.reason, now)
+        except ProtocolError as refused:
+            table.bare(stream, refused.status, refused.reason, now)
             return
         if head.framing is Framing.LENGTH:
             stream.expected = head.content_length

@@ -172,7 +172,7 @@ def test_protocol_floor_alpn_and_options(three: dict[str, tuple[str, str]]) -> N
     cctx = client_ctx()
     cctx.set_alpn_protocols(["h2", "http/1.1"])
     r = handshake(rt.context, cctx, "www.example.test")
-    assert r.client.selected_alpn_protocol() == "http/1.1"
+    assert r.client.selected_alpn_protocol() == "h2"  # [vip.tls] alpn: h2 first by default
     assert r.client.version() == "TLSv1.3"
 
 

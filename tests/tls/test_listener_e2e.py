@@ -149,6 +149,7 @@ def test_sni_selection_with_openssl_and_curl(make_cert: Any, procs: list[Proc]) 
             "curl",
             "-sv",
             "-k",
+            "--http1.1",  # the test's app speaks HTTP/1.1 only (the VIP offers h2 first)
             "--resolve",
             f"x.wild.test:{port}:127.0.0.1",
             f"https://x.wild.test:{port}/",
