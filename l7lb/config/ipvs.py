@@ -38,6 +38,8 @@ from typing import Any
 
 from l7lb.config.durations import DurationError, format_duration, parse_duration
 from l7lb.config.model import Pool, Vip
+from l7lb.config.words import show as _show
+from l7lb.config.words import toml_type as _kind
 
 Issue = tuple[str, str, str]  # (key path, what is wrong, how to fix it)
 
@@ -180,34 +182,6 @@ ADMIN_HINT = "the port of [admin] listen on each director, where l7lb answers /h
 
 def _join(path: str, part: str) -> str:
     return f"{path} {part}"
-
-
-def _show(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, dict):
-        return "{ ... }"
-    if isinstance(value, list):
-        return "[ ... ]"
-    return str(value)
-
-
-def _kind(value: object) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a float"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "an array"
-    return "a date/time"
 
 
 def _is_loopback(address: str) -> bool:

@@ -50,6 +50,8 @@ from l7lb.config.model import (
 )
 from l7lb.config.proxyproto import VIP_KEYS as VIP_PROXY_KEYS
 from l7lb.config.proxyproto import ipvs_conflicts, parse_send_proxy, parse_vip_proxy
+from l7lb.config.words import show as _show
+from l7lb.config.words import toml_type as _toml_type
 from l7lb.health.target import StatusRanges
 from l7lb.http.events import Limits
 from l7lb.persistence.cookie import MIN_SECRET_BYTES
@@ -245,35 +247,6 @@ _FRAMING_HEADERS = ("content-length", "transfer-encoding", "connection")
 
 def _join(path: str, part: str) -> str:
     return f"{path} {part}" if path else part
-
-
-def _toml_type(value: object) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a float"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "an array"
-    return "a date/time"
-
-
-def _show(value: object) -> str:
-    """A value as it would be written in TOML, for messages."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, dict):
-        return "{ ... }"
-    if isinstance(value, list):
-        return "[ ... ]"
-    return str(value)
 
 
 def _quoted_list(names: Sequence[str]) -> str:
