@@ -106,18 +106,8 @@ _ABSOLUTE = (b"http://", b"https://")
 
 def _pending(data: bytes) -> str | None:
     """The name of the pending work that explains a back-end disagreement on ``data``, or
-    None. Only consulted once the back ends disagree."""
-    for m in _REQUEST_LINE_RE.finditer(data):
-        spaces, target, more, version = m.group(2), m.group(3), m.group(4), m.group(5)
-        if len(spaces) > 1 or more != b" " or version is None:
-            # llhttp takes several spaces between the parts of a request line (h11 does not),
-            # and its "Invalid HTTP version" becomes 505 even with no version at all
-            return "httptools_codec.py: request-line spaces and missing version"
-        if target.lower().startswith(_ABSOLUTE) or not target.startswith(_TARGET_FORMS):
-            # llhttp refuses a target in none of the four forms and checks an absolute-form
-            # authority; h11 takes any visible characters: issue 15 section 1 (request-target
-            # forms, the lead's) decides
-            return "issue 15 section 1: request-target forms"
+    None. Only consulted once the back ends disagree. (Empty since issue 15 section 1 gave
+    both back ends the same request-line and target rules.)"""
     return None
 
 

@@ -268,9 +268,10 @@ class HttptoolsRequestParser(RequestParser):
                 reuse = False  # llhttp stops after an upgrade head; our framing decides
             except HttpParserError as exc:
                 status = _request_error_status(exc)
-                if status == 501:
-                    # llhttp judges Transfer-Encoding once the head is complete (every line
-                    # checked): the shared rules name a fault of version, method or Host first
+                if status == 501 and str(exc).startswith("Request has invalid"):
+                    # llhttp judged Transfer-Encoding once the head was complete, every line
+                    # checked: the shared rules name a fault of version, method or Host first
+                    # (not for its "header value" error, raised before the lines after it)
                     _request(head, limits)
                 raise ProtocolError(status, str(exc)) from None
             rh = _request(head, limits)

@@ -1378,3 +1378,12 @@ def test_a_control_character_in_a_101_head_is_refused_by_both(kind: str, field: 
     with pytest.raises(ProtocolError) as err:
         resp_parser(kind, b"GET").feed(data)
     assert err.value.status == 502
+
+
+def test_an_invalid_transfer_encoding_value_before_a_line_without_a_colon_is_refused() -> None:
+    # Found by tools/fuzz.py: llhttp stops at the Transfer-Encoding value, before it reads
+    # the lines after it, and the httptools back end then ran the shared rules over a line
+    # with no colon (IndexError). Two faults: each back end may name either (400 or 501).
+    data = b"POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunKed,0\r\nno colon\r\n\r\n"
+    for kind in ("httptools", "h11"):
+        assert error_status(req_parser(kind), data) in (400, 501)
