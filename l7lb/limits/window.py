@@ -42,10 +42,11 @@ def wait(current: float, previous: float, pos: float, limit: float, length: floa
         if previous <= 0 or current + previous * (1.0 - pos) < limit:
             return 0.0
         # previous * (1 - p) < limit - current  <=>  p > 1 - (limit - current) / previous
-        return (1.0 - (limit - current) / previous - pos) * length
+        # (never below 0: at a boundary, rounding can leave -5e-324)
+        return max(0.0, (1.0 - (limit - current) / previous - pos) * length)
     # over it within this window alone: wait for the next one, where today's count becomes
     # the previous window's and fades as that window goes on
-    return (1.0 - pos + 1.0 - limit / current) * length
+    return max(0.0, (1.0 - pos + 1.0 - limit / current) * length)
 
 
 def retry_after(seconds: float) -> int:
