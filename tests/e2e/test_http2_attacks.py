@@ -138,9 +138,13 @@ def test_rapid_reset(tmp_path, backend) -> None:
         conns = result["connections"]
         # l7lb closes with thousands of the client's bytes unread: the kernel then resets
         # the connection, which can destroy the GOAWAY in the client's receive buffer
-        # before it is read; most arrive
-        assert conns >= 2 and len(result["goaway"]) >= 0.8 * conns, result
+        # before it is read (in CI 609 of 953 arrived, in other runs over 80 %). So the
+        # client's count only shows the code; l7lb's own log counts every GOAWAY it sent
+        # (the last connection may end at the attack's 8 s before its limit)
+        assert conns >= 2 and result["goaway"], result
         assert set(result["goaway"]) == {ENHANCE_YOUR_CALM}, result
+        calmed = p.error_log().count("GOAWAY ENHANCE_YOUR_CALM, connection closed")
+        assert conns - 1 <= calmed <= conns, (calmed, conns)
         assert all(n <= 101 for n in result["taken"]), result
         # the access log has one 499 line per stream that reached an exchange: about a
         # hundred per connection, of the 10,000 each one wrote
