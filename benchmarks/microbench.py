@@ -6,8 +6,8 @@ is l7lb's own per-request path: both parsers, routing, scheduling, the exchange,
 header edits and (with ``--cookie``) cookie persistence. Syscalls and the event
 loop are left out; ``benchmarks/compare.py`` measures the whole.
 
-    python benchmarks/microbench.py [--cookie | --tls | --new-conn] [--requests N]
-    python benchmarks/microbench.py --instructions [--cookie | --tls | --new-conn]
+    python benchmarks/microbench.py [--cookie [--distinct] | --tls | --new-conn] [--requests N]
+    python benchmarks/microbench.py --instructions [--cookie [--distinct] | --tls | --new-conn]
 
 ``--tls`` puts l7lb's TLS record pump (``TlsStream``, ECDSA P-256, TLS 1.3) between the
 client and the connection; a client ``SSLObject`` over memory BIOs encrypts the requests
@@ -168,7 +168,12 @@ class TlsClient:
 
 
 async def run(
-    requests: int, cookie: bool, repeats: int, tls: bool = False, new_conn: bool = False
+    requests: int,
+    cookie: bool,
+    repeats: int,
+    tls: bool = False,
+    new_conn: bool = False,
+    distinct: bool = False,
 ) -> float:
     loop = asyncio.get_running_loop()
     config = parse_config(CONFIG.format(persistence=COOKIE if cookie else ""))
@@ -203,7 +208,13 @@ async def run(
         assert found is not None, "no cookie was set"
         request = request.replace(b"Cookie: a=b; c=d", b"Cookie: a=b; c=d; " + found.group(1))
     best = float("inf")
-    for _ in range(repeats):
+    for r in range(repeats):
+        # --distinct: the application's own cookie differs on every request, in every
+        # repeat (a header cache's worst case, as benchmarks/wrk/distinct_cookies.lua
+        # makes it); made before the clock starts
+        variants: list[bytes] = []
+        if distinct:
+            variants = [request.replace(b"a=b", b"a=%d.%d" % (r, i)) for i in range(requests)]
         t0 = time.perf_counter()
         if new_conn:  # a client connection per request: made, used once, lost
             closing = request.replace(b"Connection: keep-alive", b"Connection: close")
@@ -218,6 +229,10 @@ async def run(
                 tlsc.send(request)
                 backend.data_received(RESPONSE)
                 assert tlsc.receive(), "no response came through"
+        elif variants:
+            for one in variants:
+                client.data_received(one)
+                backend.data_received(RESPONSE)
         else:
             for _ in range(requests):
                 client.data_received(request)
@@ -227,7 +242,9 @@ async def run(
     return best
 
 
-def instructions(cookie: bool, tls: bool = False, new_conn: bool = False) -> int:
+def instructions(
+    cookie: bool, tls: bool = False, new_conn: bool = False, distinct: bool = False
+) -> int:
     """Instructions per request from two callgrind runs (N and 3N requests)."""
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
@@ -236,6 +253,8 @@ def instructions(cookie: bool, tls: bool = False, new_conn: bool = False) -> int
         argv = [sys.executable, __file__, "--requests", str(n), "--repeats", "1"]
         if cookie:
             argv.append("--cookie")
+        if distinct:
+            argv.append("--distinct")
         if tls:
             argv.append("--tls")
         if new_conn:
@@ -255,6 +274,9 @@ def instructions(cookie: bool, tls: bool = False, new_conn: bool = False) -> int
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cookie", action="store_true", help="cookie persistence, client stuck")
+    ap.add_argument(
+        "--distinct", action="store_true", help="with --cookie: another app cookie each request"
+    )
     ap.add_argument("--tls", action="store_true", help="through TlsStream (TLS 1.3, ECDSA)")
     ap.add_argument("--new-conn", action="store_true", help="a client connection per request")
     ap.add_argument("--requests", type=int, default=20000)
@@ -262,10 +284,12 @@ def main() -> int:
     ap.add_argument("--instructions", action="store_true", help="count with callgrind")
     args = ap.parse_args()
     if args.instructions:
-        count = instructions(args.cookie, args.tls, args.new_conn)
+        count = instructions(args.cookie, args.tls, args.new_conn, args.distinct)
         print(f"instructions per request: {count:,}")
         return 0
-    best = uvloop.run(run(args.requests, args.cookie, args.repeats, args.tls, args.new_conn))
+    best = uvloop.run(
+        run(args.requests, args.cookie, args.repeats, args.tls, args.new_conn, args.distinct)
+    )
     print(f"python path per request: {best * 1e6:.2f} us (best of {args.repeats})")
     return 0
 

@@ -23,8 +23,6 @@ Nothing here does I/O. Headers are lists of (lower-case name, value) pairs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from l7lb.balancing.pool_state import PoolState
 from l7lb.balancing.server_state import ServerState
 from l7lb.config.model import PersistenceMode, Pool
@@ -52,16 +50,30 @@ _CACHE_MAX = 4096
 _CACHE_KEY_MAX = 1024
 
 
-@dataclass(frozen=True, slots=True)
 class Sticky:
-    """What ``lookup`` found: the server the request is stuck to, or None."""
+    """What ``lookup`` found: the server the request is stuck to, or None. Not changed once
+    made. (A plain class: compiled, a frozen dataclass's constructor goes through
+    ``object.__setattr__`` for each field, some 15,000 instructions per lookup.)"""
 
-    server: ServerState | None = None
-    # the table key (session id, masked address) or prefix id that was read
-    key: bytes | None = None
-    # "cookie" | "prefix" | "route" | "learned" | "source" | "" (not stuck)
-    source: str = ""
-    cookie: CookieInfo | None = None  # the verified insert cookie, for refreshes
+    __slots__ = ("cookie", "key", "server", "source")
+
+    def __init__(
+        self,
+        server: ServerState | None = None,
+        key: bytes | None = None,
+        source: str = "",
+        cookie: CookieInfo | None = None,
+    ) -> None:
+        self.server = server
+        # the table key (session id, masked address) or prefix id that was read
+        self.key = key
+        # "cookie" | "prefix" | "route" | "learned" | "source" | "" (not stuck)
+        self.source = source
+        self.cookie = cookie  # the verified insert cookie, for refreshes
+
+    def __repr__(self) -> str:
+        server = self.server.name if self.server is not None else None
+        return f"Sticky({server!r}, {self.key!r}, {self.source!r})"
 
 
 NOT_STUCK = Sticky()
@@ -77,6 +89,7 @@ class Stickiness:
 
     __slots__ = (
         "_codec",
+        "_cookie_checked",
         "_cookie_seen",
         "_finder",
         "_minted",
@@ -144,6 +157,9 @@ class Stickiness:
             {} if p.mode is PersistenceMode.COOKIE and not p.max_idle and not p.max_life else None
         )
         self._stripped: dict[bytes, bytes] = {}
+        # the same keyed by l7lb's own cookie value, for a header not seen before whose
+        # application cookies changed (only when _cookie_seen is kept; bounded the same way)
+        self._cookie_checked: dict[bytes, Sticky] = {}
         # indirect without max_idle: a client whose valid cookie names the server it
         # was sent to never gets a Set-Cookie (nothing to refresh)
         self._quiet_when_stuck = p.mode is PersistenceMode.COOKIE and p.indirect and not p.max_idle
@@ -195,7 +211,21 @@ class Stickiness:
             return self._read_cookie(headers, now)
         sticky = seen.get(value)
         if sticky is None:
-            sticky = self._read_cookie(headers, now)
+            # a Cookie header not seen before (the application's own cookies change from
+            # request to request): l7lb's cookie in it may still be one already checked
+            raw = get_cookie(headers, self._name)
+            if not raw:
+                sticky = NOT_STUCK
+            elif len(raw) > _CACHE_KEY_MAX:
+                sticky = self._check_cookie(raw, now)
+            else:
+                checked = self._cookie_checked
+                sticky = checked.get(raw)
+                if sticky is None:
+                    sticky = self._check_cookie(raw, now)
+                    if len(checked) >= _CACHE_MAX:
+                        checked.clear()
+                    checked[raw] = sticky
             if len(seen) >= _CACHE_MAX:
                 seen.clear()
             seen[value] = sticky
@@ -205,6 +235,11 @@ class Stickiness:
         raw = get_cookie(headers, self._name)
         if not raw:
             return NOT_STUCK
+        return self._check_cookie(raw, now)
+
+    def _check_cookie(self, raw: bytes, now: float) -> Sticky:
+        """What l7lb's cookie value ``raw`` says: its server, if the cookie is genuine (its
+        MAC checks), still valid, and names a server of the pool."""
         assert self._codec is not None
         p = self.settings
         # latin-1 never fails; the codec refuses anything but base64url

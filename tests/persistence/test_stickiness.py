@@ -81,6 +81,28 @@ def test_cookie_first_response_sets_cookie_and_next_request_sticks() -> None:
     assert again.server is server and again.source == "cookie"
 
 
+def test_a_new_cookie_header_with_a_known_l7lb_cookie_is_not_checked_again() -> None:
+    """The application's own cookies change from request to request (a new Cookie header
+    each time): l7lb's cookie in it, already checked, is not decoded again (the very same
+    answer comes back), and a forged one is still checked and refused."""
+    s = make(COOKIE)
+    server = s.state.by_name["s2"]
+    headers, _ = s.response_headers([(b"content-length", b"0")], server, NOT_STUCK, False, NOW)
+    (value,) = set_cookies(headers)
+    ours = value.split(b";")[0]
+    first = s.lookup(b"/", [(b"host", b"www"), (b"cookie", b"app=1; " + ours)], "192.0.2.1", NOW)
+    assert first.server is server and first.source == "cookie"
+    for i in range(2, 5):
+        header = b"app=%d; " % i + ours
+        again = s.lookup(b"/", [(b"host", b"www"), (b"cookie", header)], "192.0.2.1", NOW)
+        assert again is first
+    forged = ours[:-2] + (b"AA" if not ours.endswith(b"AA") else b"BB")
+    refused = s.lookup(
+        b"/", [(b"host", b"www"), (b"cookie", b"app=9; " + forged)], "192.0.2.1", NOW
+    )
+    assert refused is NOT_STUCK
+
+
 def test_cookie_indirect_hides_cookie_and_does_not_resend() -> None:
     s = make(COOKIE)
     server = s.state.by_name["s1"]
