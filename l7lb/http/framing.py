@@ -16,6 +16,7 @@ from l7lb.http.authority import check_authority, check_target
 from l7lb.http.events import Framing, Limits, ProtocolError, RequestHead, ResponseHead
 from l7lb.http.fields import NOT_EXTRA, REQUEST_REBUILT, RESPONSE_REBUILT
 
+_CRLF: Final = b"\r\n"
 _CRLF2: Final = b"\r\n\r\n"
 
 # Headers whose values decide framing or connection handling; everything else passes untouched.
@@ -33,6 +34,23 @@ _REQUEST_NOTABLE: Final = _SPECIAL | REQUEST_REBUILT
 _RESPONSE_NOTABLE: Final = frozenset((_CONTENT_LENGTH, _TRANSFER_ENCODING, _CONNECTION)) | (
     RESPONSE_REBUILT
 )
+
+
+def _sieve(names: frozenset[bytes]) -> list[int]:
+    """For each first byte, one bit per length of a name in ``names`` that starts with it.
+
+    A field name just sliced from a head has no cached hash, so a set lookup costs a
+    siphash of it; most names of a browser's request or a server's response (User-Agent,
+    Accept-*, Cookie, Date, Server, Content-Type) are ruled out by this table first."""
+    table = [0] * 256
+    for name in names:
+        assert 0 < len(name) < 64
+        table[name[0]] |= 1 << len(name)
+    return table
+
+
+_REQUEST_SIEVE: Final = _sieve(_REQUEST_NOTABLE)
+_RESPONSE_SIEVE: Final = _sieve(_RESPONSE_NOTABLE)
 
 # RFC 9110 section 5.6.2: tchar. Used for header names and chunk extensions.
 _TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
@@ -195,8 +213,10 @@ def request_head(
     has_upgrade = False
     expect_continue = False
     notable = _REQUEST_NOTABLE
+    sieve = _REQUEST_SIEVE
     for name, value in headers:
-        if name in notable:
+        n = len(name)
+        if 0 < n < 64 and (sieve[name[0]] >> n) & 1 and name in notable:
             if name in REQUEST_REBUILT:
                 if rebuilt is None:
                     rebuilt = [name]
@@ -299,7 +319,7 @@ def response_head(
         raise ProtocolError(502, "unsupported HTTP version from server")
     if not 100 <= status <= 599:
         raise ProtocolError(502, "invalid status code from server")
-    if _REASON_RE.fullmatch(reason) is None:
+    if reason != b"OK" and _REASON_RE.fullmatch(reason) is None:
         # llhttp passes a NUL or other control in the reason phrase (h11 does not): a next
         # hop may cut the status line there
         raise ProtocolError(502, "invalid character in reason phrase from server")
@@ -311,8 +331,10 @@ def response_head(
     conn: list[bytes] | None = None
     rebuilt: list[bytes] | None = None
     notable = _RESPONSE_NOTABLE
+    sieve = _RESPONSE_SIEVE
     for name, value in headers:
-        if name in notable:
+        n = len(name)
+        if 0 < n < 64 and (sieve[name[0]] >> n) & 1 and name in notable:
             if name in RESPONSE_REBUILT:
                 if rebuilt is None:
                     rebuilt = [name]
