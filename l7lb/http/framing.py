@@ -79,6 +79,21 @@ def find_head_end(buf: bytes, start: int, limits: Limits) -> int:
     return end
 
 
+def whole_head_lines(buf: bytes, limits: Limits) -> list[bytes] | None:
+    """When ``buf`` is exactly one complete head (the usual request: it ends with the blank
+    line and holds no earlier one), its lines, split at CRLF as the codec splits a head
+    (the start line, the fields, two empty ones); otherwise None, and ``find_head_end``
+    decides. The split is needed anyway, so this saves the search for the blank line."""
+    n = len(buf)
+    if n > limits.max_head_size or not buf.endswith(_CRLF2):
+        return None
+    lines = buf.split(_CRLF)
+    for k in range(1, len(lines) - 2):
+        if not lines[k]:
+            return None  # an earlier blank line: more than one head (pipelining)
+    return lines
+
+
 def resume_offset(buf: bytes) -> int:
     """Where to restart ``find_head_end`` once more bytes arrive after ``buf``."""
     return len(buf) - 3 if len(buf) > 3 else 0

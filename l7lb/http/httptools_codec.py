@@ -52,6 +52,7 @@ from l7lb.http.framing import (
     response_head,
     resume_offset,
     skip_empty_lines,
+    whole_head_lines,
 )
 
 _HEAD: Final = 0
@@ -114,9 +115,11 @@ def _fields(head: bytes, lines: list[bytes]) -> list[tuple[bytes, bytes]]:
     return headers
 
 
-def _request(head: bytes, limits: Limits) -> RequestHead:
-    """The RequestHead of one complete head that llhttp accepted."""
-    lines = head.split(_CRLF)
+def _request(head: bytes, limits: Limits, lines: list[bytes] | None = None) -> RequestHead:
+    """The RequestHead of one complete head that llhttp accepted (``lines``: its lines, when
+    already split)."""
+    if lines is None:
+        lines = head.split(_CRLF)
     line = lines[0]
     n = len(line)
     sp1 = 0
@@ -254,11 +257,15 @@ class HttptoolsRequestParser(RequestParser):
             if buf[:2] == b"\r\n":
                 buf = skip_empty_lines(buf)
                 self._search = 0
-            end = find_head_end(buf, self._search, limits)
-            if end < 0:
-                self._buf = buf
-                self._search = resume_offset(buf)
-                return
+            lines = whole_head_lines(buf, limits) if self._search == 0 else None
+            if lines is not None:
+                end = len(buf)
+            else:
+                end = find_head_end(buf, self._search, limits)
+                if end < 0:
+                    self._buf = buf
+                    self._search = resume_offset(buf)
+                    return
             head = buf[:end] if end < len(buf) else buf
             self._complete = False
             reuse = True
@@ -274,7 +281,7 @@ class HttptoolsRequestParser(RequestParser):
                     # (not for its "header value" error, raised before the lines after it)
                     _request(head, limits)
                 raise ProtocolError(status, str(exc)) from None
-            rh = _request(head, limits)
+            rh = _request(head, limits, lines)
             self._head = rh
             if not (reuse and self._complete):
                 self._parser = HttpRequestParser(self)
