@@ -36,6 +36,7 @@ from l7lb.persistence.setcookie import (
     SetCookie,
     get_cookie,
     privatized,
+    split_cookie,
     strip_cookie,
 )
 from l7lb.persistence.shared import StickTables, StickUpdate
@@ -100,6 +101,7 @@ class Stickiness:
         "_routes",
         "_secure_cookie",
         "_stripped",
+        "_strips",
         "_table",
         "_table_name",
         "_tables",
@@ -157,6 +159,7 @@ class Stickiness:
             {} if p.mode is PersistenceMode.COOKIE and not p.max_idle and not p.max_life else None
         )
         self._stripped: dict[bytes, bytes] = {}
+        self._strips = p.mode is PersistenceMode.COOKIE and p.indirect
         # the same keyed by l7lb's own cookie value, for a header not seen before whose
         # application cookies changed (only when _cookie_seen is kept; bounded the same way)
         self._cookie_checked: dict[bytes, Sticky] = {}
@@ -212,8 +215,11 @@ class Stickiness:
         sticky = seen.get(value)
         if sticky is None:
             # a Cookie header not seen before (the application's own cookies change from
-            # request to request): l7lb's cookie in it may still be one already checked
-            raw = get_cookie(headers, self._name)
+            # request to request): l7lb's cookie in it may still be one already checked.
+            # The same walk gives the header without it, which indirect mode sends on.
+            raw, rest = split_cookie(value, self._name)
+            if self._strips:
+                self._keep_stripped(value, rest)
             if not raw:
                 sticky = NOT_STUCK
             elif len(raw) > _CACHE_KEY_MAX:
@@ -350,11 +356,15 @@ class Stickiness:
         new = stripped.get(value)
         if new is None:
             new = strip_cookie(value, self._name)
-            if len(value) <= _CACHE_KEY_MAX:  # longer: hostile or rare, not kept
-                if len(stripped) >= _CACHE_MAX:
-                    stripped.clear()
-                stripped[value] = new
+            self._keep_stripped(value, new)
         return new
+
+    def _keep_stripped(self, value: bytes, new: bytes) -> None:
+        if len(value) <= _CACHE_KEY_MAX:  # longer: hostile or rare, not kept
+            stripped = self._stripped
+            if len(stripped) >= _CACHE_MAX:
+                stripped.clear()
+            stripped[value] = new
 
     def dispatched(self, sticky: Sticky, server: ServerState, now: float) -> list[StickUpdate]:
         """A server was chosen for the request: stick the client's address

@@ -138,38 +138,97 @@ def iter_cookies(headers: Headers) -> Iterator[tuple[bytes, bytes]]:
                 yield name, _unquote(value.strip(_OWS))
 
 
+def _named(value: bytes, i: int, j: int, name: bytes) -> int:
+    """Where the value of the cookie part ``value[i:j]`` (leading OWS already skipped)
+    starts, just past its "=", when the part's name is ``name``; -1 otherwise.
+
+    The part's name is what comes before its first "=", OWS around it ignored; ``name`` is
+    a token (the configuration checks it), so holds no "=" or OWS itself."""
+    m = len(name)
+    if j - i <= m:
+        return -1
+    for k in range(m):
+        if value[i + k] != name[k]:
+            return -1
+    e = i + m
+    while e < j and (value[e] == 32 or value[e] == 9):
+        e += 1
+    if e < j and value[e] == 61:  # "="
+        return e + 1
+    return -1
+
+
+def _trimmed(part: bytes) -> tuple[int, int]:
+    """The bounds of ``part`` without OWS around it."""
+    n = len(part)
+    i = 0
+    while i < n and (part[i] == 32 or part[i] == 9):
+        i += 1
+    while n > i and (part[n - 1] == 32 or part[n - 1] == 9):
+        n -= 1
+    return i, n
+
+
 def get_cookie(headers: Headers, name: bytes) -> bytes | None:
     """The value of the first cookie called ``name`` (exact, case-sensitive
     match, as browsers send names back byte for byte), or None."""
     for hname, hvalue in headers:
-        # The substring test runs in C and skips the split for headers that
-        # cannot hold the cookie: the common case for a persistence lookup.
-        if hname != b"cookie" or name not in hvalue:
+        # The substring search runs in C and skips the split for headers that
+        # cannot hold the cookie (find, not "in": bytes' "in" takes a buffer
+        # view of its operand and costs twice as much)
+        if hname != b"cookie" or hvalue.find(name) < 0:
             continue
+        # split runs in C; each part is then looked at only at its ends and its name
+        # (no partition or strip call per part)
         for part in hvalue.split(b";"):
-            pname, eq, value = part.partition(b"=")
-            if eq and pname.strip(_OWS) == name:
-                return _unquote(value.strip(_OWS))
+            i, e = _trimmed(part)
+            v = _named(part, i, e, name)
+            if v >= 0:
+                while v < e and (part[v] == 32 or part[v] == 9):
+                    v += 1
+                return _unquote(part[v:e])
     return None
 
 
 def strip_cookie(value: bytes, name: bytes) -> bytes:
     """A Cookie header value without the cookies called ``name``; the same
-    object when there is none. Other cookies keep their bytes."""
-    if name not in value:
+    object when there is none. Otherwise the other cookies, each without OWS
+    around it and empty parts dropped, joined by "; "."""
+    if value.find(name) < 0:
         return value
-    kept = []
+    kept: list[bytes] = []
     removed = False
     for part in value.split(b";"):
-        stripped = part.strip(_OWS)
-        if not stripped:
+        i, e = _trimmed(part)
+        if e == i:
             continue
-        pname, eq, _ = stripped.partition(b"=")
-        if eq and pname.rstrip(_OWS) == name:
+        if _named(part, i, e, name) >= 0:
             removed = True
         else:
-            kept.append(stripped)
+            kept.append(part if i == 0 and e == len(part) else part[i:e])
     return b"; ".join(kept) if removed else value
+
+
+def split_cookie(value: bytes, name: bytes) -> tuple[bytes | None, bytes]:
+    """One Cookie header value taken apart in one walk: the value of its first cookie
+    called ``name`` (as ``get_cookie``; None when there is none) and the header without
+    the cookies of that name (as ``strip_cookie``: ``value`` itself when there is none)."""
+    found: bytes | None = None
+    kept: list[bytes] = []
+    for part in value.split(b";"):
+        i, e = _trimmed(part)
+        if e == i:
+            continue
+        v = _named(part, i, e, name)
+        if v < 0:
+            kept.append(part if i == 0 and e == len(part) else part[i:e])
+        elif found is None:  # a later one of the same name is only stripped
+            while v < e and (part[v] == 32 or part[v] == 9):
+                v += 1
+            found = _unquote(part[v:e])
+    if found is None:
+        return None, value
+    return found, b"; ".join(kept)
 
 
 def remove_cookie(headers: Headers, name: bytes) -> Headers:

@@ -16,6 +16,7 @@ from l7lb.persistence.setcookie import (
     iter_cookies,
     make_private,
     remove_cookie,
+    split_cookie,
     strip_cookie,
 )
 
@@ -219,3 +220,51 @@ def test_set_cookie_parses_back(name: str, value: str) -> None:
     # what a browser would send back
     pair = header.split(b";", 1)[0]
     assert get_cookie([(b"cookie", pair)], name.encode()) == value.encode()
+
+
+def _reference_get(value: bytes, name: bytes) -> bytes | None:
+    """get_cookie as first written, with split/partition/strip: the index walk must agree."""
+    for part in value.split(b";"):
+        pname, eq, found = part.partition(b"=")
+        if eq and pname.strip(b" \t") == name:
+            found = found.strip(b" \t")
+            if len(found) >= 2 and found[:1] == found[-1:] == b'"':
+                return found[1:-1]
+            return found
+    return None
+
+
+def _reference_strip(value: bytes, name: bytes) -> bytes:
+    kept = []
+    for part in value.split(b";"):
+        stripped = part.strip(b" \t")
+        if not stripped:
+            continue
+        pname, eq, _ = stripped.partition(b"=")
+        if not (eq and pname.rstrip(b" \t") == name):
+            kept.append(stripped)
+    return b"; ".join(kept)
+
+
+# the bytes that matter to the walk, and a name's own letters, in any order
+_shaped = st.lists(
+    st.sampled_from([b";", b"=", b" ", b"\t", b'"', b"S", b"R", b"V", b"SRV", b"x", b"\r"]),
+    max_size=24,
+).map(b"".join)
+
+
+@settings(max_examples=2000)
+@given(value=_shaped)
+def test_cookie_walk_agrees_with_split_reference(value: bytes) -> None:
+    assert get_cookie([(b"cookie", value)], b"SRV") == _reference_get(value, b"SRV")
+    stripped = strip_cookie(value, b"SRV")
+    if stripped is not value:
+        assert stripped == _reference_strip(value, b"SRV")
+    else:  # "no change" only when no cookie of that name is there
+        assert _reference_get(value, b"SRV") is None
+    found, rest = split_cookie(value, b"SRV")
+    assert found == _reference_get(value, b"SRV")
+    if found is None:
+        assert rest is value
+    else:
+        assert rest == _reference_strip(value, b"SRV")
