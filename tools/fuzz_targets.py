@@ -68,7 +68,13 @@ from l7lb.persistence.jsessionid import (
     set_cookie_session_id,
 )
 from l7lb.persistence.prefix import prefix_set_cookie, unprefix_request
-from l7lb.persistence.setcookie import get_cookie, iter_cookies, remove_cookie
+from l7lb.persistence.setcookie import (
+    get_cookie,
+    iter_cookies,
+    remove_cookie,
+    split_cookie,
+    strip_cookie,
+)
 from l7lb.tls import clienthello
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -520,6 +526,10 @@ def check_cookie(data: bytes) -> None:
             # the indirect mode: whatever the client sent, the backend never sees l7lb's cookie
             if get_cookie(remove_cookie(headers, b"SRV"), b"SRV") is not None:
                 raise Finding("remove_cookie left the cookie for the backend to see")
+            # the one-walk reader of a Cookie header not seen before agrees with both
+            split_found, rest = split_cookie(body, b"SRV")
+            if split_found != found_b or rest != strip_cookie(body, b"SRV"):
+                raise Finding("split_cookie disagrees with get_cookie or strip_cookie")
             server_id, _ = unprefix_request(headers, b"JSESSIONID")
             if server_id is not None:
                 if len(server_id) != 8:
