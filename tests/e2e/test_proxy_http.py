@@ -10,9 +10,11 @@ import socket
 import subprocess
 import time
 from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from procs import Backend, basic_config, free_port, start_backend, start_proxy
+from procs import Backend, Proxy, basic_config, free_port, start_backend, start_proxy
 
 
 def request(
@@ -50,11 +52,39 @@ def raw_exchange(port: int, data: bytes, timeout: float = 5.0, until_close: bool
         return b"".join(chunks)
 
 
-@pytest.fixture(params=["httptools", "h11"])
-def proxy(request, tmp_path, backends):
+PARSERS = ["httptools", "h11"]
+
+
+def _start(tmp: Path, backends: list[Backend], parser: str) -> Proxy:
     port = free_port()
-    cfg = basic_config(port, backends, extra=f'[http]\nparser = "{request.param}"\n')
-    p = start_proxy(tmp_path, cfg, port, workers=1)
+    return start_proxy(
+        tmp, basic_config(port, backends, extra=f'[http]\nparser = "{parser}"\n'), port
+    )
+
+
+@pytest.fixture(scope="module")
+def shared_backends() -> Iterator[list[Backend]]:
+    bs = [start_backend(f"b{i}") for i in (1, 2, 3)]
+    yield bs
+    for b in bs:
+        b.stop()
+
+
+@pytest.fixture(scope="module", params=PARSERS)
+def proxy(request, tmp_path_factory, shared_backends) -> Iterator[Proxy]:
+    """One l7lb per parser for the module's tests that only send requests through it (none
+    stops it, reloads it or counts what the backends saw): started once, not per test, and
+    still required to exit cleanly at the end."""
+    p = _start(tmp_path_factory.mktemp(f"proxy-{request.param}"), shared_backends, request.param)
+    yield p
+    assert p.stop() == 0
+
+
+@pytest.fixture(params=PARSERS)
+def fresh_proxy(request, tmp_path, backends) -> Iterator[Proxy]:
+    """An l7lb of the test's own, in front of backends of its own, for a test that stops it
+    and counts every connection and request the backends saw."""
+    p = _start(tmp_path, backends, request.param)
     yield p
     assert p.stop() == 0
 
@@ -360,7 +390,8 @@ def test_oversize_head_431_and_long_uri_414(proxy):
         b"GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n",
     ],
 )
-def test_malformed_requests_400_never_reach_backend(proxy, backends, raw):
+def test_malformed_requests_400_never_reach_backend(fresh_proxy, backends, raw):
+    proxy = fresh_proxy
     assert request(proxy.port, "/conn")[0] == 200  # a probe: one forwarded request
 
     def connections() -> list[int]:
