@@ -80,12 +80,18 @@ def proxy(request, tmp_path_factory, shared_backends) -> Iterator[Proxy]:
     assert p.stop() == 0
 
 
+def backend_paths(backends: list[Backend]) -> list[dict[str, int]]:
+    """Each backend's count of requests per path since it started (its /stats)."""
+    return [json.loads(request(b.port, "/stats")[2])["paths"] for b in backends]
+
+
 @pytest.fixture(params=PARSERS)
-def fresh_proxy(request, tmp_path, backends) -> Iterator[Proxy]:
-    """An l7lb of the test's own, in front of backends of its own, for a test that stops it
-    and counts every connection and request the backends saw."""
-    p = _start(tmp_path, backends, request.param)
-    yield p
+def fresh_proxy(request, tmp_path, shared_backends) -> Iterator[tuple[Proxy, list[dict[str, int]]]]:
+    """An l7lb of the test's own, for a test that stops it, and what the backends had been
+    asked before it started: the test counts every request they get from it."""
+    seen = backend_paths(shared_backends)
+    p = _start(tmp_path, shared_backends, request.param)
+    yield p, seen
     assert p.stop() == 0
 
 
@@ -390,8 +396,9 @@ def test_oversize_head_431_and_long_uri_414(proxy):
         b"GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n",
     ],
 )
-def test_malformed_requests_400_never_reach_backend(fresh_proxy, backends, raw):
-    proxy = fresh_proxy
+def test_malformed_requests_400_never_reach_backend(fresh_proxy, shared_backends, raw):
+    proxy, paths_before = fresh_proxy
+    backends = shared_backends
     assert request(proxy.port, "/conn")[0] == 200  # a probe: one forwarded request
 
     def connections() -> list[int]:
@@ -410,7 +417,11 @@ def test_malformed_requests_400_never_reach_backend(fresh_proxy, backends, raw):
     # and the backends' own account: one connection and one request in all, the probe's
     after = connections()
     assert after == [n + 1 for n in before], (before, after)  # our own questions only
-    paths = [json.loads(request(b.port, "/stats")[2])["paths"] for b in backends]
+    # (counted from what they had been asked before this test's l7lb started)
+    paths = [
+        {path: n - was.get(path, 0) for path, n in now.items() if n != was.get(path, 0)}
+        for was, now in zip(paths_before, backend_paths(backends), strict=True)
+    ]
     assert [p for p in paths if set(p) - {"/conn", "/stats"}] == [], paths
     assert sum(p.get("/conn", 0) for p in paths) == 1 + 2 * len(backends), paths
 
