@@ -10,9 +10,11 @@ import socket
 import subprocess
 import time
 from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from procs import Backend, basic_config, free_port, start_backend, start_proxy
+from procs import Backend, Proxy, basic_config, free_port, start_backend, start_proxy
 
 
 def request(
@@ -50,12 +52,46 @@ def raw_exchange(port: int, data: bytes, timeout: float = 5.0, until_close: bool
         return b"".join(chunks)
 
 
-@pytest.fixture(params=["httptools", "h11"])
-def proxy(request, tmp_path, backends):
+PARSERS = ["httptools", "h11"]
+
+
+def _start(tmp: Path, backends: list[Backend], parser: str) -> Proxy:
     port = free_port()
-    cfg = basic_config(port, backends, extra=f'[http]\nparser = "{request.param}"\n')
-    p = start_proxy(tmp_path, cfg, port, workers=1)
+    return start_proxy(
+        tmp, basic_config(port, backends, extra=f'[http]\nparser = "{parser}"\n'), port
+    )
+
+
+@pytest.fixture(scope="module")
+def shared_backends() -> Iterator[list[Backend]]:
+    bs = [start_backend(f"b{i}") for i in (1, 2, 3)]
+    yield bs
+    for b in bs:
+        b.stop()
+
+
+@pytest.fixture(scope="module", params=PARSERS)
+def proxy(request, tmp_path_factory, shared_backends) -> Iterator[Proxy]:
+    """One l7lb per parser for the module's tests that only send requests through it (none
+    stops it, reloads it or counts what the backends saw): started once, not per test, and
+    still required to exit cleanly at the end."""
+    p = _start(tmp_path_factory.mktemp(f"proxy-{request.param}"), shared_backends, request.param)
     yield p
+    assert p.stop() == 0
+
+
+def backend_paths(backends: list[Backend]) -> list[dict[str, int]]:
+    """Each backend's count of requests per path since it started (its /stats)."""
+    return [json.loads(request(b.port, "/stats")[2])["paths"] for b in backends]
+
+
+@pytest.fixture(params=PARSERS)
+def fresh_proxy(request, tmp_path, shared_backends) -> Iterator[tuple[Proxy, list[dict[str, int]]]]:
+    """An l7lb of the test's own, for a test that stops it, and what the backends had been
+    asked before it started: the test counts every request they get from it."""
+    seen = backend_paths(shared_backends)
+    p = _start(tmp_path, shared_backends, request.param)
+    yield p, seen
     assert p.stop() == 0
 
 
@@ -360,7 +396,9 @@ def test_oversize_head_431_and_long_uri_414(proxy):
         b"GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n",
     ],
 )
-def test_malformed_requests_400_never_reach_backend(proxy, backends, raw):
+def test_malformed_requests_400_never_reach_backend(fresh_proxy, shared_backends, raw):
+    proxy, paths_before = fresh_proxy
+    backends = shared_backends
     assert request(proxy.port, "/conn")[0] == 200  # a probe: one forwarded request
 
     def connections() -> list[int]:
@@ -379,7 +417,11 @@ def test_malformed_requests_400_never_reach_backend(proxy, backends, raw):
     # and the backends' own account: one connection and one request in all, the probe's
     after = connections()
     assert after == [n + 1 for n in before], (before, after)  # our own questions only
-    paths = [json.loads(request(b.port, "/stats")[2])["paths"] for b in backends]
+    # (counted from what they had been asked before this test's l7lb started)
+    paths = [
+        {path: n - was.get(path, 0) for path, n in now.items() if n != was.get(path, 0)}
+        for was, now in zip(paths_before, backend_paths(backends), strict=True)
+    ]
     assert [p for p in paths if set(p) - {"/conn", "/stats"}] == [], paths
     assert sum(p.get("/conn", 0) for p in paths) == 1 + 2 * len(backends), paths
 

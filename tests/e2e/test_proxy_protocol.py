@@ -122,6 +122,35 @@ def backend() -> Iterator[Backend]:
     b.stop()
 
 
+@pytest.fixture(scope="module")
+def shared_backend() -> Iterator[Backend]:
+    b = start_backend("b1")
+    yield b
+    b.stop()
+
+
+def _module_proxy(tmp: Path, backend: Backend, **kw: str) -> Iterator[Proxy]:
+    port = free_port()
+    p = start_proxy(tmp, config(port, [backend.address], **kw), port)
+    yield p
+    p.stop()
+
+
+@pytest.fixture(scope="module")
+def accepting(tmp_path_factory: pytest.TempPathFactory, shared_backend: Backend) -> Iterator[Proxy]:
+    """A VIP that accepts the header from 127.0.0.1, shared by the module's tests that only
+    send it well-formed headers and requests (none stops, reloads or counts its log lines)."""
+    yield from _module_proxy(tmp_path_factory.mktemp("accepting"), shared_backend)
+
+
+@pytest.fixture(scope="module")
+def not_accepting(
+    tmp_path_factory: pytest.TempPathFactory, shared_backend: Backend
+) -> Iterator[Proxy]:
+    """A VIP without accept_proxy, shared the same way."""
+    yield from _module_proxy(tmp_path_factory.mktemp("not-accepting"), shared_backend, vip="")
+
+
 @pytest.fixture
 def echo() -> Iterator[Backend]:
     """A realserver that requires a PROXY header and reports it (proxy_echo_server.py)."""
@@ -160,28 +189,23 @@ def echo_stats(echo: Backend) -> list[dict[str, object]]:
 
 
 @pytest.mark.parametrize("version", [1, 2])
-def test_header_source_is_the_client_address(
-    tmp_path: Path, backend: Backend, version: int
-) -> None:
-    port = free_port()
-    p = start_proxy(tmp_path, config(port, [backend.address]), port)
-    try:
-        with connect(port) as s:
-            if version == 1:
-                s.sendall(b"PROXY TCP4 203.0.113.7 192.0.2.80 40000 80\r\n")
-            else:
-                s.sendall(v2_tcp4("203.0.113.7", "192.0.2.80", 40000, 80))
-            request(s)
-            seen = seen_headers(read_all(s))
-        assert seen["x-forwarded-for"] == "203.0.113.7"
-        # the access log names the client, not the proxy in front (127.0.0.1)
-        deadline = time.monotonic() + 5
-        while "203.0.113.7" not in p.access_log() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        line = [x for x in p.access_log().splitlines() if "/headers" in x][-1]
-        assert line.startswith("203.0.113.7 ")
-    finally:
-        p.stop()
+def test_header_source_is_the_client_address(accepting: Proxy, version: int) -> None:
+    p = accepting
+    client = f"203.0.113.{6 + version}"  # one per case: the l7lb is shared
+    with connect(p.port) as s:
+        if version == 1:
+            s.sendall(f"PROXY TCP4 {client} 192.0.2.80 40000 80\r\n".encode())
+        else:
+            s.sendall(v2_tcp4(client, "192.0.2.80", 40000, 80))
+        request(s)
+        seen = seen_headers(read_all(s))
+    assert seen["x-forwarded-for"] == client
+    # the access log names the client, not the proxy in front (127.0.0.1)
+    deadline = time.monotonic() + 5
+    while client not in p.access_log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    line = [x for x in p.access_log().splitlines() if "/headers" in x][-1]
+    assert line.startswith(f"{client} ")
 
 
 def test_header_and_request_in_one_segment_and_trickled(tmp_path: Path, backend: Backend) -> None:
@@ -209,18 +233,11 @@ def test_header_and_request_in_one_segment_and_trickled(tmp_path: Path, backend:
 @pytest.mark.parametrize(
     "header", [b"PROXY UNKNOWN\r\n", SIG + b"\x20\x00\x00\x00"], ids=["v1-unknown", "v2-local"]
 )
-def test_unknown_and_local_keep_the_real_address(
-    tmp_path: Path, backend: Backend, header: bytes
-) -> None:
-    port = free_port()
-    p = start_proxy(tmp_path, config(port, [backend.address]), port)
-    try:
-        with connect(port) as s:
-            s.sendall(header)
-            request(s)
-            assert seen_headers(read_all(s))["x-forwarded-for"] == "127.0.0.1"
-    finally:
-        p.stop()
+def test_unknown_and_local_keep_the_real_address(accepting: Proxy, header: bytes) -> None:
+    with connect(accepting.port) as s:
+        s.sendall(header)
+        request(s)
+        assert seen_headers(read_all(s))["x-forwarded-for"] == "127.0.0.1"
 
 
 @pytest.mark.parametrize(
@@ -229,18 +246,13 @@ def test_unknown_and_local_keep_the_real_address(
     ids=["v1", "v2"],
 )
 def test_a_header_on_a_vip_without_accept_proxy_is_a_bad_request(
-    tmp_path: Path, backend: Backend, header: bytes
+    not_accepting: Proxy, header: bytes
 ) -> None:
     """The opposite misconfiguration: never read as a client address, answered 400."""
-    port = free_port()
-    p = start_proxy(tmp_path, config(port, [backend.address], vip=""), port)
-    try:
-        with connect(port) as s:
-            s.sendall(header)
-            request(s)
-            assert read_all(s).startswith(b"HTTP/1.1 400 ")
-    finally:
-        p.stop()
+    with connect(not_accepting.port) as s:
+        s.sendall(header)
+        request(s)
+        assert read_all(s).startswith(b"HTTP/1.1 400 ")
 
 
 # Every malformed shape, as raw bytes, with the reason l7lb logs for it.

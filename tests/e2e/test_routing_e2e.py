@@ -70,8 +70,10 @@ fallback = {{ status = 503, body = "sorry, down for maintenance\\n" }}
 """
 
 
-@pytest.fixture(params=["httptools", "h11"])
-def site(request, tmp_path):
+@pytest.fixture(scope="module", params=["httptools", "h11"])
+def site(request, tmp_path_factory):
+    """One site per parser for the whole module: its tests only send requests."""
+    tmp_path = tmp_path_factory.mktemp(f"site-{request.param}")
     bs = {n: start_backend(n) for n in ("api", "web", "admin")}
     port = free_port()
     cfg = _config(

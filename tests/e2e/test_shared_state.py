@@ -384,7 +384,7 @@ def test_ticket_rotation_across_directors(tmp_path):
     and A accepts the renewed ticket as it is (A has rotated too)."""
     if shutil.which("openssl") is None:
         pytest.skip("openssl is not installed (CI installs it with apt)")
-    rotation = 10.0
+    rotation = 6.0
     c = Cluster(tmp_path, "redis", rotation=f"{rotation:g}s")
     try:
         a, b = c.ports["A"], c.ports["B"]
@@ -400,14 +400,23 @@ def test_ticket_rotation_across_directors(tmp_path):
 
         # Issue the ticket late in a period: a worker re-reads its supervisor's ring every
         # rotation / 4, which re-reads the store as often, so both directors seal with that
-        # period's key after half of it at most.
-        while not 0.7 * rotation <= time.time() % rotation < 0.75 * rotation:
-            time.sleep(0.05)
-        first = tmp_path / "first.pem"
-        assert "New, " in s_client(a["tk"], None, first)
-        issued = ticket_key_name(first)
-        assert issued is not None
-        assert resume(b["tk"], first)[0] is None, "B does not seal with A's current key"
+        # period's key after half of it at most. The check on B must end within the same
+        # period (after it, B may rightly renew): on a machine so slow that it did not, the
+        # check says nothing and is made again in a later period.
+        for _ in range(3):
+            while not 0.7 * rotation <= time.time() % rotation < 0.75 * rotation:
+                time.sleep(0.05)
+            period = time.time() // rotation
+            first = tmp_path / f"first{period:.0f}.pem"
+            assert "New, " in s_client(a["tk"], None, first)
+            issued = ticket_key_name(first)
+            assert issued is not None
+            renewed_by_b = resume(b["tk"], first)[0]
+            in_time = time.time() // rotation == period
+            if in_time:
+                break
+        assert in_time, "no period left the time to check B"
+        assert renewed_by_b is None, "B does not seal with A's current key"
         # the next period: the ticket's key becomes B's previous one, and B renews it
         deadline = time.monotonic() + rotation
         renewed = None

@@ -168,7 +168,10 @@ def test_slow_store_is_bounded_by_the_deadline(  # type: ignore[no-untyped-def]
         # A store 2 s slow and a 20 ms deadline: the call returns at the deadline, far
         # sooner than the store would answer even when a busy machine wakes it late.
         async with slow_proxy(server.port, 2.0) as port:
-            settings = server.settings(port=port, timeout=0.02, write_timeout=10.0)
+            # writes have a long deadline, not this test's subject: through the 2 s proxy,
+            # a new connection's set-up and the set wait for four replies with redis (8 s),
+            # which a busy machine stretched past the 10 s this deadline was
+            settings = server.settings(port=port, timeout=0.02, write_timeout=30.0)
             store = open_store(settings, retry_interval=0.05)
             try:
                 # writes have the long deadline: they get through the 2 s proxy

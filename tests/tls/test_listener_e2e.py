@@ -313,7 +313,9 @@ def test_bad_input_closes_cleanly_without_fd_leaks(make_cert: Any, procs: list[P
         with contextlib.suppress(OSError):
             raw(port, p, read=(i % 3 == 0), linger_rst=(i % 7 == 0))
 
-    with ThreadPoolExecutor(16) as pool:
+    # Over 100 of them (a truncated hello or nothing at all, then a read) wait for the 1 s
+    # handshake deadline: enough threads that those waits overlap, not queue 16 at a time
+    with ThreadPoolExecutor(64) as pool:
         list(pool.map(one, range(1000)))
     # A good client still works, and the 1,000 bad ones left nothing behind.
     text, body = s_client(port, "a.test")
