@@ -26,6 +26,7 @@ import sys
 import sysconfig
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
@@ -115,6 +116,10 @@ class BuildNative(build_ext):
         native.write_manifest(ROOT, dest, reason=f"{why}; to compile: {fix}, then {then}")
         _warn_pure(why, fix, then)
 
+    def build_extensions(self) -> None:
+        _compile_in_parallel(self.compiler)  # set up by build_ext.run by now
+        super().build_extensions()
+
     def _compile(self) -> str:
         """Generate the C with mypyc and build it: "" when done, else what failed."""
         from mypyc.build import mypycify
@@ -123,13 +128,18 @@ class BuildNative(build_ext):
         paths = [os.path.relpath(native.source_path(m, ROOT), ROOT) for m in native.HOT]
         try:
             with _in_root():
-                built = mypycify(paths, group_name=native.GROUP, target_dir=C_DIR)
+                # multi_file: one C file per module rather than one of ~1 MB, which gcc -O3
+                # compiles in about half the time (and the files on every CPU at once)
+                built = mypycify(paths, group_name=native.GROUP, target_dir=C_DIR, multi_file=True)
+                _compile_in_parallel(self.compiler)
                 made = {e.name: e for e in built}
                 if set(made) != {e.name for e in self.extensions}:
                     return f"mypyc made {sorted(made)}, not the extensions setup.py declared"
                 for ext in self.extensions:
                     # the declared objects carry what setuptools worked out from their names
                     vars(ext).update(vars(made[ext.name]))
+                    # multi_file puts the group's headers beside its package
+                    ext.include_dirs.append(os.path.join(C_DIR, *native.GROUP.split(".")[:-1]))
                 super().run()
         except SystemExit as exc:  # mypyc exits on a type error it cannot compile
             return f"mypyc failed (exit status {exc.code}; its errors are in the build output)"
@@ -140,6 +150,42 @@ class BuildNative(build_ext):
             file=sys.stderr,
         )
         return ""
+
+
+def _compile_in_parallel(compiler: Any) -> None:
+    """Make ``compiler.compile`` (setuptools' CCompiler) build its sources on every CPU:
+    the same steps as its own loop (``_setup_compile``, ``_get_cc_args``, ``_compile`` per
+    object), one thread per compiler process. Left as it is if those are not there."""
+    steps = ("_setup_compile", "_get_cc_args", "_compile")
+    if not all(hasattr(compiler, step) for step in steps):
+        return
+
+    def compile(
+        sources: list[str],
+        output_dir: str | None = None,
+        macros: Any = None,
+        include_dirs: Any = None,
+        debug: Any = False,
+        extra_preargs: Any = None,
+        extra_postargs: Any = None,
+        depends: Any = None,
+    ) -> list[str]:
+        macros, objects, extra_postargs, pp_opts, build = compiler._setup_compile(
+            output_dir, macros, include_dirs, sources, depends, extra_postargs
+        )
+        cc_args = compiler._get_cc_args(pp_opts, debug, extra_preargs)
+
+        def one(obj: str) -> None:
+            if obj in build:
+                src, ext = build[obj]
+                compiler._compile(obj, src, ext, cc_args, extra_postargs, pp_opts)
+
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            for _ in pool.map(one, objects):  # re-raises the first CompileError
+                pass
+        return list(objects)
+
+    compiler.compile = compile
 
 
 def _warn_pure(why: str, fix: str, then: str) -> None:
