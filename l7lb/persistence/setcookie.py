@@ -169,6 +169,14 @@ def _trimmed(part: bytes) -> tuple[int, int]:
     return i, n
 
 
+def _value(part: bytes, v: int, e: int) -> bytes:
+    """The cookie value in ``part[v:e]`` (``e``: the end of the part without trailing OWS),
+    without leading OWS or surrounding quotes."""
+    while v < e and (part[v] == 32 or part[v] == 9):
+        v += 1
+    return _unquote(part[v:e])
+
+
 def get_cookie(headers: Headers, name: bytes) -> bytes | None:
     """The value of the first cookie called ``name`` (exact, case-sensitive
     match, as browsers send names back byte for byte), or None."""
@@ -184,9 +192,7 @@ def get_cookie(headers: Headers, name: bytes) -> bytes | None:
             i, e = _trimmed(part)
             v = _named(part, i, e, name)
             if v >= 0:
-                while v < e and (part[v] == 32 or part[v] == 9):
-                    v += 1
-                return _unquote(part[v:e])
+                return _value(part, v, e)
     return None
 
 
@@ -196,17 +202,7 @@ def strip_cookie(value: bytes, name: bytes) -> bytes:
     around it and empty parts dropped, joined by "; "."""
     if value.find(name) < 0:
         return value
-    kept: list[bytes] = []
-    removed = False
-    for part in value.split(b";"):
-        i, e = _trimmed(part)
-        if e == i:
-            continue
-        if _named(part, i, e, name) >= 0:
-            removed = True
-        else:
-            kept.append(part if i == 0 and e == len(part) else part[i:e])
-    return b"; ".join(kept) if removed else value
+    return split_cookie(value, name)[1]
 
 
 def split_cookie(value: bytes, name: bytes) -> tuple[bytes | None, bytes]:
@@ -223,9 +219,7 @@ def split_cookie(value: bytes, name: bytes) -> tuple[bytes | None, bytes]:
         if v < 0:
             kept.append(part if i == 0 and e == len(part) else part[i:e])
         elif found is None:  # a later one of the same name is only stripped
-            while v < e and (part[v] == 32 or part[v] == 9):
-                v += 1
-            found = _unquote(part[v:e])
+            found = _value(part, v, e)
     if found is None:
         return None, value
     return found, b"; ".join(kept)
