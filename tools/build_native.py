@@ -131,7 +131,6 @@ class BuildNative(build_ext):
                 # multi_file: one C file per module rather than one of ~1 MB, which gcc -O3
                 # compiles in about half the time (and the files on every CPU at once)
                 built = mypycify(paths, group_name=native.GROUP, target_dir=C_DIR, multi_file=True)
-                _compile_in_parallel(self.compiler)
                 made = {e.name: e for e in built}
                 if set(made) != {e.name for e in self.extensions}:
                     return f"mypyc made {sorted(made)}, not the extensions setup.py declared"
