@@ -51,12 +51,11 @@ class AccessRecord:
         total_ms: float,
     ) -> AccessRecord:
         """The record of a request, its Referer and User-Agent read from its head."""
-        referer = user_agent = b""
-        for name, value in req.headers:
-            if name == b"referer":
-                referer = value
-            elif name == b"user-agent":
-                user_agent = value
+        # the last of each, read from the head's lines without building its field list
+        referers = req.fields(b"referer")
+        agents = req.fields(b"user-agent")
+        referer = referers[-1][1] if referers else b""
+        user_agent = agents[-1][1] if agents else b""
         return cls(
             client,
             req.method,

@@ -42,6 +42,7 @@ HOT: tuple[str, ...] = (
     "l7lb.http.framing",
     "l7lb.http.forwarding",
     "l7lb.http.head_edit",
+    "l7lb.http.lines",
     "l7lb.http.httptools_codec",
     "l7lb.http.status",
     "l7lb.http2.frames",

@@ -25,6 +25,12 @@ class HashKey:
         else:
             raise ValueError(f"hash_key {spec!r}: use path, host, source, uri or header:<name>")
 
+    @property
+    def header(self) -> bytes:
+        """The (lower-case) field name hashed on, b"" when the key is not a header: a
+        caller reads only that field of the request (``value`` looks at nothing else)."""
+        return self._header
+
     def value(
         self,
         path: bytes,

@@ -22,6 +22,8 @@ from typing import Final
 
 from mypy_extensions import mypyc_attr
 
+from l7lb.http.lines import Headers, all_fields, fields_named
+
 
 class Framing(enum.Enum):
     """How a message body is delimited on the wire (RFC 9112 section 6.3)."""
@@ -32,7 +34,6 @@ class Framing(enum.Enum):
     CLOSE = "close"  # responses only: the body ends when the server closes
 
 
-Headers = list[tuple[bytes, bytes]]
 _NOTHING: Final[frozenset[bytes]] = frozenset()
 
 # The events are plain classes, not dataclasses: mypyc compiles their __init__, where a
@@ -41,11 +42,11 @@ _NOTHING: Final[frozenset[bytes]] = frozenset()
 
 class RequestHead:
     __slots__ = (
+        "_headers",
         "content_length",
         "dropped",
         "expect_continue",
         "framing",
-        "headers",
         "host",
         "keep_alive",
         "lines",
@@ -62,7 +63,7 @@ class RequestHead:
         method: bytes,
         target: bytes,
         version: bytes,
-        headers: Headers,
+        headers: Headers | None,
         framing: Framing,
         content_length: int,
         keep_alive: bool,
@@ -77,7 +78,7 @@ class RequestHead:
         self.method = method
         self.target = target
         self.version = version  # b"1.0" or b"1.1"
-        self.headers = headers
+        self._headers = headers  # None: built from ``lines`` when first asked for
         self.framing = framing
         self.content_length = content_length  # >= 0 when framing is LENGTH, else -1
         self.keep_alive = keep_alive  # what the client asked for (version + Connection)
@@ -99,6 +100,24 @@ class RequestHead:
         # The field names Connection lists beyond the hop-by-hop ones: dropped, never merged
         self.dropped = dropped
 
+    @property
+    def headers(self) -> Headers:
+        """Every field: names lower-cased, values without surrounding whitespace, in order."""
+        headers = self._headers
+        if headers is None:
+            assert self.lines is not None, "a head without a header list has its lines"
+            headers = self._headers = all_fields(self.raw, self.lines)
+        return headers
+
+    def fields(self, name: bytes) -> Headers:
+        """The fields called ``name`` (lower case), in order, read without building the
+        whole header list when it is not built yet."""
+        headers = self._headers
+        if headers is None:
+            assert self.lines is not None, "a head without a header list has its lines"
+            return fields_named(self.lines, name)
+        return [h for h in headers if h[0] == name]
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, RequestHead):
             return NotImplemented
@@ -110,10 +129,10 @@ class RequestHead:
 
 class ResponseHead:
     __slots__ = (
+        "_headers",
         "content_length",
         "dropped",
         "framing",
-        "headers",
         "keep_alive",
         "lines",
         "raw",
@@ -128,7 +147,7 @@ class ResponseHead:
         status: int,
         reason: bytes,
         version: bytes,
-        headers: Headers,
+        headers: Headers | None,
         framing: Framing,
         content_length: int,
         keep_alive: bool,
@@ -140,7 +159,7 @@ class ResponseHead:
         self.status = status
         self.reason = reason
         self.version = version
-        self.headers = headers
+        self._headers = headers  # None: built from ``lines`` when first asked for
         self.framing = framing
         self.content_length = content_length
         self.keep_alive = keep_alive  # the server keeps the connection open after this
@@ -150,6 +169,24 @@ class ResponseHead:
         # lists, and a Content-Length a 1xx or 204 must not carry), in order; None when none.
         self.rebuilt = rebuilt
         self.dropped = dropped  # see RequestHead.dropped
+
+    @property
+    def headers(self) -> Headers:
+        """Every field: names lower-cased, values without surrounding whitespace, in order."""
+        headers = self._headers
+        if headers is None:
+            assert self.lines is not None, "a head without a header list has its lines"
+            headers = self._headers = all_fields(self.raw, self.lines)
+        return headers
+
+    def fields(self, name: bytes) -> Headers:
+        """The fields called ``name`` (lower case), in order, read without building the
+        whole header list when it is not built yet."""
+        headers = self._headers
+        if headers is None:
+            assert self.lines is not None, "a head without a header list has its lines"
+            return fields_named(self.lines, name)
+        return [h for h in headers if h[0] == name]
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ResponseHead):

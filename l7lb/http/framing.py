@@ -15,6 +15,7 @@ from typing import Final
 from l7lb.http.authority import check_authority, check_target
 from l7lb.http.events import Framing, Limits, ProtocolError, RequestHead, ResponseHead
 from l7lb.http.fields import NOT_EXTRA, REQUEST_REBUILT, RESPONSE_REBUILT
+from l7lb.http.lines import Headers, all_fields, notable_fields, sieve
 
 _CRLF: Final = b"\r\n"
 _CRLF2: Final = b"\r\n\r\n"
@@ -36,21 +37,8 @@ _RESPONSE_NOTABLE: Final = frozenset((_CONTENT_LENGTH, _TRANSFER_ENCODING, _CONN
 )
 
 
-def _sieve(names: frozenset[bytes]) -> list[int]:
-    """For each first byte, one bit per length of a name in ``names`` that starts with it.
-
-    A field name just sliced from a head has no cached hash, so a set lookup costs a
-    siphash of it; most names of a browser's request or a server's response (User-Agent,
-    Accept-*, Cookie, Date, Server, Content-Type) are ruled out by this table first."""
-    table = [0] * 256
-    for name in names:
-        assert 0 < len(name) < 64
-        table[name[0]] |= 1 << len(name)
-    return table
-
-
-_REQUEST_SIEVE: Final = _sieve(_REQUEST_NOTABLE)
-_RESPONSE_SIEVE: Final = _sieve(_RESPONSE_NOTABLE)
+_REQUEST_SIEVE: Final = sieve(_REQUEST_NOTABLE)
+_RESPONSE_SIEVE: Final = sieve(_RESPONSE_NOTABLE)
 
 # RFC 9110 section 5.6.2: tchar. Used for header names and chunk extensions.
 _TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
@@ -59,6 +47,13 @@ _TOKEN_RE: Final = re.compile(_TOKEN)
 _VALUE_RE: Final = re.compile(rb"[^\x00-\x08\x0a-\x1f\x7f]*")
 # RFC 9112 section 4: reason-phrase = 1*( HTAB / SP / VCHAR / obs-text ) (empty allowed too)
 _REASON_RE: Final = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
+
+
+def _field_count(lines: list[bytes] | None) -> int:
+    """How many fields a head split into ``lines`` has (its start line and the two empty
+    lines of the blank line are not fields)."""
+    assert lines is not None, "a head without a header list has its lines"
+    return len(lines) - 3
 
 
 def find_head_end(buf: bytes, start: int, limits: Limits) -> int:
@@ -170,7 +165,9 @@ def check_fields(headers: list[tuple[bytes, bytes]], status: int) -> None:
 
 
 def _listed(
-    headers: list[tuple[bytes, bytes]],
+    headers: Headers | None,
+    raw: bytes,
+    lines: list[bytes] | None,
     tokens: frozenset[bytes],
     rebuilt: list[bytes] | None,
     noted: frozenset[bytes],
@@ -186,6 +183,9 @@ def _listed(
             _EXTRA_CACHE[tokens] = extra
     if not extra:
         return _NOTHING, rebuilt
+    if headers is None:  # a head read from its lines (see request_head)
+        assert lines is not None
+        headers = all_fields(raw, lines)
     out = [] if rebuilt is None else rebuilt
     for name, _ in headers:
         if name in extra and name not in noted:
@@ -197,13 +197,15 @@ def request_head(
     method: bytes,
     target: bytes,
     version: bytes,
-    headers: list[tuple[bytes, bytes]],
+    headers: Headers | None,
     limits: Limits,
     raw: bytes = b"",
     lines: list[bytes] | None = None,
 ) -> RequestHead:
     """Build a RequestHead from a parsed head (names already lower-cased, values stripped),
     enforcing the request-side framing, target, Host and limit rules. Raises ProtocolError.
+    ``headers`` None: a head llhttp accepted, whose fields are read from ``lines`` (see
+    ``l7lb.http.lines``); only the ones the rules name are taken out of them.
 
     This is the one walk over the request's header list: besides framing it notes the host
     and the fields the proxy must not forward as received (``RequestHead.rebuilt``), so
@@ -212,7 +214,8 @@ def request_head(
         raise ProtocolError(505, "HTTP version not supported")
     if len(target) > limits.max_uri_length:
         raise ProtocolError(414, "request-target too long")
-    if len(headers) > limits.max_headers:
+    count = len(headers) if headers is not None else _field_count(lines)
+    if count > limits.max_headers:
         raise ProtocolError(431, "too many header fields")
     if method == b"CONNECT":
         # A reverse proxy does not open tunnels to arbitrary hosts.
@@ -228,10 +231,15 @@ def request_head(
     has_upgrade = False
     expect_continue = False
     notable = _REQUEST_NOTABLE
-    sieve = _REQUEST_SIEVE
-    for name, value in headers:
+    table = _REQUEST_SIEVE
+    if headers is None:
+        assert lines is not None
+        walked = notable_fields(lines, table, notable)
+    else:
+        walked = headers
+    for name, value in walked:
         n = len(name)
-        if 0 < n < 64 and (sieve[name[0]] >> n) & 1 and name in notable:
+        if 0 < n < 64 and (table[name[0]] >> n) & 1 and name in notable:
             if name in REQUEST_REBUILT:
                 if rebuilt is None:
                     rebuilt = [name]
@@ -298,7 +306,7 @@ def request_head(
         tokens = _connection_tokens(conn)
         keep_alive = b"close" not in tokens if http11 else b"keep-alive" in tokens
         upgrade = has_upgrade and method == b"GET" and b"upgrade" in tokens
-        dropped, rebuilt = _listed(headers, tokens, rebuilt, REQUEST_REBUILT)
+        dropped, rebuilt = _listed(headers, raw, lines, tokens, rebuilt, REQUEST_REBUILT)
     return RequestHead(
         method,
         target,
@@ -321,7 +329,7 @@ def response_head(
     status: int,
     reason: bytes,
     version: bytes,
-    headers: list[tuple[bytes, bytes]],
+    headers: Headers | None,
     request_method: bytes,
     limits: Limits,
     raw: bytes = b"",
@@ -338,7 +346,8 @@ def response_head(
         # llhttp passes a NUL or other control in the reason phrase (h11 does not): a next
         # hop may cut the status line there
         raise ProtocolError(502, "invalid character in reason phrase from server")
-    if len(headers) > limits.max_headers:
+    count = len(headers) if headers is not None else _field_count(lines)
+    if count > limits.max_headers:
         raise ProtocolError(502, "too many header fields from server")
 
     cl: list[bytes] | None = None
@@ -346,10 +355,15 @@ def response_head(
     conn: list[bytes] | None = None
     rebuilt: list[bytes] | None = None
     notable = _RESPONSE_NOTABLE
-    sieve = _RESPONSE_SIEVE
-    for name, value in headers:
+    table = _RESPONSE_SIEVE
+    if headers is None:
+        assert lines is not None
+        walked = notable_fields(lines, table, notable)
+    else:
+        walked = headers
+    for name, value in walked:
         n = len(name)
-        if 0 < n < 64 and (sieve[name[0]] >> n) & 1 and name in notable:
+        if 0 < n < 64 and (table[name[0]] >> n) & 1 and name in notable:
             if name in RESPONSE_REBUILT:
                 if rebuilt is None:
                     rebuilt = [name]
@@ -378,7 +392,7 @@ def response_head(
     else:
         tokens = _connection_tokens(conn)
         keep_alive = b"close" not in tokens if http11 else b"keep-alive" in tokens
-        dropped, rebuilt = _listed(headers, tokens, rebuilt, RESPONSE_REBUILT)
+        dropped, rebuilt = _listed(headers, raw, lines, tokens, rebuilt, RESPONSE_REBUILT)
 
     if te is not None and cl is not None:
         raise ProtocolError(502, "both Transfer-Encoding and Content-Length from server")

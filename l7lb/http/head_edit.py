@@ -26,6 +26,7 @@ from l7lb.http.forwarding import (
     serialize_request_head,
     serialize_response_head,
 )
+from l7lb.http.lines import LOWER, name_end
 from l7lb.http.status import reason
 
 Headers = list[tuple[bytes, bytes]]
@@ -60,28 +61,26 @@ class HeadEdit:
         return f"HeadEdit(cut={self.cut!r}, add={self.add!r})"
 
 
-def splice(
-    raw: bytes, lines: list[bytes], headers: Headers, first_line: bytes, edit: HeadEdit
-) -> bytes:
+def splice(raw: bytes, lines: list[bytes], first_line: bytes, edit: HeadEdit) -> bytes:
     """``first_line`` (with its CRLF), the field lines of ``raw`` (a complete head as
-    received, split into ``lines``: its start line, then field ``i`` as ``headers[i]``)
-    except those ``edit`` removes, the added fields, and the blank line. No search: the
-    codec split the lines, and only the names are compared."""
+    received, split into ``lines``: its start line, its field lines, two empty ones) except
+    those ``edit`` removes, the added fields, and the blank line. No search: the codec split
+    the lines, and a line's name is read only when a cut name starts with its first byte."""
     parts = [first_line]
     cut = edit.cut
     start = len(lines[0]) + 2  # the first field line
     end = len(raw) - 2  # keep the last field's CRLF, not the blank line
     if cut:
-        # one bit per length of a cut name: most fields are passed over without comparing
-        # their name to the list (names of 62 bytes or more share a bit: compared, never skipped)
-        lengths = 0
+        # one bit per first byte of a cut name, folded onto 32 so that case does not matter
+        # (a false match only costs the name's comparison)
+        firsts = 0
         for name in cut:
-            lengths |= 1 << min(len(name), 62)
+            firsts |= 1 << (name[0] & 31)
         pos = start
-        for i in range(len(headers)):
-            size = len(lines[i + 1]) + 2
-            name = headers[i][0]
-            if (lengths >> min(len(name), 62)) & 1 and name in cut:
+        for k in range(1, len(lines) - 2):
+            line = lines[k]
+            size = len(line) + 2
+            if (firsts >> (line[0] & 31)) & 1 and line[: name_end(line)].translate(LOWER) in cut:
                 if pos > start:
                     parts.append(raw[start:pos])
                 start = pos + size
@@ -103,10 +102,6 @@ def apply(headers: Headers, edit: HeadEdit) -> Headers:
     out = [h for h in headers if h[0] not in cut] if cut else list(headers)
     out.extend(edit.add)
     return out
-
-
-def _values(headers: Headers, name: bytes) -> list[bytes]:
-    return [v for n, v in headers if n == name]
 
 
 def request_edit(
@@ -218,7 +213,7 @@ def backend_request(req: RequestHead, target: bytes, edit: HeadEdit) -> bytes:
             first = raw[: len(lines[0]) + 2]
         else:
             first = req.method + b" " + target + b" HTTP/1.1\r\n"
-        return splice(raw, lines, req.headers, first, edit)
+        return splice(raw, lines, first, edit)
     return serialize_request_head(req.method, target, apply(req.headers, edit))
 
 
@@ -251,7 +246,7 @@ def response_edit(
                     continue
                 if rewrite is None:
                     rewrite = LocationRewriter(authorities, scheme, host)
-                values = _values(resp.headers, name)
+                values = [v for _, v in resp.fields(name)]
                 new = [
                     rewrite.rewrite_refresh(v) if name == _REFRESH else rewrite.rewrite_url(v)
                     for v in values
@@ -262,7 +257,7 @@ def response_edit(
             elif name == _VIA:
                 cut.append(name)
                 if _VIA not in dropped:
-                    via_chain = _values(resp.headers, _VIA)
+                    via_chain = [v for _, v in resp.fields(_VIA)]
             elif name == _UPGRADE and upgrade:
                 continue
             else:
@@ -287,7 +282,7 @@ def client_response(resp: ResponseHead, edit: HeadEdit) -> bytes:
             first = raw[: len(lines[0]) + 2]
         else:
             first = b"HTTP/1.1 %d %s\r\n" % (resp.status, resp.reason or reason(resp.status))
-        return splice(raw, lines, resp.headers, first, edit)
+        return splice(raw, lines, first, edit)
     return serialize_response_head(
         b"1.1", resp.status, resp.reason or reason(resp.status), apply(resp.headers, edit)
     )

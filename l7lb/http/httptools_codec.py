@@ -18,6 +18,8 @@ simply replaced: creating one costs about 0.3 us.
 llhttp only validates: it is given no header, URL or status callbacks (each would be a Python
 call per field), and once it has accepted a head we split the lines ourselves, which its
 grammar makes safe (every line is ``token ":" value`` with CRLF, no folding, no bare CR or LF).
+The heads keep those lines, and fields are read from them only when asked for
+(``l7lb.http.lines``): most are forwarded without ever becoming a (name, value) pair.
 """
 
 from __future__ import annotations
@@ -84,37 +86,6 @@ def _request_error_status(exc: Exception) -> int:
     return 400
 
 
-# bytes.lower() is a generic method call from compiled code; translate is a primitive
-_LOWER: Final = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz")
-
-
-def _fields(head: bytes, lines: list[bytes]) -> list[tuple[bytes, bytes]]:
-    """The header fields of a head llhttp accepted, whose lines (``head.split(CRLF)``: the
-    start line, the fields, and two empty ones for the blank line) are ``lines``: names
-    lower-cased, values without surrounding whitespace."""
-    headers: list[tuple[bytes, bytes]] = []
-    last = len(lines) - 2
-    if last <= 1:
-        return headers
-    lower = head.translate(_LOWER)
-    pos = len(lines[0]) + 2
-    for k in range(1, last):
-        line = lines[k]
-        n = len(line)
-        colon = 0
-        while line[colon] != 58:  # ":" ends the name (a token, llhttp checked)
-            colon += 1
-        i = colon + 1
-        while i < n and (line[i] == 32 or line[i] == 9):
-            i += 1
-        j = n
-        while j > i and (line[j - 1] == 32 or line[j - 1] == 9):
-            j -= 1
-        headers.append((lower[pos : pos + colon], line[i:j]))
-        pos += n + 2
-    return headers
-
-
 def _request(head: bytes, limits: Limits, lines: list[bytes] | None = None) -> RequestHead:
     """The RequestHead of one complete head that llhttp accepted (``lines``: its lines, when
     already split)."""
@@ -143,8 +114,7 @@ def _request(head: bytes, limits: Limits, lines: list[bytes] | None = None) -> R
     version = line[sp2 + 6 :]
     if len(version) != 3:
         raise ProtocolError(400, "invalid request line")
-    headers = _fields(head, lines)
-    return request_head(line[:sp1], line[sp1 + 1 : sp2], version, headers, limits, head, lines)
+    return request_head(line[:sp1], line[sp1 + 1 : sp2], version, None, limits, head, lines)
 
 
 def _response(head: bytes, method: bytes, limits: Limits) -> ResponseHead:
@@ -155,8 +125,7 @@ def _response(head: bytes, method: bytes, limits: Limits) -> ResponseHead:
         raise ProtocolError(502, "unsupported protocol from server")
     status = (line[9] - 48) * 100 + (line[10] - 48) * 10 + (line[11] - 48)
     reason = line[13:]  # b"" when the line ends after the code, with or without a space
-    headers = _fields(head, lines)
-    return response_head(status, reason, line[5:8], headers, method, limits, head, lines)
+    return response_head(status, reason, line[5:8], None, method, limits, head, lines)
 
 
 class _BodyReader:

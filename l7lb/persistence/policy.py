@@ -23,6 +23,8 @@ Nothing here does I/O. Headers are lists of (lower-case name, value) pairs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from l7lb.balancing.pool_state import PoolState
 from l7lb.balancing.server_state import ServerState
 from l7lb.config.model import PersistenceMode, Pool
@@ -186,7 +188,8 @@ class Stickiness:
     def lookup(self, target: bytes, headers: Headers, peer: str, now: float) -> Sticky:
         """The server this request is stuck to. Anything forged, expired,
         unknown or naming a server the pool does not have is NOT_STUCK: the
-        request is then scheduled normally, never refused."""
+        request is then scheduled normally, never refused. Of ``headers`` only the
+        Cookie fields are read (the engine passes just those)."""
         mode = self.mode
         if mode is PersistenceMode.NONE:
             return NOT_STUCK
@@ -313,7 +316,8 @@ class Stickiness:
         """New values for the request's Cookie fields, in order, when persistence changes
         what the backend sees: l7lb's cookie removed in ``indirect`` cookie mode, the
         server-id prefix removed in prefix mode (an empty value then drops its field).
-        None when nothing changes, which is the common case and allocates nothing."""
+        None when nothing changes, which is the common case and allocates nothing. Of
+        ``headers`` only the Cookie fields are read."""
         mode = self.mode
         if mode is PersistenceMode.COOKIE and self.settings.indirect:
             strip = True
@@ -385,16 +389,18 @@ class Stickiness:
 
     def response_edit(
         self,
-        headers: Headers,
+        fields: Callable[[bytes], Headers],
         server: ServerState,
         sticky: Sticky,
         secure: bool,
         now: float,
         edit: HeadEdit,
     ) -> list[StickUpdate]:
-        """Add to ``edit`` what persistence changes in a response toward the client
-        (``headers`` are the realserver's), and return the table updates to broadcast.
-        ``secure``: the client connection is TLS."""
+        """Add to ``edit`` what persistence changes in a response toward the client, and
+        return the table updates to broadcast. ``fields(name)``: the realserver's fields of
+        that name (Set-Cookie and Cache-Control are the only ones read, and only when they
+        matter: the engine passes ``ResponseHead.fields``, which reads them from the head's
+        lines). ``secure``: the client connection is TLS."""
         mode = self.mode
         if mode is PersistenceMode.COOKIE:
             if sticky.server is server and self._quiet_when_stuck:
@@ -403,10 +409,10 @@ class Stickiness:
             if rendered is not None:
                 edit.add.append((b"set-cookie", rendered))
                 if self.settings.nocache:
-                    _keep_private(headers, edit)
+                    _keep_private(fields(b"cache-control"), edit)
             return []
         if mode is PersistenceMode.PREFIX:
-            values = [v for n, v in headers if n == b"set-cookie"]
+            values = [v for _, v in fields(b"set-cookie")]
             if values:
                 assert self._codec is not None
                 server_id = self._codec.server_id(self.pool.name, server.name)
@@ -416,7 +422,7 @@ class Stickiness:
                 ]
             return []
         if mode is PersistenceMode.JSESSIONID and self._table is not None:
-            return self._learn(headers, server, now)
+            return self._learn(fields(b"set-cookie"), server, now)
         return []
 
     def response_headers(
@@ -424,7 +430,11 @@ class Stickiness:
     ) -> tuple[Headers, list[StickUpdate]]:
         """``headers`` with ``response_edit`` applied, and the updates to broadcast."""
         edit = HeadEdit([], [])
-        updates = self.response_edit(headers, server, sticky, secure, now, edit)
+
+        def fields(name: bytes) -> Headers:
+            return [h for h in headers if h[0] == name]
+
+        updates = self.response_edit(fields, server, sticky, secure, now, edit)
         if not edit.cut and not edit.add:
             return headers, updates
         return apply(headers, edit), updates
@@ -501,7 +511,7 @@ class Stickiness:
         return {name: n for name, n in counts.items() if name in self.state.by_name}
 
 
-def _keep_private(headers: Headers, edit: HeadEdit) -> None:
+def _keep_private(headers: Headers, edit: HeadEdit) -> None:  # (the Cache-Control fields)
     """The ``nocache`` mode: a response carrying a persistence cookie must not be stored by
     a shared cache (a cached Set-Cookie would stick every client of that cache to one
     server): Cache-Control gains ``private`` (see ``setcookie.privatized``)."""

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 # the loader refuses fallback loops; the hop bound is a second guard
 MAX_FALLBACK_HOPS: Final = 8
 _NO_UPDATES: Final[list[StickUpdate]] = []
+# what route() and the hash key get in place of fields they do not read (never appended to)
+_NO_FIELDS: Final[list[tuple[bytes, bytes]]] = []
 _NONE: Final[frozenset[str]] = frozenset()
 
 
@@ -105,7 +107,9 @@ def admit(
     if wait:  # over rate_per_source
         return None, AnswerLocally(answers.too_many(wait)), req.target
     path, query, target = origin_parts(req.target)
-    route = vip.router.route(req.method, req.host, path, req.headers, peer)
+    router = vip.router
+    headers = req.headers if router.reads_headers else _NO_FIELDS
+    route = router.route(req.method, req.host, path, headers, peer)
     if route is None or route.pool is None:
         return None, AnswerLocally(answers.for_route(route, req.host, path, query)), target
     d = Dispatch(rt.pools, rt.pools[route.pool], req, target, path, query, peer)
@@ -116,6 +120,7 @@ class Dispatch:
     """The way of one request to a server of ``pool`` (see the module docstring)."""
 
     __slots__ = (
+        "_cookies",
         "_excluded",
         "_hash_value",
         "_hops",
@@ -144,12 +149,23 @@ class Dispatch:
         self.req = req
         self.peer = peer
         self.sticky: Sticky = NOT_STUCK
+        self._cookies: list[tuple[bytes, bytes]] | None = None
         self.claiming = False  # an AskSupervisor is out and not answered yet
         self._excluded: set[str] | None = None  # servers that failed to connect
         self._hops = 0
         self._queued_until = 0.0
         self._target = target
-        self._hash_value = pool.hash_key.value(path, query, req.host, req.headers)
+        key = pool.hash_key
+        fields = req.fields(key.header) if key.header else _NO_FIELDS
+        self._hash_value = key.value(path, query, req.host, fields)
+
+    def cookies(self) -> list[tuple[bytes, bytes]]:
+        """The request's Cookie fields: all that persistence reads of a request, read from
+        its head once (the lookup, then the backend head's edit)."""
+        cookies = self._cookies
+        if cookies is None:
+            cookies = self._cookies = self.req.fields(b"cookie")
+        return cookies
 
     # ---- events ----------------------------------------------------------------------
 
@@ -159,7 +175,7 @@ class Dispatch:
         st = pool.stickiness
         if st is None:
             return self._schedule(now, wall)
-        sticky = self.sticky = st.lookup(self._target, self.req.headers, self.peer, wall)
+        sticky = self.sticky = st.lookup(self._target, self.cookies(), self.peer, wall)
         server = sticky.server
         if server is not None:
             state = st.usable(server, now)

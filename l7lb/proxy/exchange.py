@@ -231,7 +231,7 @@ class Exchange(Requester):
             via=rt.via,
             forwarded=rt.forwarded,
             server_host=b"" if req.host else link.server.server.address.authority,
-            cookies=st.request_cookies(req.headers, d.sticky) if st and d else None,
+            cookies=st.request_cookies(d.cookies(), d.sticky) if st and d else None,
         )
         self.head_sent = True
         if self.relay.held:
@@ -342,7 +342,7 @@ class Exchange(Requester):
         st = pool.stickiness if pool is not None else None
         if st is not None and server is not None and self.dispatch is not None:
             updates = st.response_edit(
-                head.headers, server, self.dispatch.sticky, self.vip.secure, self.rt.wall(now), edit
+                head.fields, server, self.dispatch.sticky, self.vip.secure, self.rt.wall(now), edit
             )
             if updates:
                 self.out.append(Announce(updates))

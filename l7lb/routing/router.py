@@ -131,10 +131,13 @@ def _header_ok(cond: _Header, headers: list[tuple[bytes, bytes]]) -> bool:
 class Router:
     """The ordered routes of one VIP."""
 
-    __slots__ = ("_rules",)
+    __slots__ = ("_rules", "reads_headers")
 
     def __init__(self, routes: tuple[Route, ...]) -> None:
         self._rules = tuple(_Rule(r) for r in routes)
+        # whether any route has a header condition: ``route`` reads ``headers`` only then,
+        # so a caller may pass an empty list otherwise (the request's list is built lazily)
+        self.reads_headers = any(rule.headers for rule in self._rules)
 
     def route(
         self,

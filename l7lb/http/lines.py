@@ -1,0 +1,114 @@
+"""Header fields read straight from the lines of a head that llhttp accepted.
+
+The httptools back end splits a head at CRLF once (``lines``: the start line, one line per
+field, two empty ones for the blank line). llhttp has already checked every field line
+against RFC 9112's grammar (``token ":" OWS value OWS``, no folding, no bare CR or LF), so a
+field's name is what comes before its first colon, and its value what follows, without the
+surrounding spaces and tabs.
+
+Most of a head is read by nobody: the proxy forwards its lines as they came and looks at a
+few names only. So the header list (one name, one value and one tuple per field) is built
+only when something asks for all of it (``all_fields``); the framing walk takes the fields
+whose names it must see (``notable_fields``), and a caller after one name takes only that
+(``fields_named``). A line is passed over on its first byte when no wanted name starts
+with it, and its name is lower-cased only when its length matches too.
+
+``tests/http/test_lines.py`` holds all three to the plain split/partition/strip reference.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+Headers = list[tuple[bytes, bytes]]
+
+# bytes.lower() is a generic method call from compiled code; translate is a primitive
+LOWER: Final = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz")
+
+
+def sieve(names: frozenset[bytes]) -> list[int]:
+    """For each first byte (either case), one bit per length of a name in ``names`` (lower
+    case, 1 to 63 bytes) that starts with it.
+
+    A field name just sliced from a head has no cached hash, so a set lookup costs a
+    siphash of it; most names of a browser's request or a server's response (User-Agent,
+    Accept-*, Cookie, Date, Server, Content-Type) are ruled out by this table first."""
+    table = [0] * 256
+    for name in names:
+        assert 0 < len(name) < 64 and name == name.translate(LOWER)
+        table[name[0]] |= 1 << len(name)
+        upper = name[:1].upper()[0]
+        table[upper] |= 1 << len(name)
+    return table
+
+
+def name_end(line: bytes) -> int:
+    """Where the name of a field line ends (llhttp checked that it has a colon)."""
+    i = 0
+    while line[i] != 58:
+        i += 1
+    return i
+
+
+def _value(line: bytes, colon: int) -> bytes:
+    """The value of a field line whose name ends at ``colon``, without surrounding OWS."""
+    n = len(line)
+    i = colon + 1
+    while i < n and (line[i] == 32 or line[i] == 9):
+        i += 1
+    j = n
+    while j > i and (line[j - 1] == 32 or line[j - 1] == 9):
+        j -= 1
+    return line[i:j]
+
+
+def all_fields(raw: bytes, lines: list[bytes]) -> Headers:
+    """Every field of the head ``raw`` split into ``lines``: names lower-cased, values
+    without surrounding whitespace, in order."""
+    headers: Headers = []
+    last = len(lines) - 2
+    if last <= 1:
+        return headers
+    lower = raw.translate(LOWER)
+    pos = len(lines[0]) + 2
+    for k in range(1, last):
+        line = lines[k]
+        colon = name_end(line)
+        headers.append((lower[pos : pos + colon], _value(line, colon)))
+        pos += len(line) + 2
+    return headers
+
+
+def notable_fields(lines: list[bytes], table: list[int], names: frozenset[bytes]) -> Headers:
+    """The fields, in order, of the head split into ``lines`` whose (lower-cased) names are
+    in ``names``; ``table`` is ``sieve(names)``."""
+    found: Headers = []
+    for k in range(1, len(lines) - 2):
+        line = lines[k]
+        bits = table[line[0]]
+        if bits:
+            colon = name_end(line)
+            if colon < 64 and (bits >> colon) & 1:
+                name = line[:colon].translate(LOWER)
+                if name in names:
+                    found.append((name, _value(line, colon)))
+    return found
+
+
+def fields_named(lines: list[bytes], name: bytes) -> Headers:
+    """The fields of the head split into ``lines`` called ``name`` (lower case), in order."""
+    found: Headers = []
+    n = len(name)
+    first = name[0]
+    other = first - 32 if 97 <= first <= 122 else first
+    for k in range(1, len(lines) - 2):
+        line = lines[k]
+        b = line[0]
+        if (
+            b in (first, other)
+            and len(line) > n
+            and line[n] == 58
+            and line[:n].translate(LOWER) == name
+        ):
+            found.append((name, _value(line, n)))
+    return found
