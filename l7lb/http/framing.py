@@ -15,7 +15,7 @@ from typing import Final
 from l7lb.http.authority import check_authority, check_target
 from l7lb.http.events import Framing, Limits, ProtocolError, RequestHead, ResponseHead
 from l7lb.http.fields import NOT_EXTRA, REQUEST_REBUILT, RESPONSE_REBUILT
-from l7lb.http.lines import Headers, all_fields, notable_fields, sieve
+from l7lb.http.lines import Headers, NameSet, all_fields, notable_fields
 
 _CRLF: Final = b"\r\n"
 _CRLF2: Final = b"\r\n\r\n"
@@ -37,8 +37,8 @@ _RESPONSE_NOTABLE: Final = frozenset((_CONTENT_LENGTH, _TRANSFER_ENCODING, _CONN
 )
 
 
-_REQUEST_SIEVE: Final = sieve(_REQUEST_NOTABLE)
-_RESPONSE_SIEVE: Final = sieve(_RESPONSE_NOTABLE)
+_REQUEST_NAMES: Final = NameSet(_REQUEST_NOTABLE)
+_RESPONSE_NAMES: Final = NameSet(_RESPONSE_NOTABLE)
 
 # RFC 9110 section 5.6.2: tchar. Used for header names and chunk extensions.
 _TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
@@ -230,16 +230,14 @@ def request_head(
     hosts = 0
     has_upgrade = False
     expect_continue = False
-    notable = _REQUEST_NOTABLE
-    table = _REQUEST_SIEVE
+    notable = _REQUEST_NAMES
     if headers is None:
         assert lines is not None
-        walked = notable_fields(lines, table, notable)
+        walked = notable_fields(lines, notable)
     else:
         walked = headers
     for name, value in walked:
-        n = len(name)
-        if 0 < n < 64 and (table[name[0]] >> n) & 1 and name in notable:
+        if notable.has(name):
             if name in REQUEST_REBUILT:
                 if rebuilt is None:
                     rebuilt = [name]
@@ -354,16 +352,14 @@ def response_head(
     te: list[bytes] | None = None
     conn: list[bytes] | None = None
     rebuilt: list[bytes] | None = None
-    notable = _RESPONSE_NOTABLE
-    table = _RESPONSE_SIEVE
+    notable = _RESPONSE_NAMES
     if headers is None:
         assert lines is not None
-        walked = notable_fields(lines, table, notable)
+        walked = notable_fields(lines, notable)
     else:
         walked = headers
     for name, value in walked:
-        n = len(name)
-        if 0 < n < 64 and (table[name[0]] >> n) & 1 and name in notable:
+        if notable.has(name):
             if name in RESPONSE_REBUILT:
                 if rebuilt is None:
                     rebuilt = [name]

@@ -26,7 +26,7 @@ from l7lb.http.forwarding import (
     serialize_request_head,
     serialize_response_head,
 )
-from l7lb.http.lines import LOWER, name_end
+from l7lb.http.lines import LOWER
 from l7lb.http.status import reason
 
 Headers = list[tuple[bytes, bytes]]
@@ -80,7 +80,7 @@ def splice(raw: bytes, lines: list[bytes], first_line: bytes, edit: HeadEdit) ->
         for k in range(1, len(lines) - 2):
             line = lines[k]
             size = len(line) + 2
-            if (firsts >> (line[0] & 31)) & 1 and line[: name_end(line)].translate(LOWER) in cut:
+            if (firsts >> (line[0] & 31)) & 1 and _named(line, cut):
                 if pos > start:
                     parts.append(raw[start:pos])
                 start = pos + size
@@ -94,6 +94,16 @@ def splice(raw: bytes, lines: list[bytes], first_line: bytes, edit: HeadEdit) ->
         parts.append(_CRLF)
     parts.append(_CRLF)
     return b"".join(parts)
+
+
+def _named(line: bytes, names: list[bytes]) -> bool:
+    """The field ``line`` has one of ``names`` (lower case): its colon right after one."""
+    n = len(line)
+    for name in names:
+        m = len(name)
+        if m < n and line[m] == 58 and line[:m].translate(LOWER) == name:
+            return True
+    return False
 
 
 def apply(headers: Headers, edit: HeadEdit) -> Headers:

@@ -26,28 +26,33 @@ Headers = list[tuple[bytes, bytes]]
 LOWER: Final = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz")
 
 
-def sieve(names: frozenset[bytes]) -> list[int]:
-    """For each first byte (either case), one bit per length of a name in ``names`` (lower
-    case, 1 to 63 bytes) that starts with it.
+class NameSet:
+    """A set of (lower-case) field names, with what it takes to rule most other names out
+    on their first byte.
 
     A field name just sliced from a head has no cached hash, so a set lookup costs a
     siphash of it; most names of a browser's request or a server's response (User-Agent,
-    Accept-*, Cookie, Date, Server, Content-Type) are ruled out by this table first."""
-    table = [0] * 256
-    for name in names:
-        assert 0 < len(name) < 64 and name == name.translate(LOWER)
-        table[name[0]] |= 1 << len(name)
-        upper = name[:1].upper()[0]
-        table[upper] |= 1 << len(name)
-    return table
+    Accept-*, Cookie, Date, Server, Content-Type) are ruled out by these tables first."""
 
+    __slots__ = ("bits", "lengths", "names")
 
-def name_end(line: bytes) -> int:
-    """Where the name of a field line ends (llhttp checked that it has a colon)."""
-    i = 0
-    while line[i] != 58:
-        i += 1
-    return i
+    def __init__(self, names: frozenset[bytes]) -> None:
+        self.names = names
+        # for each first byte (either case): one bit per length of a name starting with it
+        self.bits = [0] * 256
+        spans: list[set[int]] = [set() for _ in range(256)]
+        for name in names:
+            assert 0 < len(name) < 64 and name == name.translate(LOWER)
+            for first in {name[0], name[:1].upper()[0]}:
+                self.bits[first] |= 1 << len(name)
+                spans[first].add(len(name))
+        # the same lengths, shortest first: where a field line's colon may be
+        self.lengths: list[tuple[int, ...]] = [tuple(sorted(span)) for span in spans]
+
+    def has(self, name: bytes) -> bool:
+        """``name`` (lower case, from a header list) is in the set."""
+        n = len(name)
+        return 0 < n < 64 and (self.bits[name[0]] >> n) & 1 == 1 and name in self.names
 
 
 def _value(line: bytes, colon: int) -> bytes:
@@ -73,25 +78,31 @@ def all_fields(raw: bytes, lines: list[bytes]) -> Headers:
     pos = len(lines[0]) + 2
     for k in range(1, last):
         line = lines[k]
-        colon = name_end(line)
+        colon = 0
+        while line[colon] != 58:  # the name is a token: its first colon ends it
+            colon += 1
         headers.append((lower[pos : pos + colon], _value(line, colon)))
         pos += len(line) + 2
     return headers
 
 
-def notable_fields(lines: list[bytes], table: list[int], names: frozenset[bytes]) -> Headers:
+def notable_fields(lines: list[bytes], names: NameSet) -> Headers:
     """The fields, in order, of the head split into ``lines`` whose (lower-cased) names are
-    in ``names``; ``table`` is ``sieve(names)``."""
+    in ``names``."""
     found: Headers = []
+    lengths = names.lengths
     for k in range(1, len(lines) - 2):
         line = lines[k]
-        bits = table[line[0]]
-        if bits:
-            colon = name_end(line)
-            if colon < 64 and (bits >> colon) & 1:
-                name = line[:colon].translate(LOWER)
-                if name in names:
-                    found.append((name, _value(line, colon)))
+        spans = lengths[line[0]]
+        if spans:
+            n = len(line)
+            for colon in spans:
+                # the shortest length with a colon there is the name's: a name has none
+                if colon < n and line[colon] == 58:
+                    name = line[:colon].translate(LOWER)
+                    if name in names.names:
+                        found.append((name, _value(line, colon)))
+                    break
     return found
 
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from l7lb.http.events import Limits, RequestHead, ResponseHead
 from l7lb.http.framing import response_head
 from l7lb.http.httptools_codec import HttptoolsRequestParser, HttptoolsResponseParser
-from l7lb.http.lines import all_fields, fields_named, notable_fields, sieve
+from l7lb.http.lines import NameSet, all_fields, fields_named, notable_fields
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -26,7 +26,9 @@ def reference(raw: bytes) -> Headers:
 
 NAMES = [b"Host", b"HOST", b"host", b"Cookie", b"cookie", b"X-A", b"x-a", b"Connection"]
 NAMES += [b"Content-Length", b"Via", b"via", b"T", b"t", b"Te", b"H0st", b"!#$%&'*+-.^_`|~"]
-VALUES = [b"", b"v", b" v ", b"\tv\t", b"a: b", b"a , b", b" ", b"x\x80y", b"h\tx"]
+NAMES += [b"Trailer", b"Tx", b"Transfer-Encoding", b"Hos"]
+VALUES = [b"", b"v", b" v ", b"\tv\t", b"a: b", b"a , b", b" ", b"x\x80y", b"h\tx", b":::"]
+VALUES += [b"ab:cdef", b"bcdefghijklmnopq:"]
 _field = st.tuples(st.sampled_from(NAMES), st.sampled_from(VALUES))
 
 
@@ -44,8 +46,9 @@ def test_every_reader_agrees_with_the_reference(
     ref = reference(raw)
     assert all_fields(raw, lines) == ref
     assert fields_named(lines, wanted) == [f for f in ref if f[0] == wanted]
-    names = frozenset({wanted, b"host", b"via"})
-    assert notable_fields(lines, sieve(names), names) == [f for f in ref if f[0] in names]
+    names = frozenset({wanted, b"host", b"via", b"te", b"trailer"})
+    assert notable_fields(lines, NameSet(names)) == [f for f in ref if f[0] in names]
+    assert [f for f in ref if NameSet(names).has(f[0])] == [f for f in ref if f[0] in names]
 
 
 def test_a_head_without_fields() -> None:
@@ -53,7 +56,7 @@ def test_a_head_without_fields() -> None:
     lines = raw.split(b"\r\n")
     assert all_fields(raw, lines) == []
     assert fields_named(lines, b"host") == []
-    assert notable_fields(lines, sieve(frozenset({b"host"})), frozenset({b"host"})) == []
+    assert notable_fields(lines, NameSet(frozenset({b"host"}))) == []
 
 
 def test_a_name_that_only_starts_like_the_wanted_one_is_not_it() -> None:
@@ -61,11 +64,21 @@ def test_a_name_that_only_starts_like_the_wanted_one_is_not_it() -> None:
     assert fields_named(lines, b"host") == [(b"host", b"3")]
 
 
-def test_sieve_marks_both_cases_of_a_first_letter() -> None:
-    table = sieve(frozenset({b"host", b"te"}))
-    assert table[ord("h")] == table[ord("H")] == 1 << 4
-    assert table[ord("t")] == table[ord("T")] == 1 << 2
-    assert table[ord("x")] == 0
+def test_name_set_tables_cover_both_cases_of_a_first_letter() -> None:
+    names = NameSet(frozenset({b"host", b"te", b"trailer"}))
+    assert names.bits[ord("h")] == names.bits[ord("H")] == 1 << 4
+    assert names.lengths[ord("t")] == names.lengths[ord("T")] == (2, 7)
+    assert names.bits[ord("x")] == 0 and names.lengths[ord("x")] == ()
+    assert names.has(b"te") and not names.has(b"tx") and not names.has(b"")
+
+
+def test_a_colon_in_the_value_at_a_longer_names_length_is_not_a_name() -> None:
+    # "te" and "trailer" start with t: lengths 2 and 7 are tried, shortest first
+    names = NameSet(frozenset({b"te", b"trailer"}))
+    lines = head_of([(b"Tx", b"  :trailer"), (b"Trailer", b"a"), (b"Te", b"trailers")]).split(
+        b"\r\n"
+    )
+    assert notable_fields(lines, names) == [(b"trailer", b"a"), (b"te", b"trailers")]
 
 
 RAW_REQUEST = (
