@@ -294,7 +294,9 @@ class CloseNotify:
     def __init__(self, library: _Lib) -> None:
         # Without argtypes, as SessionBinder: the SSL * goes over as the c_void_p
         # that reads it from the _ssl object.
-        self._shutdown = ctypes.CDLL(library.ssl_path)["SSL_shutdown"]
+        # PyDLL: OpenSSL only writes the alert to a memory BIO, nothing blocks, so
+        # the GIL is kept (releasing and taking it back costs as much as the call)
+        self._shutdown = ctypes.PyDLL(library.ssl_path)["SSL_shutdown"]
         self._shutdown.restype = ctypes.c_int
         self._clear = library.ERR_clear_error
         self._pointer_at = ctypes.c_void_p.from_address
@@ -585,7 +587,8 @@ class SessionBinder:
         # c_void_p that reads it from the _ssl object, the context as bytes and an
         # int (ctypes' per-argument conversions cost as much as the call).
         library = lib()
-        self._set = ctypes.CDLL(library.ssl_path)["SSL_set_session_id_context"]
+        # PyDLL: a copy of at most 32 bytes, the GIL is kept
+        self._set = ctypes.PyDLL(library.ssl_path)["SSL_set_session_id_context"]
         self._set.restype = ctypes.c_int
         self._pointer_at = ctypes.c_void_p.from_address
 
