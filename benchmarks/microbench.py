@@ -6,13 +6,23 @@ is l7lb's own per-request path: both parsers, routing, scheduling, the exchange,
 header edits and (with ``--cookie``) cookie persistence. Syscalls and the event
 loop are left out; ``benchmarks/compare.py`` measures the whole.
 
-    python benchmarks/microbench.py [--cookie [--distinct] | --tls | --new-conn] [--requests N]
-    python benchmarks/microbench.py --instructions [--cookie [--distinct] | --tls | --new-conn]
+    python benchmarks/microbench.py [--cookie [--distinct] | --tls | --new-conn | --tls-resume]
+                                    [--requests N]
+    python benchmarks/microbench.py --instructions [--cookie [--distinct] | --tls | --new-conn
+                                                   | --tls-resume]
 
 ``--tls`` puts l7lb's TLS record pump (``TlsStream``, ECDSA P-256, TLS 1.3) between the
 client and the connection; a client ``SSLObject`` over memory BIOs encrypts the requests
 and decrypts the responses, so its cost is in the count too (see ``--tls`` in
 benchmarks/README.md for how to read it).
+
+``--tls-resume`` is ``tools/tls_ab.py --scenario tls-resume-id`` without sockets: every
+request is a new connection through the VIP's real TLS accept path (the accept gate
+reading the ClientHello, ``TlsStream``, the session binder and OpenSSL's session cache
+with l7lb's hooks, built by ``build_vip_tls`` with the benchmark's TLS settings) whose
+client resumes a TLS 1.2 session by session ID (tickets off, as ``bench --tls-resume
+id``), sends one ``Connection: close`` request, reads the response and is closed. What
+uvloop and the kernel do per connection (accept, reads, writes, close, the cork) is not in it.
 
 ``--instructions`` runs the loop twice under ``valgrind --tool=callgrind`` (N
 and 3N requests) and prints instructions per request: deterministic, so a
@@ -23,6 +33,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import gc
 import re
 import shutil
 import ssl
@@ -167,6 +179,193 @@ class TlsClient:
             return b""
 
 
+TLS_CONFIG = """
+[log]
+access = "off"
+[[vip]]
+name = "b"
+listen = ["127.0.0.1:18443"]
+[vip.tls]
+certificates = [{{cert = "{cert}", key = "{key}"}}]
+ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256"
+ciphersuites = "TLS_AES_128_GCM_SHA256"
+tickets_per_handshake = 2
+[[vip.route]]
+pool = "p"
+[pool.p]
+max_idle = 256
+[[pool.p.server]]
+address = "127.0.0.1:19100"
+"""  # the TLS settings compare.py gives l7lb (benchmarks/harness/configs.py, tlsparams.py)
+
+
+class GateTransport(FakeTransport):
+    """A fresh accepted connection: keeps what the server sent, hands over like uvloop's."""
+
+    def __init__(self) -> None:
+        super().__init__(keep=True)
+        self.protocol: Any = None
+        self.closed = False
+
+    def set_protocol(self, protocol: Any) -> None:
+        self.protocol = protocol
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.closed = True
+
+    def take(self) -> bytes:
+        data, self.sent = self.sent, b""
+        return data
+
+
+class UnaskedStore:
+    """A shared session store is configured (as in a real worker) but every resumed
+    session is in the worker's cache already, so it is never asked."""
+
+    async def get_many(self, keys: list[bytes]) -> dict[bytes, bytes]:
+        raise AssertionError("the store was asked: the session was not in the cache")
+
+    async def put(self, key: bytes, blob: bytes, ttl: float) -> None:
+        pass
+
+
+class ResumingClient:
+    """The client: a TLS 1.2 session resumed by ID on every connection.
+
+    The session goes onto each new connection with ``SSL_set_session`` through l7lb's
+    ctypes shim: the ``ssl`` module's ``session=`` copies it first (``i2d``/``d2i`` of the
+    session and the server's certificate), which would cost the client more than the
+    whole server side of a resumption and blur the count.
+    """
+
+    def __init__(self, ctx: ssl.SSLContext) -> None:
+        import ctypes
+
+        from l7lb.tls import shim
+
+        self.ctx = ctx
+        self.ssl_pointer = shim.ssl_pointer
+        libssl = ctypes.CDLL(shim.lib().ssl_path)
+        self.get1_session = libssl.SSL_get1_session
+        self.get1_session.restype = ctypes.c_void_p
+        self.get1_session.argtypes = (ctypes.c_void_p,)
+        self.set_session = libssl.SSL_set_session
+        self.set_session.restype = ctypes.c_int
+        self.set_session.argtypes = (ctypes.c_void_p, ctypes.c_void_p)
+        self.session: int | None = None  # SSL_SESSION *, one reference held for good
+
+    def connect(self, server: Any, request: bytes, backend: Any) -> bytes:
+        """One connection through the accept gate: handshake (resumed after the first),
+        one request, its response, closed. Returns the response."""
+        cin, cout = ssl.MemoryBIO(), ssl.MemoryBIO()
+        obj = self.ctx._wrap_bio(cin, cout, False, None, owner=None)  # type: ignore[attr-defined]
+        resuming = self.session is not None
+        if resuming:
+            assert self.set_session(self.ssl_pointer(obj), self.session) == 1
+        with contextlib.suppress(ssl.SSLWantReadError):
+            obj.do_handshake()
+        raw = GateTransport()
+        gate = server._gate()
+        gate.connection_made(raw)
+        gate.data_received(cout.read())  # the ClientHello: handed over to a TlsStream
+        stream = raw.protocol
+        assert stream is not None, "the gate did not hand the connection over"
+        while True:
+            cin.write(raw.take())
+            try:
+                obj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                stream.data_received(cout.read())  # a full handshake: the second flight
+        obj.write(request)
+        stream.data_received(cout.read())  # Finished and the request, in one read
+        backend.data_received(RESPONSE)
+        assert raw.closed, "the connection was not closed after its response"
+        cin.write(raw.take())
+        response: bytes = obj.read(65536)
+        # the client's close_notify: freed without one, OpenSSL marks the session not resumable
+        with contextlib.suppress(ssl.SSLError):
+            obj.shutdown()
+        stream.connection_lost(None)  # what uvloop reports once the socket is closed,
+        raw.protocol = None  # and then it lets go of the protocol
+        if resuming:
+            assert obj.session_reused, "the session was not resumed"
+        else:
+            self.session = self.get1_session(self.ssl_pointer(obj))
+            assert self.session, "no session after the full handshake"
+        return response
+
+
+async def run_tls_resume(requests: int, repeats: int) -> float:
+    """``--tls-resume``: see the module docstring."""
+    from l7lb.tls.context import Resumption, build_vip_tls
+    from l7lb.tls.listener import TlsServer
+
+    loop = asyncio.get_running_loop()
+    with tempfile.TemporaryDirectory() as tmp:
+        cert, key = f"{tmp}/c.pem", f"{tmp}/k.pem"
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+             "-nodes", "-days", "1", "-subj", "/CN=bench", "-keyout", key, "-out", cert],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        config = parse_config(TLS_CONFIG.format(cert=cert, key=key))
+        vip = config.vips[0]
+        vip_tls = build_vip_tls(vip.name, vip.tls, resumption=Resumption(store=UnaskedStore()))  # type: ignore[arg-type]
+    assert vip_tls.shared, "the TLS shim is off: l7lb's session hooks would not run"
+    rt = WorkerRuntime(config, loop.call_soon)
+    services = WorkerServices(rt, loop)
+    services.tls[vip.name] = vip_tls
+    pool = rt.pools["p"]
+    vr = rt.vips["b"]
+
+    def factory(arrival: Any = None) -> ClientConnection:
+        return ClientConnection(services, vr, arrival)
+
+    server = TlsServer(loop, None, vip_tls, factory, None, 4096)  # type: ignore[arg-type]
+    link = BackendLink(pool.name, pool.state.servers[0], rt.response_parser())
+    backend = BackendConnection(link, pool.stock)
+    bt = FakeTransport()
+    backend.connection_made(bt)  # type: ignore[arg-type]
+    pool.stock.put(link, loop.time())
+    cctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # as l7lb/bench/tls.py makes for "id"
+    cctx.check_hostname = False
+    cctx.verify_mode = ssl.CERT_NONE
+    cctx.minimum_version = cctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    cctx.options |= ssl.OP_NO_TICKET
+    closing = REQUEST.replace(b"Connection: keep-alive", b"Connection: close")
+    client = ResumingClient(cctx)
+    response = client.connect(server, closing, backend)
+    assert response.startswith(b"HTTP/1.1 200"), response[:100]
+    counters = vip_tls.counters
+    gc.freeze()  # as the worker does once it serves (l7lb/worker.py)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(requests):
+            response = client.connect(server, closing, backend)
+        best = min(best, (time.perf_counter() - t0) / requests)
+    assert response.startswith(b"HTTP/1.1 200"), response[:100]
+    assert counters.full == 1 and sum(counters.resumed.values()) == requests * repeats, (
+        counters.full,
+        dict(counters.resumed),
+    )
+    assert server.pending == 0, "a connection was left in the gate"
+    return best
+
+
 async def run(
     requests: int,
     cookie: bool,
@@ -243,7 +442,11 @@ async def run(
 
 
 def instructions(
-    cookie: bool, tls: bool = False, new_conn: bool = False, distinct: bool = False
+    cookie: bool,
+    tls: bool = False,
+    new_conn: bool = False,
+    distinct: bool = False,
+    tls_resume: bool = False,
 ) -> int:
     """Instructions per request from two callgrind runs (N and 3N requests)."""
     if shutil.which("valgrind") is None:
@@ -259,6 +462,8 @@ def instructions(
             argv.append("--tls")
         if new_conn:
             argv.append("--new-conn")
+        if tls_resume:
+            argv.append("--tls-resume")
         out = subprocess.run(
             ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv],
             capture_output=True,
@@ -279,17 +484,25 @@ def main() -> int:
     )
     ap.add_argument("--tls", action="store_true", help="through TlsStream (TLS 1.3, ECDSA)")
     ap.add_argument("--new-conn", action="store_true", help="a client connection per request")
+    ap.add_argument(
+        "--tls-resume",
+        action="store_true",
+        help="a TLS 1.2 connection per request through the accept gate, resumed by session ID",
+    )
     ap.add_argument("--requests", type=int, default=20000)
     ap.add_argument("--repeats", type=int, default=5, help="best of this many loops")
     ap.add_argument("--instructions", action="store_true", help="count with callgrind")
     args = ap.parse_args()
     if args.instructions:
-        count = instructions(args.cookie, args.tls, args.new_conn, args.distinct)
+        count = instructions(args.cookie, args.tls, args.new_conn, args.distinct, args.tls_resume)
         print(f"instructions per request: {count:,}")
         return 0
-    best = uvloop.run(
-        run(args.requests, args.cookie, args.repeats, args.tls, args.new_conn, args.distinct)
-    )
+    if args.tls_resume:
+        best = uvloop.run(run_tls_resume(args.requests, args.repeats))
+    else:
+        best = uvloop.run(
+            run(args.requests, args.cookie, args.repeats, args.tls, args.new_conn, args.distinct)
+        )
     print(f"python path per request: {best * 1e6:.2f} us (best of {args.repeats})")
     return 0
 

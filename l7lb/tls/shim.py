@@ -198,6 +198,7 @@ class _Lib:
             ctypes.POINTER(ctypes.c_size_t),
         )
         self.RAND_bytes = fn(c, "RAND_bytes", i, vp, i)
+        self.ERR_clear_error = fn(c, "ERR_clear_error", None)
         self.EVP_aes_256_cbc = fn(c, "EVP_aes_256_cbc", vp)
         self.EVP_CIPHER_fetch = fn(c, "EVP_CIPHER_fetch", vp, vp, ctypes.c_char_p, ctypes.c_char_p)
         self.EVP_EncryptInit_ex = fn(c, "EVP_EncryptInit_ex", i, vp, vp, vp, vp, vp)
@@ -275,6 +276,49 @@ def self_check() -> bool:
     except Exception as exc:
         log.debug("TLS shim self-check failed: %s", exc)
         return False
+
+
+class CloseNotify:
+    """``closer(sslobj)`` queues a connection's close_notify with one ``SSL_shutdown``.
+
+    ``_ssl._SSLSocket.shutdown()`` calls ``SSL_shutdown`` a second time when the first
+    returns 0 (sent, the peer's not seen yet), gets "want read" and raises it as an
+    ``SSLWantReadError``: on every close, a second call, an error string and an
+    exception for a result a server that closes at once does not need. This is
+    one call; an error it leaves on OpenSSL's queue is cleared, so that it is not
+    reported for another connection's later failure.
+    """
+
+    __slots__ = ("_clear", "_pointer_at", "_shutdown")
+
+    def __init__(self, library: _Lib) -> None:
+        # Without argtypes, as SessionBinder: the SSL * goes over as the c_void_p
+        # that reads it from the _ssl object.
+        # PyDLL: OpenSSL only writes the alert to a memory BIO, nothing blocks, so
+        # the GIL is kept (releasing and taking it back costs as much as the call)
+        self._shutdown = ctypes.PyDLL(library.ssl_path)["SSL_shutdown"]
+        self._shutdown.restype = ctypes.c_int
+        self._clear = library.ERR_clear_error
+        self._pointer_at = ctypes.c_void_p.from_address
+
+    def __call__(self, sslobj: object) -> None:
+        ptr = self._pointer_at(id(sslobj) + _SSL_OFFSET)
+        if ptr.value and self._shutdown(ptr) < 0:
+            self._clear()
+
+
+_close_notify: CloseNotify | bool | None = False  # False: not decided yet
+
+
+def close_notify() -> CloseNotify | None:
+    """The shared ``CloseNotify``; None if the shim cannot be used here (decided once)."""
+    global _close_notify
+    if _close_notify is False:
+        try:
+            _close_notify = CloseNotify(lib()) if self_check() else None
+        except ShimError:
+            _close_notify = None
+    return _close_notify  # type: ignore[return-value]
 
 
 def set_session_id_context(ctx: ssl.SSLContext, sid_ctx: bytes) -> None:
@@ -543,7 +587,8 @@ class SessionBinder:
         # c_void_p that reads it from the _ssl object, the context as bytes and an
         # int (ctypes' per-argument conversions cost as much as the call).
         library = lib()
-        self._set = ctypes.CDLL(library.ssl_path)["SSL_set_session_id_context"]
+        # PyDLL: a copy of at most 32 bytes, the GIL is kept
+        self._set = ctypes.PyDLL(library.ssl_path)["SSL_set_session_id_context"]
         self._set.restype = ctypes.c_int
         self._pointer_at = ctypes.c_void_p.from_address
 

@@ -455,3 +455,73 @@ def test_hooks_detach_from_the_ssl_ctx(make_cert: Any) -> None:
     # OpenSSL's own keys now: the ticket issued under ours no longer resumes
     second = handshake(rt.context, cc, "a.test", first.session)
     assert not second.reused
+
+
+def _tls12_client() -> ssl.SSLContext:
+    cctx = client_ctx(ssl.TLSVersion.TLSv1_2)
+    cctx.options |= ssl.OP_NO_TICKET  # session ids only
+    return cctx
+
+
+def _tls12_pair(
+    server_ctx: ssl.SSLContext, cctx: ssl.SSLContext, session: Any = None
+) -> tuple[Any, Any, ssl.MemoryBIO, ssl.MemoryBIO]:
+    """A finished TLS 1.2 handshake over memory BIOs: (server, client, their BIOs)."""
+    s_in, s_out, c_in, c_out = (ssl.MemoryBIO() for _ in range(4))
+    server = server_ctx._wrap_bio(s_in, s_out, True, None, owner=None)  # type: ignore[attr-defined]
+    client = cctx.wrap_bio(c_in, c_out, session=session)
+    for _ in range(4):
+        with contextlib.suppress(ssl.SSLWantReadError):
+            client.do_handshake()
+        s_in.write(c_out.read())
+        with contextlib.suppress(ssl.SSLWantReadError):
+            server.do_handshake()
+        c_in.write(s_out.read())
+    client.do_handshake()
+    return server, client, s_out, c_in
+
+
+def test_close_notify_through_the_shim_keeps_the_session(make_cert: Any) -> None:
+    from l7lb.tls import sslcalls
+
+    sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    sctx.load_cert_chain(*make_cert("www.example.com"))
+    cctx = _tls12_client()
+    server, client, s_out, c_in = _tls12_pair(sctx, cctx)
+    assert shim.close_notify() is not None
+    sslcalls.shutdown(server)  # one SSL_shutdown, nothing raised
+    c_in.write(s_out.read())
+    assert client.read(100) == b""  # the close_notify came (else: "want read")
+    session = client.session
+    del server
+    # freed after our close_notify, the session stays resumable
+    again, client2, _, _ = _tls12_pair(sctx, cctx, session)
+    assert client2.session_reused and again.session_reused
+
+
+def test_close_notify_leaves_no_error_for_the_next_connection(make_cert: Any) -> None:
+    import ctypes
+
+    from l7lb.tls import sslcalls
+
+    peek = ctypes.CDLL(shim.lib().crypto_path).ERR_peek_error
+    peek.restype = ctypes.c_ulong
+    sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    sctx.load_cert_chain(*make_cert("www.example.com"))
+    early = sctx._wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), True, None, owner=None)  # type: ignore[attr-defined]
+    sslcalls.shutdown(early)  # before any handshake: SSL_shutdown fails ("while in init")
+    assert peek() == 0  # ... and its error is not left for another connection to report
+
+
+def test_close_notify_without_the_shim(make_cert: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from l7lb.tls import sslcalls
+
+    monkeypatch.setattr(shim, "close_notify", lambda: None)
+    monkeypatch.setattr(sslcalls, "_closer", None)
+    sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    sctx.load_cert_chain(*make_cert("www.example.com"))
+    server, client, s_out, c_in = _tls12_pair(sctx, _tls12_client())
+    sslcalls.shutdown(server)  # the _ssl method: its "want read" is swallowed
+    assert sslcalls._closer is sslcalls._stdlib_shutdown
+    c_in.write(s_out.read())
+    assert client.read(100) == b""
