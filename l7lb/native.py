@@ -102,8 +102,11 @@ HOT: tuple[str, ...] = (
     "l7lb.metrics.counters",
     "l7lb.config.http2",
     "l7lb.config.model",
+    "l7lb.proxyproto.arrival",
     "l7lb.tls.clienthello",
+    "l7lb.tls.counters",
     "l7lb.tls.listener",
+    "l7lb.tls.sessions",
     "l7lb.tls.stream",
 )
 GROUP = "l7lb._native"  # the shared library of the group: l7lb/_native__mypyc.*.so
