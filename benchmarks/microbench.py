@@ -7,6 +7,7 @@ header edits and (with ``--cookie``) cookie persistence. Syscalls and the event
 loop are left out; ``benchmarks/compare.py`` measures the whole.
 
     python benchmarks/microbench.py [--cookie [--distinct] | --tls | --new-conn | --tls-resume]
+                                    [--wrk]
                                     [--requests N]
     python benchmarks/microbench.py --instructions [--cookie [--distinct] | --tls | --new-conn
                                                    | --tls-resume]
@@ -35,6 +36,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import os
 import re
 import shutil
 import ssl
@@ -76,6 +78,9 @@ REQUEST = (
     b"Accept-Language: en-US,en;q=0.5\r\nAccept-Encoding: gzip, deflate, br\r\n"
     b"Connection: keep-alive\r\nCookie: a=b; c=d\r\n\r\n"
 )
+# what wrk sends in benchmarks/compare.py's keep-alive scenarios (--wrk): the request line
+# and Host, nothing else
+WRK_REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:18081\r\n\r\n"
 RESPONSE = (
     b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Thu, 26 Nov 2026 11:07:18 GMT\r\n"
     b"Content-Type: text/plain\r\nContent-Length: 12\r\nConnection: keep-alive\r\n\r\n"
@@ -373,6 +378,7 @@ async def run(
     tls: bool = False,
     new_conn: bool = False,
     distinct: bool = False,
+    wrk: bool = False,
 ) -> float:
     loop = asyncio.get_running_loop()
     config = parse_config(CONFIG.format(persistence=COOKIE if cookie else ""))
@@ -398,7 +404,7 @@ async def run(
     bt = FakeTransport()
     backend.connection_made(bt)  # type: ignore[arg-type]
     pool.stock.put(link, loop.time())
-    request = REQUEST
+    request = WRK_REQUEST if wrk else REQUEST
     if cookie:  # a returning client: its first response set the cookie it now sends
         assert tlsc is None, "--cookie and --tls: one at a time"
         client.data_received(request)
@@ -447,8 +453,10 @@ def instructions(
     new_conn: bool = False,
     distinct: bool = False,
     tls_resume: bool = False,
+    wrk: bool = False,
 ) -> int:
-    """Instructions per request from two callgrind runs (N and 3N requests)."""
+    """Instructions per request from two callgrind runs (N and 3N requests), with string
+    hashing fixed (PYTHONHASHSEED=0) so that a run repeats to the instruction."""
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
     counts = []
@@ -464,11 +472,14 @@ def instructions(
             argv.append("--new-conn")
         if tls_resume:
             argv.append("--tls-resume")
+        if wrk:
+            argv.append("--wrk")
         out = subprocess.run(
             ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv],
             capture_output=True,
             text=True,
             check=True,
+            env={**os.environ, "PYTHONHASHSEED": "0"},
         ).stderr
         found = re.search(r"Collected : (\d+)", out)
         assert found is not None, out[-500:]
@@ -489,19 +500,32 @@ def main() -> int:
         action="store_true",
         help="a TLS 1.2 connection per request through the accept gate, resumed by session ID",
     )
+    ap.add_argument(
+        "--wrk", action="store_true", help="wrk's request (line and Host only), as compare.py"
+    )
     ap.add_argument("--requests", type=int, default=20000)
     ap.add_argument("--repeats", type=int, default=5, help="best of this many loops")
     ap.add_argument("--instructions", action="store_true", help="count with callgrind")
     args = ap.parse_args()
     if args.instructions:
-        count = instructions(args.cookie, args.tls, args.new_conn, args.distinct, args.tls_resume)
+        count = instructions(
+            args.cookie, args.tls, args.new_conn, args.distinct, args.tls_resume, args.wrk
+        )
         print(f"instructions per request: {count:,}")
         return 0
     if args.tls_resume:
         best = uvloop.run(run_tls_resume(args.requests, args.repeats))
     else:
         best = uvloop.run(
-            run(args.requests, args.cookie, args.repeats, args.tls, args.new_conn, args.distinct)
+            run(
+                args.requests,
+                args.cookie,
+                args.repeats,
+                args.tls,
+                args.new_conn,
+                args.distinct,
+                args.wrk,
+            )
         )
     print(f"python path per request: {best * 1e6:.2f} us (best of {args.repeats})")
     return 0

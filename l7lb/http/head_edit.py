@@ -26,7 +26,7 @@ from l7lb.http.forwarding import (
     serialize_request_head,
     serialize_response_head,
 )
-from l7lb.http.lines import LOWER
+from l7lb.http.lines import is_named, title_of
 from l7lb.http.status import reason
 
 Headers = list[tuple[bytes, bytes]]
@@ -101,7 +101,7 @@ def _named(line: bytes, names: list[bytes]) -> bool:
     n = len(line)
     for name in names:
         m = len(name)
-        if m < n and line[m] == 58 and line[:m].translate(LOWER) == name:
+        if m < n and line[m] == 58 and is_named(line, name, title_of(name)):
             return True
     return False
 

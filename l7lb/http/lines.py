@@ -26,28 +26,64 @@ Headers = list[tuple[bytes, bytes]]
 LOWER: Final = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz")
 
 
+def title_case(name: bytes) -> bytes:
+    """``name`` (lower case) as most clients and servers write it: ``Content-Length``."""
+    return b"-".join(part[:1].upper() + part[1:] for part in name.split(b"-"))
+
+
+_TITLES: dict[bytes, bytes] = {}
+_TITLES_MAX: Final = 256  # names a client lists in Connection land here too: bounded
+
+
+def title_of(name: bytes) -> bytes:
+    """``title_case(name)``, remembered."""
+    title = _TITLES.get(name)
+    if title is None:
+        title = title_case(name)
+        if len(_TITLES) >= _TITLES_MAX:
+            _TITLES.clear()
+        _TITLES[name] = title
+    return title
+
+
+def is_named(line: bytes, name: bytes, title: bytes) -> bool:
+    """The field ``line``, whose colon is at ``len(name)``, is called ``name`` (lower case;
+    ``title``: ``title_case(name)``). The two usual spellings are compared in place; any
+    other one (``CONTENT-length``) is lower-cased first."""
+    return (
+        line.startswith(title)
+        or line.startswith(name)
+        or line[: len(name)].translate(LOWER) == name
+    )
+
+
 class NameSet:
     """A set of (lower-case) field names, with what it takes to rule most other names out
     on their first byte.
 
     A field name just sliced from a head has no cached hash, so a set lookup costs a
-    siphash of it; most names of a browser's request or a server's response (User-Agent,
-    Accept-*, Cookie, Date, Server, Content-Type) are ruled out by these tables first."""
+    siphash of it: most names of a browser's request or a server's response (User-Agent,
+    Accept-*, Cookie, Date, Server, Content-Type) are ruled out by these tables first, and
+    a field read from lines is compared in place with the few names that could be it and
+    given the set's own name object, whose hash is cached."""
 
-    __slots__ = ("bits", "lengths", "names")
+    __slots__ = ("bits", "candidates", "names")
 
     def __init__(self, names: frozenset[bytes]) -> None:
         self.names = names
         # for each first byte (either case): one bit per length of a name starting with it
         self.bits = [0] * 256
-        spans: list[set[int]] = [set() for _ in range(256)]
+        spans: list[list[tuple[int, bytes, bytes]]] = [[] for _ in range(256)]
         for name in names:
             assert 0 < len(name) < 64 and name == name.translate(LOWER)
             for first in {name[0], name[:1].upper()[0]}:
                 self.bits[first] |= 1 << len(name)
-                spans[first].add(len(name))
-        # the same lengths, shortest first: where a field line's colon may be
-        self.lengths: list[tuple[int, ...]] = [tuple(sorted(span)) for span in spans]
+                spans[first].append((len(name), name, title_case(name)))
+        # the same names by first byte, shortest first (where a field line's colon may be),
+        # each with its length and its usual spelling
+        self.candidates: list[tuple[tuple[int, bytes, bytes], ...]] = [
+            tuple(sorted(span)) for span in spans
+        ]
 
     def has(self, name: bytes) -> bool:
         """``name`` (lower case, from a header list) is in the set."""
@@ -90,18 +126,23 @@ def notable_fields(lines: list[bytes], names: NameSet) -> Headers:
     """The fields, in order, of the head split into ``lines`` whose (lower-cased) names are
     in ``names``."""
     found: Headers = []
-    lengths = names.lengths
+    candidates = names.candidates
     for k in range(1, len(lines) - 2):
         line = lines[k]
-        spans = lengths[line[0]]
-        if spans:
+        these = candidates[line[0]]
+        if these:
             n = len(line)
-            for colon in spans:
-                # the shortest length with a colon there is the name's: a name has none
-                if colon < n and line[colon] == 58:
-                    name = line[:colon].translate(LOWER)
-                    if name in names.names:
-                        found.append((name, _value(line, colon)))
+            colon = 0  # the name's length once found: the shortest with a colon there
+            for size, name, title in these:
+                if colon:
+                    if size != colon:
+                        break  # a longer name: its colon would be in the value
+                elif size < n and line[size] == 58:
+                    colon = size
+                else:
+                    continue
+                if is_named(line, name, title):
+                    found.append((name, _value(line, size)))
                     break
     return found
 
@@ -112,14 +153,10 @@ def fields_named(lines: list[bytes], name: bytes) -> Headers:
     n = len(name)
     first = name[0]
     other = first - 32 if 97 <= first <= 122 else first
+    title = title_of(name)
     for k in range(1, len(lines) - 2):
         line = lines[k]
         b = line[0]
-        if (
-            b in (first, other)
-            and len(line) > n
-            and line[n] == 58
-            and line[:n].translate(LOWER) == name
-        ):
+        if b in (first, other) and len(line) > n and line[n] == 58 and is_named(line, name, title):
             found.append((name, _value(line, n)))
     return found
