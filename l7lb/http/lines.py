@@ -28,7 +28,7 @@ LOWER: Final = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnop
 
 def title_case(name: bytes) -> bytes:
     """``name`` (lower case) as most clients and servers write it: ``Content-Length``."""
-    return b"-".join(part[:1].upper() + part[1:] for part in name.split(b"-"))
+    return b"-".join([part[:1].upper() + part[1:] for part in name.split(b"-")])
 
 
 _TITLES: dict[bytes, bytes] = {}
