@@ -384,13 +384,13 @@ class HttptoolsResponseParser(ResponseParser):
             method = self._methods[0] if self._methods else b"GET"
             rh = _response(head, method, limits)
             self._head = rh
-            if not (reuse and self._complete):
+            rest = buf[end:] if end < len(buf) else b""
+            if not reuse or not (self._complete or self._body_to_llhttp(rh, rest)):
                 # e.g. a HEAD response announcing a length: llhttp now waits for a body
                 self._parser = HttpResponseParser(self)
             if rh.status >= 200 and self._methods:
                 self._methods.popleft()
             events.append(rh)
-            rest = buf[end:] if end < len(buf) else b""
             self._buf = b""
             self._search = 0
             framing = rh.framing
@@ -410,6 +410,21 @@ class HttptoolsResponseParser(ResponseParser):
                 rest = tail
             if not self._after_message(rest, events):
                 return
+
+    def _body_to_llhttp(self, rh: ResponseHead, rest: bytes) -> bool:
+        """llhttp waits for the body of ``rh`` after its head; True when the whole body is in
+        ``rest`` and, given to llhttp, ends its message: the parser can then read the next
+        head, where a new one would cost twice as much (its set-up looks up every callback
+        it could call by name). Only a Content-Length body, as we framed it too: anything
+        else (a HEAD response, say, which llhttp cannot tell) gets a new parser."""
+        length = rh.content_length
+        if rh.framing is not Framing.LENGTH or len(rest) < length:
+            return False
+        try:
+            self._parser.feed_data(rest if len(rest) == length else rest[:length])
+        except HttpParserError:
+            return False
+        return self._complete
 
     def _after_message(self, rest: bytes, events: list[Event]) -> bool:
         rh = self._head
