@@ -130,14 +130,20 @@ class Observer:
         assert exc is None, exc
 
 
-def tls_pair(tmp: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
-    """A server context with a throwaway ECDSA P-256 certificate, and a client one."""
+def make_cert(tmp: str) -> tuple[str, str]:
+    """A throwaway ECDSA P-256 certificate and its key, written in ``tmp``."""
     cert, key = f"{tmp}/c.pem", f"{tmp}/k.pem"
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
          "-nodes", "-days", "1", "-subj", "/CN=bench", "-keyout", key, "-out", cert],
         check=True, capture_output=True,
     )  # fmt: skip
+    return cert, key
+
+
+def tls_pair(tmp: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A server context with a throwaway ECDSA P-256 certificate, and a client one."""
+    cert, key = make_cert(tmp)
     server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server.load_cert_chain(cert, key)
     client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -320,12 +326,7 @@ async def run_tls_resume(requests: int, repeats: int) -> float:
 
     loop = asyncio.get_running_loop()
     with tempfile.TemporaryDirectory() as tmp:
-        cert, key = f"{tmp}/c.pem", f"{tmp}/k.pem"
-        subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-             "-nodes", "-days", "1", "-subj", "/CN=bench", "-keyout", key, "-out", cert],
-            check=True, capture_output=True,
-        )  # fmt: skip
+        cert, key = make_cert(tmp)
         config = parse_config(TLS_CONFIG.format(cert=cert, key=key))
         vip = config.vips[0]
         vip_tls = build_vip_tls(vip.name, vip.tls, resumption=Resumption(store=UnaskedStore()))  # type: ignore[arg-type]

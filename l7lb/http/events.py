@@ -40,18 +40,44 @@ _NOTHING: Final[frozenset[bytes]] = frozenset()
 # dataclass's generated one would run as interpreted Python for every head and every read.
 
 
-class RequestHead:
+class _Fields:
+    """A head's fields: its header list, or the lines of the HTTP/1.x head it came as, from
+    which a field is read only when asked for (``l7lb.http.lines``)."""
+
+    __slots__ = ("_headers", "lines", "raw")
+
+    _headers: Headers | None  # None: built from ``lines`` when first asked for
+    lines: list[bytes] | None
+    raw: bytes
+
+    @property
+    def headers(self) -> Headers:
+        """Every field: names lower-cased, values without surrounding whitespace, in order."""
+        headers = self._headers
+        if headers is None:
+            assert self.lines is not None, "a head without a header list has its lines"
+            headers = self._headers = all_fields(self.raw, self.lines)
+        return headers
+
+    def fields(self, name: bytes) -> Headers:
+        """The fields called ``name`` (lower case), in order, read without building the
+        whole header list when it is not built yet."""
+        headers = self._headers
+        if headers is None:
+            assert self.lines is not None, "a head without a header list has its lines"
+            return fields_named(self.lines, name)
+        return [h for h in headers if h[0] == name]
+
+
+class RequestHead(_Fields):
     __slots__ = (
-        "_headers",
         "content_length",
         "dropped",
         "expect_continue",
         "framing",
         "host",
         "keep_alive",
-        "lines",
         "method",
-        "raw",
         "rebuilt",
         "target",
         "upgrade",
@@ -100,24 +126,6 @@ class RequestHead:
         # The field names Connection lists beyond the hop-by-hop ones: dropped, never merged
         self.dropped = dropped
 
-    @property
-    def headers(self) -> Headers:
-        """Every field: names lower-cased, values without surrounding whitespace, in order."""
-        headers = self._headers
-        if headers is None:
-            assert self.lines is not None, "a head without a header list has its lines"
-            headers = self._headers = all_fields(self.raw, self.lines)
-        return headers
-
-    def fields(self, name: bytes) -> Headers:
-        """The fields called ``name`` (lower case), in order, read without building the
-        whole header list when it is not built yet."""
-        headers = self._headers
-        if headers is None:
-            assert self.lines is not None, "a head without a header list has its lines"
-            return fields_named(self.lines, name)
-        return [h for h in headers if h[0] == name]
-
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, RequestHead):
             return NotImplemented
@@ -127,15 +135,12 @@ class RequestHead:
         return _repr(self)
 
 
-class ResponseHead:
+class ResponseHead(_Fields):
     __slots__ = (
-        "_headers",
         "content_length",
         "dropped",
         "framing",
         "keep_alive",
-        "lines",
-        "raw",
         "reason",
         "rebuilt",
         "status",
@@ -170,24 +175,6 @@ class ResponseHead:
         self.rebuilt = rebuilt
         self.dropped = dropped  # see RequestHead.dropped
 
-    @property
-    def headers(self) -> Headers:
-        """Every field: names lower-cased, values without surrounding whitespace, in order."""
-        headers = self._headers
-        if headers is None:
-            assert self.lines is not None, "a head without a header list has its lines"
-            headers = self._headers = all_fields(self.raw, self.lines)
-        return headers
-
-    def fields(self, name: bytes) -> Headers:
-        """The fields called ``name`` (lower case), in order, read without building the
-        whole header list when it is not built yet."""
-        headers = self._headers
-        if headers is None:
-            assert self.lines is not None, "a head without a header list has its lines"
-            return fields_named(self.lines, name)
-        return [h for h in headers if h[0] == name]
-
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ResponseHead):
             return NotImplemented
@@ -219,8 +206,6 @@ _ORDER: Final = {
         "upgrade",
         "expect_continue",
         "host",
-        "raw",
-        "lines",
         "rebuilt",
         "dropped",
     ),
@@ -232,8 +217,6 @@ _ORDER: Final = {
         "framing",
         "content_length",
         "keep_alive",
-        "raw",
-        "lines",
         "rebuilt",
         "dropped",
     ),

@@ -49,6 +49,15 @@ _VALUE_RE: Final = re.compile(rb"[^\x00-\x08\x0a-\x1f\x7f]*")
 _REASON_RE: Final = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
 
 
+def _walked(headers: Headers | None, lines: list[bytes] | None, notable: NameSet) -> Headers:
+    """What the walk over a head looks at: its header list, or for a head read from its
+    lines only the fields named in ``notable``."""
+    if headers is not None:
+        return headers
+    assert lines is not None, "a head without a header list has its lines"
+    return notable_fields(lines, notable)
+
+
 def _field_count(lines: list[bytes] | None) -> int:
     """How many fields a head split into ``lines`` has (its start line and the two empty
     lines of the blank line are not fields)."""
@@ -231,12 +240,7 @@ def request_head(
     has_upgrade = False
     expect_continue = False
     notable = _REQUEST_NAMES
-    if headers is None:
-        assert lines is not None
-        walked = notable_fields(lines, notable)
-    else:
-        walked = headers
-    for name, value in walked:
+    for name, value in _walked(headers, lines, notable):
         if notable.has(name):
             if name in REQUEST_REBUILT:
                 if rebuilt is None:
@@ -353,12 +357,7 @@ def response_head(
     conn: list[bytes] | None = None
     rebuilt: list[bytes] | None = None
     notable = _RESPONSE_NAMES
-    if headers is None:
-        assert lines is not None
-        walked = notable_fields(lines, notable)
-    else:
-        walked = headers
-    for name, value in walked:
+    for name, value in _walked(headers, lines, notable):
         if notable.has(name):
             if name in RESPONSE_REBUILT:
                 if rebuilt is None:
