@@ -71,6 +71,7 @@ def scenario_table(
         return "\n".join(out)
     summaries = result.summaries
     out += _table(sc, summaries, result)
+    out += _per_round(sc, summaries)
     out += _minus_floor(sc, summaries)
     verdicts = result.verdicts
     if verdicts:
@@ -95,6 +96,28 @@ def scenario_table(
         out.append("</details>")
     out.append("")
     return "\n".join(out)
+
+
+def _per_round(sc: Scenario, summaries: dict[str, Summary]) -> list[str]:
+    """l7lb's CPU per request over HAProxy's, each run against the HAProxy run of the same
+    round (the rounds visit the proxies in turn, so these are closest in time), and their
+    median: on a host whose speed drifts within minutes this moves less than the ratio of
+    the two medians, which the verdict still uses."""
+    ref = reference_label(sc)
+    mine, theirs = summaries.get(L7LB), summaries.get(ref)
+    if mine is None or theirs is None or not mine.cpu_us_runs:
+        return []
+    ratios = [ratio(a, b) for a, b in zip(mine.cpu_us_runs, theirs.cpu_us_runs, strict=False) if b]
+    if not ratios:
+        return []
+    ordered = sorted(ratios)
+    mid = len(ordered) // 2
+    median = ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+    return [
+        "",
+        f"`{L7LB}` CPU ÷ `{ref}` per round: {' / '.join(fmt_ratio(r) for r in ratios)} "
+        f"(median {fmt_ratio(median)}).",
+    ]
 
 
 def _minus_floor(sc: Scenario, summaries: dict[str, Summary]) -> list[str]:

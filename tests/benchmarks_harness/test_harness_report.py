@@ -68,6 +68,26 @@ def test_saturated_runs_are_not_flagged_and_one_low_run_is() -> None:
     assert "`l7lb-httptools` below" not in verdict
 
 
+def test_per_round_ratio_line() -> None:
+    r = result(
+        "keepalive-small",
+        {
+            "l7lb-httptools": [(100_000, 4.0), (100_000, 6.0), (100_000, 3.0)],  # 40/60/30 us
+            "haproxy": [(200_000, 4.0), (200_000, 4.0), (200_000, 4.0)],  # 20/20/20 us
+        },
+    )
+    text = report.scenario_table(r, "t", "c", 3, 5)
+    assert "`l7lb-httptools` CPU ÷ `haproxy` per round: 2.00 / 3.00 / 1.50 (median 2.00)." in text
+    even = result(
+        "keepalive-small",
+        {"l7lb-httptools": [(100_000, 4.0), (100_000, 6.0)], "haproxy": [(200_000, 4.0)] * 2},
+    )
+    assert "per round: 2.00 / 3.00 (median 2.50)." in report.scenario_table(even, "t", "c", 2, 5)
+    # nothing to divide by where HAProxy did not run
+    alone = result("keepalive-small", {"l7lb-httptools": [(100_000, 4.0)]})
+    assert "per round" not in report.scenario_table(alone, "t", "c", 1, 5)
+
+
 def test_l7lb_minus_floor_parse_line() -> None:
     r = result(
         "keepalive-small",
