@@ -36,8 +36,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from l7lb.config.address import is_loopback
 from l7lb.config.durations import DurationError, format_duration, parse_duration
-from l7lb.config.model import Pool, Vip
+from l7lb.config.model import Address, Pool, Vip
 from l7lb.config.words import show as _show
 from l7lb.config.words import toml_type as _kind
 
@@ -330,9 +331,15 @@ def _host_port(text: str, where: str, issues: list[Issue], what: str) -> tuple[s
 
 
 def parse_ipvs_table(
-    value: object, vips: Sequence[Vip], pools: Mapping[str, Pool], where: str = "ipvs"
+    value: object,
+    vips: Sequence[Vip],
+    pools: Mapping[str, Pool],
+    where: str = "ipvs",
+    admin: Address | None = None,
 ) -> tuple[IpvsSettings | None, list[Issue]]:
-    """Build ``IpvsSettings`` from ``[ipvs]``; ``(None, issues)`` when anything is wrong."""
+    """Build ``IpvsSettings`` from ``[ipvs]``; ``(None, issues)`` when anything is wrong.
+    ``admin``: ``[admin] listen``, whose port ``health_port`` defaults to when the other
+    directors can reach it."""
     issues: list[Issue] = []
     if not isinstance(value, dict):
         hint = 'write [ipvs] with directors = ["10.0.0.11", "10.0.0.12"]'
@@ -349,7 +356,7 @@ def parse_ipvs_table(
 
     check: DirectorCheck | None = None
     if directors:
-        check = _director_check(raw)
+        check = _director_check(raw, admin)
     else:
         for key in ("bundle", "fwmark", "persistence_timeout", *_HEALTH_KEYS):
             if raw.has(key):
@@ -556,11 +563,24 @@ def _nat_listens(
                 break
 
 
-def _director_check(raw: _Reader) -> DirectorCheck:
+def _director_check(raw: _Reader, admin: Address | None) -> DirectorCheck:
     base = DirectorCheck(port=0)
-    if not raw.has("health_port"):
-        raw.error("health_port", "is required with directors", ADMIN_HINT)
-    port = raw.integer("health_port", 0, 1, 65535) if raw.has("health_port") else 0
+    if raw.has("health_port"):
+        port = raw.integer("health_port", 0, 1, 65535)
+    elif admin is not None and not is_loopback(admin):
+        port = admin.port  # where l7lb answers /healthz on every director
+    else:
+        port = 0
+        if admin is None:
+            raw.error("health_port", "is required with directors", ADMIN_HINT)
+        else:
+            raw.error(
+                "health_port",
+                f"is required with directors: [admin] listen {admin} is loopback, which "
+                "keepalived on the other directors cannot reach",
+                f'listen on "0.0.0.0:{admin.port}" (with a token_file) and leave health_port '
+                "out, or set health_port to a port the directors can reach",
+            )
     path = raw.string("health_path", base.path)
     if not path.startswith("/") or _KEEPALIVED_WORD.fullmatch(path) is None:
         raw.error(

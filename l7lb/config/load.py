@@ -1324,7 +1324,7 @@ def _build(doc: dict[str, Any], source: str, issues: _Issues, base_dir: str = ""
         issues.add(where, message, hint)
     ipvs = None
     if "ipvs" in doc:  # the L4 tier for `l7lb ipvs`; needs the VIPs and pools built
-        ipvs, ipvs_issues = parse_ipvs_table(doc["ipvs"], vips, pools)
+        ipvs, ipvs_issues = parse_ipvs_table(doc["ipvs"], vips, pools, admin=admin.listen)
         for where, message, hint in ipvs_issues + ipvs_conflicts(vips, ipvs):
             issues.add(where, message, hint)
     return Config(

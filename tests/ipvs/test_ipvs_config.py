@@ -226,6 +226,30 @@ def test_health_port_is_required_with_directors() -> None:
     ]
 
 
+def test_health_port_defaults_to_a_reachable_admin_listen_port(tmp_path: Path) -> None:
+    token = tmp_path / "admin.token"
+    token.write_text("ab" * 32)
+    token.chmod(0o600)
+    admin = f'[admin]\nlisten = "0.0.0.0:9100"\ntoken_file = "{token}"\n'
+    cfg = config('[ipvs]\ndirectors = ["10.0.0.11", "10.0.0.12"]\n' + admin)
+    assert cfg.ipvs is not None and cfg.ipvs.check is not None
+    assert cfg.ipvs.check.port == 9100
+    # an explicit one wins
+    cfg = config(FRONT + admin)
+    assert cfg.ipvs is not None and cfg.ipvs.check is not None
+    assert cfg.ipvs.check.port == 8081
+
+
+def test_a_loopback_admin_listen_is_no_default_for_health_port() -> None:
+    admin = '[admin]\nlisten = "127.0.0.1:9100"\n'
+    assert errors('[ipvs]\ndirectors = ["10.0.0.11", "10.0.0.12"]\n' + admin) == [
+        "ipvs health_port: is required with directors: [admin] listen 127.0.0.1:9100 is "
+        "loopback, which keepalived on the other directors cannot reach (hint: listen on "
+        '"0.0.0.0:9100" (with a token_file) and leave health_port out, or set health_port to '
+        "a port the directors can reach)"
+    ]
+
+
 def test_front_keys_need_directors() -> None:
     text = '[ipvs]\nbundle = "fwmark"\nhealth_port = 8081\n[ipvs.vrrp]\ninterface = "e"\n'
     text += "virtual_router_id = 1\n"
