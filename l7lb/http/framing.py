@@ -50,10 +50,10 @@ _REASON_RE: Final = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
 
 
 def _walked(headers: Headers | None, lines: list[bytes] | None, notable: NameSet) -> Headers:
-    """What the walk over a head looks at: its header list, or for a head read from its
-    lines only the fields named in ``notable``."""
+    """What the walk over a head looks at: its fields named in ``notable``, in order, from
+    its header list or (a head read from its lines) from those lines."""
     if headers is not None:
-        return headers
+        return [field for field in headers if notable.has(field[0])]
     assert lines is not None, "a head without a header list has its lines"
     return notable_fields(lines, notable)
 
@@ -241,34 +241,33 @@ def request_head(
     expect_continue = False
     notable = _REQUEST_NAMES
     for name, value in _walked(headers, lines, notable):
-        if notable.has(name):
-            if name in REQUEST_REBUILT:
-                if rebuilt is None:
-                    rebuilt = [name]
-                else:
-                    rebuilt.append(name)
-            if name == _HOST:
-                hosts += 1
-                host = value
-            elif name == _CONNECTION:
-                if conn is None:
-                    conn = [value]
-                else:
-                    conn.append(value)
-            elif name == _CONTENT_LENGTH:
-                if cl is None:
-                    cl = [value]
-                else:
-                    cl.append(value)
-            elif name == _TRANSFER_ENCODING:
-                if te is None:
-                    te = [value]
-                else:
-                    te.append(value)
-            elif name == _UPGRADE:
-                has_upgrade = True
-            elif name == _EXPECT and value.lower() == b"100-continue":
-                expect_continue = True
+        if name in REQUEST_REBUILT:
+            if rebuilt is None:
+                rebuilt = [name]
+            else:
+                rebuilt.append(name)
+        if name == _HOST:
+            hosts += 1
+            host = value
+        elif name == _CONNECTION:
+            if conn is None:
+                conn = [value]
+            else:
+                conn.append(value)
+        elif name == _CONTENT_LENGTH:
+            if cl is None:
+                cl = [value]
+            else:
+                cl.append(value)
+        elif name == _TRANSFER_ENCODING:
+            if te is None:
+                te = [value]
+            else:
+                te.append(value)
+        elif name == _UPGRADE:
+            has_upgrade = True
+        elif name == _EXPECT and value.lower() == b"100-continue":
+            expect_continue = True
 
     http11 = version == b"1.1"
     if hosts > 1 or (http11 and hosts == 0):
@@ -358,27 +357,26 @@ def response_head(
     rebuilt: list[bytes] | None = None
     notable = _RESPONSE_NAMES
     for name, value in _walked(headers, lines, notable):
-        if notable.has(name):
-            if name in RESPONSE_REBUILT:
-                if rebuilt is None:
-                    rebuilt = [name]
-                else:
-                    rebuilt.append(name)
-            if name == _CONTENT_LENGTH:
-                if cl is None:
-                    cl = [value]
-                else:
-                    cl.append(value)
-            elif name == _TRANSFER_ENCODING:
-                if te is None:
-                    te = [value]
-                else:
-                    te.append(value)
-            elif name == _CONNECTION:
-                if conn is None:
-                    conn = [value]
-                else:
-                    conn.append(value)
+        if name in RESPONSE_REBUILT:
+            if rebuilt is None:
+                rebuilt = [name]
+            else:
+                rebuilt.append(name)
+        if name == _CONTENT_LENGTH:
+            if cl is None:
+                cl = [value]
+            else:
+                cl.append(value)
+        elif name == _TRANSFER_ENCODING:
+            if te is None:
+                te = [value]
+            else:
+                te.append(value)
+        elif name == _CONNECTION:
+            if conn is None:
+                conn = [value]
+            else:
+                conn.append(value)
 
     http11 = version == b"1.1"
     dropped = _NOTHING
