@@ -268,3 +268,46 @@ def test_cookie_walk_agrees_with_split_reference(value: bytes) -> None:
         assert rest is value
     else:
         assert rest == _reference_strip(value, b"SRV")
+
+
+# cookies as browsers send them (joined by "; "), where the walk cuts one out without
+# splitting, mixed with every shape that must fall back to splitting
+_pair = st.tuples(
+    st.sampled_from([b"SRV", b"SRVX", b"xSRV", b"a", b"SRV ", b"S", b""]),
+    st.sampled_from([b"=", b"", b" ="]),
+    st.sampled_from([b"v", b'"q"', b" v", b"SRV=1", b"", b"a b", b"x;", b"\t"]),
+).map(b"".join)
+_joined = st.tuples(
+    st.lists(_pair, min_size=1, max_size=5),
+    st.sampled_from([b"; ", b";", b";  ", b" ; "]),
+).map(lambda t: t[1].join(t[0]))
+
+
+@settings(max_examples=1000)
+@given(value=_joined)
+def test_cookie_cut_from_a_canonical_header_agrees_with_the_reference(value: bytes) -> None:
+    found, rest = split_cookie(value, b"SRV")
+    assert found == _reference_get(value, b"SRV")
+    if found is None:
+        assert rest is value
+    else:
+        assert rest == _reference_strip(value, b"SRV")
+
+
+@pytest.mark.parametrize(
+    ("value", "found", "rest"),
+    [
+        (b"SRV=abc", b"abc", b""),
+        (b"SRV=abc; a=1", b"abc", b"a=1"),
+        (b"a=1; SRV=abc", b"abc", b"a=1"),
+        (b"a=1; SRV=abc; b=2", b"abc", b"a=1; b=2"),
+        (b'a=SRV=x; SRV="q"; b=2', b"q", b"a=SRV=x; b=2"),
+        (b"SRVX=1; SRV= v", b"v", b"SRVX=1"),
+        (b"a=1; SRV=x; SRV=y", b"x", b"a=1"),  # both cut, the first one read
+        (b"a=1; SRV =x", b"x", b"a=1"),
+        (b"a=1;SRV=x", b"x", b"a=1"),  # not canonical: split, and written back canonical
+        (b"a=SRV; b=2", None, b"a=SRV; b=2"),
+    ],
+)
+def test_cookie_cut_exact_bytes(value: bytes, found: bytes | None, rest: bytes) -> None:
+    assert split_cookie(value, b"SRV") == (found, rest)
