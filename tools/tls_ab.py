@@ -1,4 +1,4 @@
-"""CPU per TLS connection of l7lb builds and HAProxy running side by side, measured in turns.
+"""CPU per connection (or request) of l7lb builds and HAProxy side by side, measured in turns.
 
     python tools/tls_ab.py [--scenario tls-resume-id] [--rounds 5] [--seconds 4]
                            [--haproxy] NAME=TREE [NAME=TREE ...]
@@ -7,9 +7,10 @@ Each TREE is a checkout of l7lb (its hot path compiled, or not: the tool says wh
 this virtualenv's Python from that directory, one worker. All servers run at once, each pinned
 to CPU 1, in front of one nginx backend on CPU 0; then, round after round, the load of the
 chosen `benchmarks/scenarios/NAME.toml` (the same command `benchmarks/compare.py` runs:
-`l7lb bench` or four `openssl s_time`, on CPU 0) goes to each server in turn, and the CPU the
-server process spent (utime + stime from `/proc/PID/stat`) is divided by the connections the
-client made. It prints the median per server and its ratio to the first one (or to HAProxy).
+`l7lb bench`, four `openssl s_time` or wrk, on CPU 0) goes to each server in turn, and the CPU
+the server process spent (utime + stime from `/proc/PID/stat`) is divided by the connections the
+client made (the requests, for a wrk scenario such as keepalive-small). It prints the median
+per server and its ratio to the first one (or to HAProxy).
 
 `compare.py` runs one proxy after the other, so the machine's drift between them can swamp a
 change of a few per cent; turns within one round see the same machine. Used for the A/B figures
@@ -31,11 +32,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from harness import configs  # noqa: E402
-from harness.loadtools import parse_bench_json, parse_s_time  # noqa: E402
+from harness.loadtools import parse_bench_json, parse_s_time, parse_wrk  # noqa: E402
 from harness.processes import Managed, free_port, pinned, run_bounded, run_parallel  # noqa: E402
 from harness.procstat import CLK_TCK, descendants, read_stat  # noqa: E402
 from harness.runner import HAPROXY, LOAD_CPU, NGINX, PROXY_CPU, load_commands, make_cert  # noqa: E402
-from harness.scenarios import SCENARIOS, spec  # noqa: E402
+from harness.scenarios import SCENARIOS, spec, unit  # noqa: E402
 
 
 def start_backend(tmp: Path) -> tuple[Managed, int]:
@@ -55,7 +56,7 @@ def start_backend(tmp: Path) -> tuple[Managed, int]:
 
 
 def start_l7lb(
-    tmp: Path, name: str, tree: str, backend: int, cert: configs.Cert
+    tmp: Path, name: str, tree: str, backend: int, cert: configs.Cert | None
 ) -> tuple[Managed, int, int]:
     port = free_port()
     conf = tmp / f"{name}.toml"
@@ -75,7 +76,7 @@ def start_l7lb(
     return proc, port, kids[0]
 
 
-def start_haproxy(tmp: Path, backend: int, cert: configs.Cert) -> tuple[Managed, int, int]:
+def start_haproxy(tmp: Path, backend: int, cert: configs.Cert | None) -> tuple[Managed, int, int]:
     port = free_port()
     conf = tmp / "haproxy.cfg"
     conf.write_text(configs.haproxy(port, [backend], cert, False))
@@ -88,7 +89,8 @@ def start_haproxy(tmp: Path, backend: int, cert: configs.Cert) -> tuple[Managed,
 def one_turn(
     scenario: str, port: int, pid: int, seconds: float, tmp: Path
 ) -> tuple[float, float, float]:
-    """(user, system CPU µs per connection, resumed share) of one load run against one server."""
+    """(user, system CPU µs per connection or request, resumed share) of one load run against
+    one server."""
     sc = SCENARIOS[scenario]
     out = tmp / "bench.json"
     argvs = load_commands(sc, port, seconds, None, out)
@@ -101,6 +103,12 @@ def one_turn(
             raise SystemExit(f"bench failed: {text[-500:]}")
         b = parse_bench_json(json.loads(out.read_text()))
         made, resumed = b.handshakes_full + b.handshakes_resumed, b.handshakes_resumed
+    elif spec(sc).client == "wrk":  # keep-alive requests: per request, nothing resumed
+        rc, text = run_bounded(argvs[0], timeout=seconds + 30)
+        after = read_stat(pid)
+        if rc != 0:
+            raise SystemExit(f"wrk failed: {text[-500:]}")
+        made, resumed = parse_wrk(text).requests, 0
     else:
         results = run_parallel(argvs, timeout=seconds + 30)
         after = read_stat(pid)
@@ -126,7 +134,8 @@ def main(argv: list[str]) -> int:
     user: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="tls-ab-") as t:
         tmp = Path(t)
-        cert = make_cert(tmp, SCENARIOS[args.scenario].tls or "ecdsa-p256")
+        sc = SCENARIOS[args.scenario]
+        cert = make_cert(tmp, sc.tls or "ecdsa-p256") if sc.is_tls else None
         backend, bport = start_backend(tmp)
         servers: list[tuple[str, Managed, int, int]] = []
         try:
@@ -156,7 +165,7 @@ def main(argv: list[str]) -> int:
     for name, values in figures.items():
         med, med_user = statistics.median(values), statistics.median(user[name])
         print(
-            f"{name:>12}: median {med:7.1f} µs per connection, {med / base:.2f}x {base_name}; "
+            f"{name:>12}: median {med:7.1f} µs per {unit(sc)[:-1]}, {med / base:.2f}x {base_name}; "
             f"user {med_user:6.1f} µs, {med_user / base_user:.2f}x"
         )
     print(f"load average {os.getloadavg()}")
