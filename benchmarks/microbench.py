@@ -488,7 +488,8 @@ def instructions(
     return (counts[1] - counts[0]) // 2000
 
 
-def main() -> int:
+def arg_parser() -> argparse.ArgumentParser:
+    """The command line (tools/build_native.py --pgo trains with it, tests check its runs)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cookie", action="store_true", help="cookie persistence, client stuck")
     ap.add_argument(
@@ -507,7 +508,11 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=20000)
     ap.add_argument("--repeats", type=int, default=5, help="best of this many loops")
     ap.add_argument("--instructions", action="store_true", help="count with callgrind")
-    args = ap.parse_args()
+    return ap
+
+
+def main() -> int:
+    args = arg_parser().parse_args()
     if args.instructions:
         count = instructions(
             args.cookie, args.tls, args.new_conn, args.distinct, args.tls_resume, args.wrk

@@ -112,6 +112,7 @@ HOT: tuple[str, ...] = (
 GROUP = "l7lb._native"  # the shared library of the group: l7lb/_native__mypyc.*.so
 MANIFEST = "_native_build.txt"  # in the package directory: "<sha256> <module>" per line,
 NOT_COMPILED = "not-compiled"  # or one line "not-compiled <why>" from a build that could not
+NOTE = "#"  # and a line "# <how it was built>" when the build was more than the plain one
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _state = ""  # "compiled", or why not
@@ -144,14 +145,19 @@ def source_digests(root: str = _ROOT) -> dict[str, str]:
     return out
 
 
-def write_manifest(root: str = _ROOT, dest: str | None = None, reason: str = "") -> None:
+def write_manifest(
+    root: str = _ROOT, dest: str | None = None, reason: str = "", note: str = ""
+) -> None:
     """Record what a build made, in ``dest`` (the tree it built into; ``root`` by default):
     the digests of the sources under ``root`` it compiled, or, given a ``reason``, that it
-    compiled nothing and why (the run-time message then says so)."""
+    compiled nothing and why (the run-time message then says so). A ``note`` says how it was
+    compiled when that was not the plain build (``describe`` shows it)."""
     if reason:
         lines = [f"{NOT_COMPILED} {' '.join(reason.split())}\n"]
     else:
         lines = [f"{digest} {module}\n" for module, digest in source_digests(root).items()]
+        if note:
+            lines.insert(0, f"{NOTE} {' '.join(note.split())}\n")
     package = os.path.join(dest or root, "l7lb")
     os.makedirs(package, exist_ok=True)
     with open(os.path.join(package, MANIFEST), "w", encoding="utf-8") as f:
@@ -165,6 +171,7 @@ def _read_manifest(root: str) -> tuple[dict[str, str], str] | None:
             lines = [line.strip() for line in f if line.strip()]
     except (OSError, UnicodeDecodeError):
         return None
+    lines = [line for line in lines if not line.startswith(NOTE)]
     if lines and lines[0].startswith(NOT_COMPILED + " "):
         return {}, lines[0][len(NOT_COMPILED) + 1 :]
     pairs = [line.split() for line in lines]
@@ -233,8 +240,21 @@ def compiled() -> bool:
     return _state == "compiled"
 
 
+def build_note(root: str = _ROOT) -> str:
+    """How the build under ``root`` was compiled, when its manifest says (``write_manifest``'s
+    ``note``, e.g. profile-guided), else ""."""
+    try:
+        with open(os.path.join(root, "l7lb", MANIFEST), encoding="utf-8") as f:
+            first = f.readline().strip()
+    except (OSError, UnicodeDecodeError):
+        return ""
+    return first[len(NOTE) :].strip() if first.startswith(NOTE) else ""
+
+
 def describe() -> str:
-    """One line for the log: whether the hot path runs compiled, and if not, why."""
+    """One line for the log: whether the hot path runs compiled (and how, when the build says),
+    and if not, why."""
     if compiled():
-        return f"hot path compiled with mypyc ({len(HOT)} modules)"
+        note = build_note()
+        return f"hot path compiled with mypyc ({len(HOT)} modules{', ' + note if note else ''})"
     return f"hot path runs as pure Python: {_state}"

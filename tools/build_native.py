@@ -1,6 +1,6 @@
 """Compile l7lb's per-request modules with mypyc: the one build, for pip and for ./dev.
 
-    python tools/build_native.py [--force | --clean]
+    python tools/build_native.py [--force | --clean | --pgo]
 
 The modules are those of ``l7lb.native.HOT``, built as one group so that they call each other
 directly in C. ``BuildNative`` below is the ``build_ext`` step of the package build
@@ -14,18 +14,27 @@ which is how ``l7lb.native`` tells a current build from a stale one; or, when it
 compile (no C compiler, no Python headers, no mypy, a compiler error), why. Then it warns,
 the build still succeeds, and l7lb runs the same code as pure Python, saying why at start-up
 and in ``l7lb --version``. ``L7LB_PURE=1`` makes l7lb ignore a build; ``--clean`` removes it.
+
+``--pgo`` builds in place guided by a profile (gcc's ``-fprofile-generate`` and
+``-fprofile-use``): it compiles the group instrumented, runs the per-request paths of
+``benchmarks/microbench.py`` (``TRAINING``) on it, and compiles again with what they counted, so
+gcc lays out the hot code together and the cold code apart. Same source, same C; only gcc's
+choices differ. The manifest says so (``l7lb --version``). When training fails, the plain build
+is made instead and the command exits 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 import os
 import shlex
 import shutil
+import subprocess
 import sys
 import sysconfig
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
@@ -39,6 +48,20 @@ sys.path.insert(0, ROOT)
 from l7lb import native  # noqa: E402
 
 C_DIR = os.path.join("build", "native")  # mypyc's C output, relative to ROOT
+PGO_DIR = os.path.join(ROOT, "build", "pgo")  # gcc's counts (*.gcda) of the training runs
+TRAINER = os.path.join(ROOT, "benchmarks", "microbench.py")
+# (arguments, requests) per training run: each request path the benchmarks measure, plain and
+# TLS, keep-alive and a connection per request, with and without cookie persistence
+TRAINING: tuple[tuple[tuple[str, ...], int], ...] = (
+    ((), 4000),
+    (("--wrk",), 2000),
+    (("--cookie",), 2000),
+    (("--cookie", "--distinct"), 2000),
+    (("--tls",), 2000),
+    (("--new-conn",), 2000),
+    (("--tls-resume",), 500),
+)
+PGO_NOTE = "profile-guided: gcc -fprofile-use, trained on benchmarks/microbench.py"
 
 
 def extensions() -> list[Extension]:
@@ -200,31 +223,100 @@ def _warn_pure(why: str, fix: str, then: str) -> None:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    ap.add_argument("--force", action="store_true", help="rebuild even when up to date")
-    ap.add_argument("--clean", action="store_true", help="remove the build and stop")
-    args = ap.parse_args(argv)
-    if args.clean:
-        remove_build(ROOT)
-        shutil.rmtree(os.path.join(ROOT, C_DIR), ignore_errors=True)
-        print("build_native: removed; l7lb runs as pure Python")
-        return 0
+def profile_cflags(stage: str, directory: str = PGO_DIR) -> list[str]:
+    """gcc's flags for one stage of a profile-guided build: "generate" (instrumented, counts
+    written under ``directory`` when a process exits) or "use" (optimised by those counts;
+    functions the training never ran are compiled as usual, not for size)."""
+    if stage == "generate":
+        return [f"-fprofile-generate={directory}", "-fprofile-update=single"]
+    if stage == "use":
+        return [f"-fprofile-use={directory}", "-fprofile-partial-training", "-Wno-missing-profile"]
+    raise ValueError(f"no profile stage {stage!r}: generate or use")
+
+
+def _build_in_place(force: bool, cflags: Sequence[str] = ()) -> int:
+    """``setup.py build_ext --inplace`` with the same pyproject.toml and setup.py, with
+    ``cflags`` added to the environment's CFLAGS (setuptools adds those to every compile and
+    link); 0 when l7lb then runs compiled."""
     from setuptools import setup
 
-    # what `setup.py build_ext --inplace` does, with the same pyproject.toml and setup.py
-    script = ["-q", "build_ext", "--inplace", *(["--force"] if args.force else [])]
+    script = ["-q", "build_ext", "--inplace", *(["--force"] if force else [])]
+    before = os.environ.get("CFLAGS")
+    if cflags:
+        os.environ["CFLAGS"] = " ".join([before or "", *cflags]).strip()
     with _in_root():
         try:
             setup(script_args=script, **setup_args())
         except (SystemExit, Exception) as exc:
             print(f"build_native: setuptools failed ({exc})", file=sys.stderr)
             return 1
+        finally:
+            if before is None:
+                os.environ.pop("CFLAGS", None)
+            else:
+                os.environ["CFLAGS"] = before
     state = native.check(ROOT, {})
     if state != "compiled":
         print(f"build_native: l7lb runs as pure Python: {state}", file=sys.stderr)
         return 1
     return 0
+
+
+def _train() -> str:
+    """Run ``TRAINING`` on the instrumented build in place: "" when every run ended well and
+    left counts, else what went wrong."""
+    env = {k: v for k, v in os.environ.items() if k != "L7LB_PURE"}
+    for args, requests in TRAINING:
+        argv = [sys.executable, TRAINER, *args, "--requests", str(requests), "--repeats", "1"]
+        try:
+            done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, timeout=600)
+        except subprocess.TimeoutExpired:
+            return f"{' '.join(argv[1:])} ran past 600 s"
+        if done.returncode != 0:
+            tail = done.stderr.decode(errors="replace").strip().splitlines()[-1:]
+            return f"{' '.join(argv[1:])} exited with {done.returncode}: {' '.join(tail)}"
+    if not glob.glob(os.path.join(PGO_DIR, "**", "*.gcda"), recursive=True):
+        return f"the training runs left no counts in {PGO_DIR}"
+    return ""
+
+
+def build_with_profile() -> int:
+    """``--pgo``: instrumented build, training, optimised build (module docstring)."""
+    if not os.path.exists(TRAINER):
+        print(f"build_native: --pgo trains on {TRAINER}, which is not here", file=sys.stderr)
+        return 1
+    shutil.rmtree(PGO_DIR, ignore_errors=True)
+    t0 = time.monotonic()
+    if _build_in_place(True, profile_cflags("generate")) != 0:
+        return 1
+    why = _train()
+    if why:
+        # never leave the instrumented build in place: it writes counts at every exit
+        print(f"build_native: training failed ({why}); building without a profile")
+        _build_in_place(True)
+        return 1
+    print(f"build_native: trained in {time.monotonic() - t0:.0f} s (with the first build)")
+    if _build_in_place(True, profile_cflags("use")) != 0:
+        return 1
+    native.write_manifest(ROOT, note=PGO_NOTE)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    ap.add_argument("--force", action="store_true", help="rebuild even when up to date")
+    ap.add_argument("--clean", action="store_true", help="remove the build and stop")
+    ap.add_argument("--pgo", action="store_true", help="profile-guided build (slower to make)")
+    args = ap.parse_args(argv)
+    if args.clean:
+        remove_build(ROOT)
+        shutil.rmtree(os.path.join(ROOT, C_DIR), ignore_errors=True)
+        shutil.rmtree(PGO_DIR, ignore_errors=True)
+        print("build_native: removed; l7lb runs as pure Python")
+        return 0
+    if args.pgo:
+        return build_with_profile()
+    return _build_in_place(args.force)
 
 
 if __name__ == "__main__":

@@ -92,6 +92,16 @@ def read_cpu_times(path: Path = Path("/proc/stat")) -> tuple[int, int]:
     return cpu_times(path.read_text())
 
 
+def l7lb_build(repo: Path) -> str:
+    """What the compiled l7lb under ``repo`` is: "compiled", "compiled, <how>" (e.g.
+    profile-guided), or why it is not (the runner then refuses the compiled set-ups)."""
+    from l7lb import native
+
+    state = native.check(str(repo), {})
+    note = native.build_note(str(repo)) if state == "compiled" else ""
+    return f"{state}, {note}" if note else state
+
+
 def collect(repo: Path) -> Machine:
     try:
         info = Path("/proc/cpuinfo").read_text()
@@ -107,6 +117,7 @@ def collect(repo: Path) -> Machine:
         "uvloop": _dist("uvloop"),
         "httptools": _dist("httptools"),
         "h11": _dist("h11"),
+        "l7lb build": l7lb_build(repo),
     }
     return Machine(
         nproc=os.cpu_count() or 0,

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 from harness import configs, tlsparams
-from harness.machine import cpu_model
+from harness.machine import cpu_model, l7lb_build
 from harness.runner import make_cert
 
 from l7lb.config.load import load_config
@@ -123,3 +123,19 @@ def test_cpu_model_from_cpuinfo() -> None:
     arm = "processor\t: 0\nBogoMIPS\t: 50.00\nHardware\t: BCM2835\n"
     assert cpu_model(arm) == "BCM2835"
     assert cpu_model("") == "unknown"
+
+
+def test_the_l7lb_build_is_named_with_how_it_was_made(tmp_path: Path) -> None:
+    """The report header says which build was measured: none here, then a manifest that says
+    "compiled nothing", then a profile-guided build of this checkout's sources."""
+    from l7lb import native
+
+    assert l7lb_build(tmp_path).startswith("not built")
+    (tmp_path / "l7lb").mkdir()
+    native.write_manifest(str(tmp_path), reason="no C compiler")
+    assert l7lb_build(tmp_path) == "the build compiled nothing: no C compiler"
+    root = Path(native.__file__).resolve().parent.parent
+    if native.check(str(root), {}) != "compiled":
+        pytest.skip(f"this checkout is not compiled: {native.check(str(root), {})}")
+    note = native.build_note(str(root))
+    assert l7lb_build(root) == (f"compiled, {note}" if note else "compiled")

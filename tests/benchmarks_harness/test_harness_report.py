@@ -239,3 +239,11 @@ def test_new_date_goes_on_top_and_history_stays() -> None:
     assert [s.date for s in parsed] == ["2026-11-26", "2026-11-20"]
     assert parsed[1].scenarios["keepalive-small"].strip() == "### k\nweek ago"
     assert new.index("## 2026-11-26") < new.index("## 2026-11-20")
+
+
+def test_the_header_names_the_l7lb_build_measured() -> None:
+    built = {**MACHINE.versions, "l7lb build": "compiled, profile-guided: gcc -fprofile-use"}
+    machine = Machine(**{**MACHINE.__dict__, "versions": built})
+    header = report.run_header("2026-12-02", machine, "cmd", "pins")
+    assert "- l7lb's hot path: compiled, profile-guided: gcc -fprofile-use\n" in header
+    assert "- l7lb's hot path: not recorded\n" in report.run_header("d", MACHINE, "cmd", "pins")

@@ -101,3 +101,57 @@ def test_without_a_c_compiler_the_build_warns_removes_the_old_build_and_says_why
         check=True,
     ).stdout
     assert described == f"hot path runs as pure Python: the build compiled nothing: {why}\n"
+
+
+def test_the_profile_flags_make_gcc_count_then_use_the_counts(tmp_path: Path) -> None:
+    """``--pgo``'s two stages on a small C file with this machine's gcc: the instrumented
+    program leaves its counts in the directory, and the second compile reads them (gcc warns
+    when a profile it was told to use is missing or does not match: none here)."""
+    if shutil.which("gcc") is None:
+        pytest.skip("no gcc on this machine")
+    build_native = _load_build_native()
+    src = tmp_path / "hot.c"
+    src.write_text(
+        "#include <stdio.h>\n"
+        "int main(int argc, char **argv) { long s = 0;\n"
+        "  for (long i = 0; i < 100000; i++) s += (i % 7 == 0) ? i : argc;\n"
+        '  printf("%ld\\n", s); return 0; }\n'
+    )
+    counts = tmp_path / "pgo"
+    exe = tmp_path / "hot"
+    obj = tmp_path / "hot.o"
+
+    def gcc(stage: str) -> subprocess.CompletedProcess[str]:
+        flags = build_native.profile_cflags(stage, str(counts))
+        subprocess.run(
+            ["gcc", "-O2", *flags, "-Wcoverage-mismatch", "-c", str(src), "-o", str(obj)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return subprocess.run(
+            ["gcc", *flags, str(obj), "-o", str(exe)], check=True, capture_output=True, text=True
+        )
+
+    gcc("generate")
+    assert not counts.exists()
+    assert subprocess.run([str(exe)], capture_output=True, check=True).stdout.strip()
+    assert list(counts.rglob("*.gcda")), "the instrumented program left no counts"
+    used = gcc("use")
+    assert "profile" not in used.stderr
+    with pytest.raises(ValueError, match="generate or use"):
+        build_native.profile_cflags("train", str(counts))
+
+
+def test_every_training_run_is_a_mode_the_microbenchmark_has() -> None:
+    """The training's arguments are microbench.py's own: an option it lost would end --pgo
+    with a usage error, after the slow instrumented build."""
+    build_native = _load_build_native()
+    spec = importlib.util.spec_from_file_location("microbench", build_native.TRAINER)
+    assert spec is not None and spec.loader is not None
+    microbench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(microbench)
+    parser = microbench.arg_parser()
+    for args, requests in build_native.TRAINING:
+        parsed = parser.parse_args([*args, "--requests", str(requests), "--repeats", "1"])
+        assert parsed.requests == requests and not parsed.instructions

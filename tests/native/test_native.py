@@ -201,3 +201,19 @@ def test_every_engine_module_is_compiled() -> None:
     root = Path(l7lb.proxy.__file__).parent
     modules = {f"l7lb.proxy.{p.stem}" for p in root.glob("*.py") if p.stem != "__init__"}
     assert modules - interpreted - set(native.HOT) == set()
+
+
+def test_a_note_on_how_the_build_was_made_is_kept_and_does_not_change_the_check(
+    tmp_path: Path,
+) -> None:
+    _fake_build(tmp_path)
+    assert native.build_note(str(tmp_path)) == ""
+    native.write_manifest(str(tmp_path), note="profile-guided (gcc\n -fprofile-use)")
+    manifest = (tmp_path / "l7lb" / native.MANIFEST).read_text()
+    assert manifest.startswith("# profile-guided (gcc -fprofile-use)\n")
+    assert native.check(str(tmp_path), {}) == "compiled"
+    assert native.build_note(str(tmp_path)) == "profile-guided (gcc -fprofile-use)"
+    # a build that compiled nothing carries no note: it says why instead
+    native.write_manifest(str(tmp_path), reason="no C compiler", note="profile-guided")
+    assert native.build_note(str(tmp_path)) == ""
+    assert native.check(str(tmp_path), {}) == "the build compiled nothing: no C compiler"
