@@ -48,6 +48,9 @@ sys.path.insert(0, ROOT)
 from l7lb import native  # noqa: E402
 
 C_DIR = os.path.join("build", "native")  # mypyc's C output, relative to ROOT
+# gcc's -O for the build, 3 unless set: 0 compiles in a fraction of the time, for checking the
+# build itself (tests/packaging/test_install.py), never for serving
+OPT_ENV = "L7LB_BUILD_OPT"
 PGO_DIR = os.path.join(ROOT, "build", "pgo")  # gcc's counts (*.gcda) of the training runs
 TRAINER = os.path.join(ROOT, "benchmarks", "microbench.py")
 # (arguments, requests) per training run: each request path the benchmarks measure, plain and
@@ -131,7 +134,9 @@ class BuildNative(build_ext):
         if not why:
             why, fix = self._compile(), "fix that"
             if not why:
-                native.write_manifest(ROOT, dest)
+                level = os.environ.get(OPT_ENV, "3")
+                note = "" if level == "3" else f"gcc -O{level} ({OPT_ENV}), not for serving"
+                native.write_manifest(ROOT, dest, note=note)
                 return
         self.extensions = []
         remove_build(dest)
@@ -148,12 +153,21 @@ class BuildNative(build_ext):
         from mypyc.build import mypycify
 
         t0 = time.monotonic()
+        opt_level = os.environ.get(OPT_ENV, "3")
+        if opt_level not in ("0", "1", "2", "3"):
+            return f"{OPT_ENV}={opt_level!r} is not a gcc optimisation level (0, 1, 2 or 3)"
         paths = [os.path.relpath(native.source_path(m, ROOT), ROOT) for m in native.HOT]
         try:
             with _in_root():
                 # multi_file: one C file per module rather than one of ~1 MB, which gcc -O3
                 # compiles in about half the time (and the files on every CPU at once)
-                built = mypycify(paths, group_name=native.GROUP, target_dir=C_DIR, multi_file=True)
+                built = mypycify(
+                    paths,
+                    group_name=native.GROUP,
+                    target_dir=C_DIR,
+                    multi_file=True,
+                    opt_level=opt_level,
+                )
                 made = {e.name: e for e in built}
                 if set(made) != {e.name for e in self.extensions}:
                     return f"mypyc made {sorted(made)}, not the extensions setup.py declared"
@@ -266,6 +280,8 @@ def _train() -> str:
     """Run ``TRAINING`` on the instrumented build in place: "" when every run ended well and
     left counts, else what went wrong."""
     env = {k: v for k, v in os.environ.items() if k != "L7LB_PURE"}
+    # this checkout's l7lb, installed in the environment or not
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))
     for args, requests in TRAINING:
         argv = [sys.executable, TRAINER, *args, "--requests", str(requests), "--repeats", "1"]
         try:
@@ -282,6 +298,9 @@ def _train() -> str:
 
 def build_with_profile() -> int:
     """``--pgo``: instrumented build, training, optimised build (module docstring)."""
+    if os.environ.get(OPT_ENV, "3") != "3":
+        print(f"build_native: --pgo builds at gcc -O3; unset {OPT_ENV}", file=sys.stderr)
+        return 2
     if not os.path.exists(TRAINER):
         print(f"build_native: --pgo trains on {TRAINER}, which is not here", file=sys.stderr)
         return 1
