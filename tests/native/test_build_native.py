@@ -103,6 +103,36 @@ def test_without_a_c_compiler_the_build_warns_removes_the_old_build_and_says_why
     assert described == f"hot path runs as pure Python: the build compiled nothing: {why}\n"
 
 
+@pytest.mark.parametrize("args", [["--force"], ["--pgo"]])
+def test_an_optimisation_level_that_is_not_one_compiles_nothing_and_says_why(
+    tmp_path: Path, args: list[str]
+) -> None:
+    """L7LB_BUILD_OPT is checked before mypyc runs; --pgo only builds at -O3."""
+    tree = _copy_checkout(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k != "L7LB_PURE"}
+    env["L7LB_BUILD_OPT"] = "fast" if args == ["--force"] else "0"
+    run = subprocess.run(
+        [sys.executable, "tools/build_native.py", *args],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if args == ["--pgo"]:
+        assert run.returncode == 2
+        assert "build_native: --pgo builds at gcc -O3; unset L7LB_BUILD_OPT" in run.stderr
+        assert not (tree / "build").exists()  # nothing was compiled
+        return
+    assert run.returncode == 1, run.stderr
+    why = (
+        "L7LB_BUILD_OPT='fast' is not a gcc optimisation level (0, 1, 2 or 3); "
+        "to compile: fix that, then run tools/build_native.py"
+    )
+    assert (tree / "l7lb" / native.MANIFEST).read_text() == f"not-compiled {why}\n"
+    assert native.compiled_files(str(tree)) == {}
+
+
 def test_the_profile_flags_make_gcc_count_then_use_the_counts(tmp_path: Path) -> None:
     """``--pgo``'s two stages on a small C file with this machine's gcc: the instrumented
     program leaves its counts in the directory, and the second compile reads them (gcc warns
