@@ -62,6 +62,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument(
         "--wait-max", type=float, default=600.0, help="seconds to wait for --wait-idle per round"
     )
+    ap.add_argument(
+        "--python",
+        default=sys.executable,
+        help="the interpreter that runs l7lb and the floors (default: this one); it needs "
+        "l7lb's dependencies and the CPython minor version of the build in this checkout",
+    )
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "RESULTS.md")
     ap.add_argument(
         "--no-write", action="store_true", help="print the report, leave RESULTS.md alone"
@@ -71,6 +77,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         ap.error("--runs must be >= 1 and --duration > 0")
     if not 0 <= args.wait_idle <= 1 or args.wait_max < 0:
         ap.error("--wait-idle is a share from 0 to 1, --wait-max seconds >= 0")
+    if args.python != sys.executable and (why := machine.foreign_python(args.python, REPO)):
+        ap.error(f"--python {args.python}: {why}")
     return args
 
 
@@ -84,9 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         repo=REPO,
         wait_idle=args.wait_idle,
         wait_max=args.wait_max,
+        python=args.python,
     )
     started = dt.datetime.now(dt.UTC)
-    info = machine.collect(REPO)
+    info = machine.collect(REPO, args.python)
     print(f"l7lb {info.commit}; load average {info.loadavg}", flush=True)
 
     results: list[ScenarioResult] = []

@@ -1,16 +1,18 @@
 """CPU per connection (or request) of l7lb builds and HAProxy side by side, measured in turns.
 
     python tools/tls_ab.py [--scenario tls-resume-id] [--rounds 5] [--seconds 4]
-                           [--haproxy] NAME=TREE [NAME=TREE ...]
+                           [--haproxy] NAME=TREE[@PYTHON] [NAME=TREE[@PYTHON] ...]
 
-Each TREE is a checkout of l7lb (its hot path compiled, or not: the tool says which) run with
-this virtualenv's Python from that directory, one worker. All servers run at once, each pinned
-to CPU 1, in front of one nginx backend on CPU 0; then, round after round, the load of the
-chosen `benchmarks/scenarios/NAME.toml` (the same command `benchmarks/compare.py` runs:
-`l7lb bench`, four `openssl s_time` or wrk, on CPU 0) goes to each server in turn, and the CPU
-the server process spent (utime + stime from `/proc/PID/stat`) is divided by the connections the
-client made (the requests, for a wrk scenario such as keepalive-small). It prints the median
-per server and its ratio to the first one (or to HAProxy).
+Each TREE is a checkout of l7lb (its hot path compiled, or not: the tool says which) run from
+that directory with this virtualenv's Python, or with PYTHON (another interpreter's
+virtualenv, with l7lb's dependencies and the tree built for it), one worker. All servers run
+at once, each pinned to CPU 1, in front of one nginx backend on CPU 0; then, round after
+round, the load of the chosen `benchmarks/scenarios/NAME.toml` (the same command
+`benchmarks/compare.py` runs: `l7lb bench`, four `openssl s_time` or wrk, on CPU 0) goes to
+each server in turn, and the CPU the server process spent (utime + stime from
+`/proc/PID/stat`) is divided by the connections the client made (the requests, for a wrk
+scenario such as keepalive-small). It prints the median per server and its ratio to the
+first one (or to HAProxy).
 
 `compare.py` runs one proxy after the other, so the machine's drift between them can swamp a
 change of a few per cent; turns within one round see the same machine. Used for the A/B figures
@@ -56,14 +58,12 @@ def start_backend(tmp: Path) -> tuple[Managed, int]:
 
 
 def start_l7lb(
-    tmp: Path, name: str, tree: str, backend: int, cert: configs.Cert | None
+    tmp: Path, name: str, tree: str, backend: int, cert: configs.Cert | None, python: str
 ) -> tuple[Managed, int, int]:
     port = free_port()
     conf = tmp / f"{name}.toml"
     conf.write_text(configs.l7lb(port, [backend], "httptools", cert, False))
-    argv = pinned(
-        PROXY_CPU, [sys.executable, "-m", "l7lb", "run", "-c", str(conf), "--workers", "1"]
-    )
+    argv = pinned(PROXY_CPU, [python, "-m", "l7lb", "run", "-c", str(conf), "--workers", "1"])
     proc = Managed(name, argv, tmp / f"{name}.out", cwd=tree)
     proc.start()
     proc.wait_listening(port)
@@ -123,7 +123,7 @@ def one_turn(
 
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="tools/tls_ab.py", description=__doc__)
-    ap.add_argument("trees", nargs="+", metavar="NAME=TREE")
+    ap.add_argument("trees", nargs="+", metavar="NAME=TREE[@PYTHON]")
     ap.add_argument("--scenario", default="tls-resume-id", choices=sorted(SCENARIOS))
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=4.0)
@@ -140,8 +140,10 @@ def main(argv: list[str]) -> int:
         servers: list[tuple[str, Managed, int, int]] = []
         try:
             for item in args.trees:
-                name, _, tree = item.partition("=")
-                servers.append((name, *start_l7lb(tmp, name, tree, bport, cert)))
+                name, _, where = item.partition("=")
+                tree, _, python = where.partition("@")
+                python = python or sys.executable
+                servers.append((name, *start_l7lb(tmp, name, tree, bport, cert, python)))
             if args.haproxy:
                 servers.append(("haproxy", *start_haproxy(tmp, bport, cert)))
             for r in range(args.rounds):

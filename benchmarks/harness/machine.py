@@ -102,7 +102,42 @@ def l7lb_build(repo: Path) -> str:
     return f"{state}, {note}" if note else state
 
 
-def collect(repo: Path) -> Machine:
+def interpreter(python: str) -> str:
+    """The version and path of the interpreter that runs the Python proxies, as it says."""
+    out = _first_line([python, "-c", "import sys; print(sys.version.split()[0], sys.executable)"])
+    return out or f"{python} (did not run)"
+
+
+_PROBE = (
+    "import sys, uvloop, httptools\n"
+    "from l7lb import native\n"
+    "print('%d.%d' % sys.version_info[:2]); print(native.check())\n"
+)
+
+
+def foreign_python(python: str, repo: Path) -> str:
+    """Why ``python`` cannot run ``repo``'s l7lb as this interpreter would, or "": it must
+    run, be this CPython minor version (the build's ABI), have uvloop and httptools, and find
+    the build in ``repo`` current."""
+    try:
+        done = subprocess.run(
+            [python, "-c", _PROBE], cwd=repo, capture_output=True, text=True, timeout=60
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"does not run ({exc})"
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return f"cannot import l7lb and its dependencies: {last}"
+    version, state = [*done.stdout.splitlines(), "", ""][:2]
+    ours = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    if version != ours:
+        return f"is Python {version}; the build here is for {ours}"
+    if state != "compiled":
+        return f"does not run this checkout's build: {state}"
+    return ""
+
+
+def collect(repo: Path, python: str = sys.executable) -> Machine:
     try:
         info = Path("/proc/cpuinfo").read_text()
     except OSError:
@@ -118,6 +153,7 @@ def collect(repo: Path) -> Machine:
         "httptools": _dist("httptools"),
         "h11": _dist("h11"),
         "l7lb build": l7lb_build(repo),
+        "python under test": interpreter(python),
     }
     return Machine(
         nproc=os.cpu_count() or 0,

@@ -269,6 +269,7 @@ def run_header(date: str, machine: Machine, command: str, pinning: str) -> str:
         f"- python {v.get('python')}, uvloop {v.get('uvloop')}, httptools {v.get('httptools')}, "
         f"h11 {v.get('h11')}",
         f"- l7lb's hot path: {v.get('l7lb build', 'not recorded')}",
+        f"- the interpreter of l7lb and the floors: {v.get('python under test', 'not recorded')}",
         f"- command: `{command}`",
         f"- pinning: {pinning}",
         "",

@@ -53,6 +53,9 @@ class Settings:
     # while nothing of ours runs; 0 measures and records the share without waiting.
     wait_idle: float = 0.0
     wait_max: float = 600.0
+    # the interpreter that runs l7lb and the floors (compare.py --python); the load clients
+    # and this harness run on this one
+    python: str = sys.executable
 
 
 class Skip(Exception):
@@ -192,7 +195,7 @@ class Bench:
             conf = self.tmp / f"probe-{label}.toml"
             conf.write_text(self._l7lb_config(sc, v, free_port()))
             rc, out = run_bounded(
-                [sys.executable, "-m", "l7lb", "check", "-c", str(conf)], timeout=30
+                [self.s.python, "-m", "l7lb", "check", "-c", str(conf)], timeout=30
             )
             if rc == 2:
                 raise Skip(f"l7lb rejects the {label} configuration: {_tail(out, 3)}")
@@ -214,7 +217,7 @@ class Bench:
         if v.proxy == "l7lb":
             text = configs.l7lb(port, ports, v.parser, cert, v.cookie)
             conf = self.tmp / f"{v.label}.toml"
-            argv = [sys.executable, "-m", "l7lb", "run", "-c", str(conf), "--workers", "1"]
+            argv = [self.s.python, "-m", "l7lb", "run", "-c", str(conf), "--workers", "1"]
             env = ["L7LB_PURE=1"] if v.pure else []
             if not v.pure and (build := native.check()) != "compiled":
                 # the figures of the shipped build must not silently be the pure path's
@@ -231,7 +234,7 @@ class Bench:
             text = f"(no configuration: {FLOOR} --mode {v.parser})"
             conf = self.tmp / f"{v.label}.txt"
             argv = [
-                sys.executable,
+                self.s.python,
                 str(FLOOR),
                 "--mode",
                 v.parser,

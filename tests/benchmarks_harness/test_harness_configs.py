@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 from harness import configs, tlsparams
-from harness.machine import cpu_model, l7lb_build
+from harness.machine import cpu_model, foreign_python, l7lb_build
 from harness.runner import make_cert
 
 from l7lb.config.load import load_config
@@ -139,3 +139,32 @@ def test_the_l7lb_build_is_named_with_how_it_was_made(tmp_path: Path) -> None:
         pytest.skip(f"this checkout is not compiled: {native.check(str(root), {})}")
     note = native.build_note(str(root))
     assert l7lb_build(root) == (f"compiled, {note}" if note else "compiled")
+
+
+def _fake_python(tmp_path: Path, name: str, body: str) -> str:
+    script = tmp_path / name
+    script.write_text(f"#!/bin/sh\n{body}\n")
+    script.chmod(0o755)
+    return str(script)
+
+
+def test_compare_refuses_an_interpreter_that_cannot_run_this_build(tmp_path: Path) -> None:
+    """compare.py --python: each reason is named; this suite's own interpreter is accepted
+    when the checkout's build is current."""
+    import sys
+
+    from l7lb import native
+
+    root = Path(native.__file__).resolve().parent.parent
+    assert foreign_python(str(tmp_path / "none"), root).startswith("does not run (")
+    broken = _fake_python(tmp_path, "broken", "echo 'ModuleNotFoundError: uvloop' >&2; exit 1")
+    assert foreign_python(broken, root) == (
+        "cannot import l7lb and its dependencies: ModuleNotFoundError: uvloop"
+    )
+    other = _fake_python(tmp_path, "other", "echo 3.99; echo compiled")
+    ours = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    assert foreign_python(other, root) == f"is Python 3.99; the build here is for {ours}"
+    stale = _fake_python(tmp_path, "stale", f"echo {ours}; echo 'not built'")
+    assert foreign_python(stale, root) == "does not run this checkout's build: not built"
+    if native.check(str(root), {}) == "compiled":
+        assert foreign_python(sys.executable, root) == ""
