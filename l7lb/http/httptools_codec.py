@@ -197,6 +197,8 @@ class HttptoolsRequestParser(RequestParser):
         self._body = _BodyReader()
         self._llhttp = _Completion()  # set by llhttp when the head it was fed is a whole message
         self._parser = HttpRequestParser(self._llhttp)
+        # bound with each new llhttp: calling it skips the lookup by name of every feed
+        self._feed = self._parser.feed_data
         self._head: RequestHead | None = None
 
     # -- RequestParser -----------------------------------------------------------------------
@@ -252,7 +254,7 @@ class HttptoolsRequestParser(RequestParser):
             self._llhttp.done = False
             reuse = True
             try:
-                self._parser.feed_data(head)
+                self._feed(head)
             except HttpParserUpgrade:
                 reuse = False  # llhttp stops after an upgrade head; our framing decides
             except HttpParserError as exc:
@@ -267,6 +269,7 @@ class HttptoolsRequestParser(RequestParser):
             self._head = rh
             if not (reuse and self._llhttp.done):
                 self._parser = HttpRequestParser(self._llhttp)
+                self._feed = self._parser.feed_data
             events.append(rh)
             rest = buf[end:] if end < len(buf) else b""
             self._buf = b""
@@ -317,6 +320,7 @@ class HttptoolsResponseParser(ResponseParser):
         self._body = _BodyReader()
         self._llhttp = _Completion()  # set by llhttp when the head it was fed is a whole message
         self._parser = HttpResponseParser(self._llhttp)
+        self._feed = self._parser.feed_data  # bound with each new llhttp, as for requests
         self._methods: deque[bytes] = deque()
         self._head: ResponseHead | None = None
 
@@ -379,7 +383,7 @@ class HttptoolsResponseParser(ResponseParser):
             self._llhttp.done = False
             reuse = True
             try:
-                self._parser.feed_data(head)
+                self._feed(head)
             except HttpParserUpgrade:
                 reuse = False
             except HttpParserError as exc:
@@ -396,6 +400,7 @@ class HttptoolsResponseParser(ResponseParser):
             if not reuse or not (self._llhttp.done or self._body_to_llhttp(rh, rest)):
                 # e.g. a HEAD response announcing a length: llhttp now waits for a body
                 self._parser = HttpResponseParser(self._llhttp)
+                self._feed = self._parser.feed_data
             if rh.status >= 200 and self._methods:
                 self._methods.popleft()
             events.append(rh)
@@ -429,7 +434,7 @@ class HttptoolsResponseParser(ResponseParser):
         if rh.framing is not Framing.LENGTH or len(rest) < length:
             return False
         try:
-            self._parser.feed_data(rest if len(rest) == length else rest[:length])
+            self._feed(rest if len(rest) == length else rest[:length])
         except HttpParserError:
             return False
         return self._llhttp.done

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Final
 
 from l7lb.balancing import ServerState
@@ -38,7 +39,7 @@ from l7lb.proxy.flow import ReadGate
 from l7lb.proxy.h1 import H1Connection
 from l7lb.proxy.h2 import H2Connection
 from l7lb.proxy.h2c import PriorKnowledge
-from l7lb.proxy.link import BackendLink, Requester
+from l7lb.proxy.link import BackendLink, BackendUser, Requester
 from l7lb.proxy.runtime import PoolRuntime, VipRuntime
 from l7lb.proxy.services import WorkerServices
 from l7lb.proxy.upstream import BackendConnection, abort, close
@@ -49,7 +50,7 @@ from l7lb.tls.stream import TlsStream
 log: Final = logging.getLogger("l7lb.proxy")
 
 
-class ClientConnection(asyncio.Protocol):
+class ClientConnection(asyncio.Protocol, BackendUser):
     def __init__(
         self, services: WorkerServices, vip: VipRuntime, arrival: Arrival | None = None
     ) -> None:
@@ -59,6 +60,9 @@ class ClientConnection(asyncio.Protocol):
         self.rt = services.rt
         self.vip = vip
         self.loop = services.loop
+        # the loop's clock, bound once: a compiled call of a bound method skips the lookup
+        # by name that ``self.clock()`` makes each time (twice per proxied request)
+        self.clock: Callable[[], float] = services.loop.time
         self.transport: asyncio.Transport | None = None
         self.conn: Engine | None = None
         self.gate = ReadGate()
@@ -80,7 +84,7 @@ class ClientConnection(asyncio.Protocol):
         else:
             peer = transport.get_extra_info("peername")
         address = peer[0] if peer else "-"
-        now = self.loop.time()
+        now = self.clock()
         limits = self.vip.limits
         if limits is not None:
             # every limit counts by this address (a PROXY header's, when there is one)
@@ -113,21 +117,21 @@ class ClientConnection(asyncio.Protocol):
         once its streams are done (an HTTP/1.1 one closes after its current response)."""
         conn = self.conn
         if isinstance(conn, H2Connection | PriorKnowledge) and not self.closed:
-            now = self.loop.time()
+            now = self.clock()
             conn.drain(now)
             self._run(now)
 
     def data_received(self, data: bytes) -> None:
         conn = self.conn
         assert conn is not None
-        now = self.loop.time()
+        now = self.clock()
         conn.receive(data, now)
         self._run(now)
 
     def eof_received(self) -> bool | None:
         conn = self.conn
         assert conn is not None
-        now = self.loop.time()
+        now = self.clock()
         keep = conn.receive_eof(now)
         self._run(now)
         return True if keep and not self.closed else None
@@ -145,33 +149,33 @@ class ClientConnection(asyncio.Protocol):
             timer.cancel()
         conn = self.conn
         if conn is not None:
-            now = self.loop.time()
+            now = self.clock()
             conn.lost(now)
             self._run(now)
 
     def pause_writing(self) -> None:
         if self.conn is not None:
             self.conn.client_full(True)
-            self._run(self.loop.time())
+            self._run(self.clock())
 
     def resume_writing(self) -> None:
         if self.conn is not None and not self.closed:
             self.conn.client_full(False)
-            self._run(self.loop.time())
+            self._run(self.clock())
 
     # ---- what backend connections report (link.BackendUser) -----------------------------------
 
     def backend_data(self, link: BackendLink, data: bytes) -> None:
         ex = link.exchange
         if ex is not None:
-            now = self.loop.time()
+            now = self.clock()
             ex.backend_received(link, data, now)
             self._run(now)
 
     def backend_lost(self, link: BackendLink, error: str) -> None:
         ex = link.exchange
         if ex is not None:
-            now = self.loop.time()
+            now = self.clock()
             ex.backend_closed(link, error, now)
             self._run(now)
 
@@ -179,7 +183,7 @@ class ClientConnection(asyncio.Protocol):
         ex = link.exchange
         if ex is not None:
             ex.backend_full(full)
-            self._run(self.loop.time())
+            self._run(self.clock())
 
     def tunnel_data(self, data: bytes) -> None:
         t = self.transport
@@ -189,17 +193,17 @@ class ClientConnection(asyncio.Protocol):
     def tunnel_lost(self) -> None:
         if self.conn is not None:
             self.conn.tunnel_closed()
-            self._run(self.loop.time())
+            self._run(self.clock())
 
     # ---- answers from elsewhere ------------------------------------------------------------------
 
     def _claimed(self, ex: Requester, name: str | None) -> None:
-        now = self.loop.time()
+        now = self.clock()
         ex.claim_answer(name, now)
         self._run(now)
 
     def _slot_free(self, ex: Requester) -> None:
-        now = self.loop.time()
+        now = self.clock()
         ex.slot_free(now)
         self._run(now)
 
@@ -215,7 +219,7 @@ class ClientConnection(asyncio.Protocol):
             )
         except (TimeoutError, OSError) as exc:
             reason = "timeout" if isinstance(exc, TimeoutError) else str(exc)
-            now = self.loop.time()
+            now = self.clock()
             ex.connect_failed(server, reason, now)
             self._run(now)
             return
@@ -226,7 +230,7 @@ class ClientConnection(asyncio.Protocol):
                 header_for_client(send_proxy, self.arrival, self.transport.get_extra_info)
             )
         link.user = self
-        now = self.loop.time()
+        now = self.clock()
         ex.attached(link, now)
         self._run(now)
 
@@ -391,7 +395,7 @@ class ClientConnection(asyncio.Protocol):
         when = conn.next_deadline()
         if when == NEVER:
             return
-        now = self.loop.time()
+        now = self.clock()
         if when > now:
             self.timer = self.loop.call_at(when, self._on_timer)
             self.timer_at = when
