@@ -236,12 +236,13 @@ class H2Connection(Engine, Owner, Host):
         return False
 
     def lost(self, now: float) -> None:
-        """The connection is gone: every exchange still running is abandoned (499)."""
+        """The connection is gone: every exchange still running is abandoned (499), then
+        the parts let go of the connection (``_let_go``)."""
         self.win.now = now
-        if self.closed and not self.table.streams:
-            return
-        self.closed = True
-        self._abandon_all(499, now)
+        if not self.closed or self.table.streams:
+            self.closed = True
+            self._abandon_all(499, now)
+        self._let_go()
 
     def client_full(self, full: bool) -> None:
         """The socket's write buffer crossed its high-water mark: stop reading (PING and
@@ -437,8 +438,58 @@ class H2Connection(Engine, Owner, Host):
         self.closed = True
         self.out.append(CloseClient(abort=False))
 
+    def _let_go(self) -> None:
+        """The parts keep the connection as their host and owner, a cycle that only the
+        cyclic collector would free. Once the connection is gone they report to ``GONE``
+        instead, which does nothing, and reference counting frees the connection when the
+        glue drops it (tests/tls/test_connection_garbage.py)."""
+        self.flow.owner = GONE
+        self.control.host = GONE
+        self.table.host = GONE
+        self.table.owner = GONE
+        self.requests.host = GONE
+        self.requests.owner = GONE
+
     def _abandon_all(self, status: int, now: float) -> None:
         self.table.abandon(status, now)
         self.block.clear()
         self.flow.unstall()
         self.preface_at = self.idle_at = self.drain_at = NEVER
+
+
+class _Gone(Owner, Host):
+    """What the parts of a connection that is gone report to (``H2Connection._let_go``):
+    nothing is left to act on, so nothing happens."""
+
+    def send(self, stream: H2Stream) -> None:
+        pass
+
+    def credit(self, stream: H2Stream | None, n: int) -> None:
+        pass
+
+    def data_sent(self) -> None:
+        pass
+
+    def finished(self, stream: H2Stream) -> None:
+        pass
+
+    def reset(self, stream: H2Stream, code: int, counted: bool) -> None:
+        pass
+
+    def fail(self, code: int, reason: str, now: float) -> None:
+        pass
+
+    def calm(self, limit: str, now: float) -> None:
+        pass
+
+    def violation(self, limit: str, detail: str) -> None:
+        pass
+
+    def stream_opened(self) -> None:
+        pass
+
+    def stream_gone(self) -> None:
+        pass
+
+
+GONE: Final = _Gone()

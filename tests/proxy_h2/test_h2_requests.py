@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import hpack
 from h2play import Play
 from h2wire import (
@@ -23,6 +25,8 @@ from h2wire import (
     rst,
     settings,
 )
+
+from l7lb.proxy.h2 import GONE, H2Connection
 
 OK5 = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
 
@@ -382,3 +386,38 @@ def test_hpack_decoder_survives_a_huffman_table_and_literal_mix() -> None:
     p.send(frame(HEADERS, END_HEADERS | END_STREAM, 1, block))
     [link] = p.links
     assert p.written(link).startswith(b"GET /p HTTP/1.1\r\nhost: a.example\r\naccept: */*\r\n")
+
+
+def _h2_connections_alive() -> int:
+    return sum(1 for o in gc.get_objects() if type(o) is H2Connection)
+
+
+def test_a_connection_that_is_gone_is_freed_without_the_cyclic_collector() -> None:
+    """Its parts keep it as their host; once it is gone they let go (``GONE``), so dropping
+    the last reference frees it at once: no collector pass per HTTP/2 connection."""
+    gc.collect()
+    before = _h2_connections_alive()
+    gc.disable()
+    try:
+        p = Play()
+        p.start()
+        p.send(p.client.request(1))  # one stream answered, one in flight when it goes
+        p.backend(p.links[0], OK5)
+        p.send(p.client.request(3))
+        p.conn.lost(p.now)
+        p.run()
+        assert [r.status for r in p.logs] == [200, 499]
+        assert p.released[-1] == (p.links[1], False)
+        conn = p.conn
+        assert conn.flow.owner is GONE and conn.control.host is GONE
+        assert conn.table.host is GONE and conn.table.owner is GONE
+        assert conn.requests.host is GONE and conn.requests.owner is GONE
+        # what still comes after the end does nothing
+        conn.lost(p.now)
+        conn.receive(p.client.request(5), p.now)
+        p.run()
+        assert len(p.logs) == 2 and len(p.links) == 2
+        del p, conn
+        assert _h2_connections_alive() == before
+    finally:
+        gc.enable()
