@@ -60,8 +60,8 @@ class ClientConnection(asyncio.Protocol, BackendUser):
         self.rt = services.rt
         self.vip = vip
         self.loop = services.loop
-        # the loop's clock, bound once: a compiled call of a bound method skips the lookup
-        # by name that ``self.clock()`` makes each time (twice per proxied request)
+        # the loop's clock, bound once: calling it skips the lookup by name that
+        # ``self.loop.time()`` would make each time (twice per proxied request)
         self.clock: Callable[[], float] = services.loop.time
         self.transport: asyncio.Transport | None = None
         self.conn: Engine | None = None
