@@ -221,11 +221,14 @@ _TICKET_FILE_HINT = (
 def _parse_url(url: str, where: str, issues: list[Issue]) -> dict[str, Any]:
     if url == "memory":
         return {"url": "memory", "engine": "memory"}
+    head, sep, rest = url.partition("://")
+    if sep and head.lower() == "redis+sentinel":
+        # several hosts: not a netloc urlsplit reads (and Pythons with its bracketed-host
+        # check, 3.11.2 as Debian patches it or 3.12, refuse "[fd00::2],h2" outright)
+        return _parse_sentinel_url(url, *_split_hierarchy(rest), where, issues)
     try:
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
-        if scheme == "redis+sentinel":  # several hosts: not a netloc urlsplit can read
-            return _parse_sentinel_url(url, parts.netloc, parts.path, parts.query, where, issues)
         port = parts.port
     except ValueError as exc:
         issues.append((where, f"malformed URL: {exc}", _URL_HINT))
@@ -297,6 +300,18 @@ def _parse_url(url: str, where: str, issues: list[Issue]) -> dict[str, Any]:
         else:
             kw[_REDIS_QUERY[name]] = value
     return kw
+
+
+def _split_hierarchy(rest: str) -> tuple[str, str, str]:
+    """The authority, path and query of what follows "scheme://" (RFC 3986 3: the authority
+    ends at the first "/", "?" or "#"; the fragment is dropped), without reading the
+    authority as one host."""
+    rest = rest.partition("#")[0]
+    rest, _, query = rest.partition("?")
+    slash = rest.find("/")
+    if slash < 0:
+        return rest, "", query
+    return rest[:slash], rest[slash:], query
 
 
 def _parse_sentinel_url(

@@ -95,6 +95,30 @@ def test_sentinel_url() -> None:
 
 
 @pytest.mark.parametrize(
+    ("url", "sentinels", "service", "db"),
+    [
+        # a bracketed IPv6 sentinel before another one, with and without a port: urlsplit
+        # refuses such a netloc on Pythons with its bracketed-host check (Debian's 3.11.2,
+        # 3.12), so the sentinel list must not go through it
+        ("redis+sentinel://[fd00::2],h2/m", (("fd00::2", 26379), ("h2", 26379)), "m", 0),
+        (
+            "redis+sentinel://[fd00::2]:26381,[fd00::3]:26382/m/3",
+            (("fd00::2", 26381), ("fd00::3", 26382)),
+            "m",
+            3,
+        ),
+        ("REDIS+SENTINEL://h1,h2/m#frag", (("h1", 26379), ("h2", 26379)), "m", 0),
+        ("redis+sentinel://h1/m/", (("h1", 26379),), "m", 0),
+    ],
+)
+def test_sentinel_url_host_lists(
+    url: str, sentinels: tuple[tuple[str, int], ...], service: str, db: int
+) -> None:
+    s = parse({"url": url, "session_key": HEX})
+    assert (s.sentinels, s.service, s.db) == (sentinels, service, db)
+
+
+@pytest.mark.parametrize(
     ("table", "path", "fragment"),
     [
         ({"url": "redis://h"}, "store.session_key", "required"),
@@ -105,6 +129,7 @@ def test_sentinel_url() -> None:
         ({"url": "redis+sentinel://h/m/x", "session_key": HEX}, "store.url", "not a number"),
         ({"url": "redis+sentinel://h/m/0/1", "session_key": HEX}, "store.url", "master name"),
         ({"url": "redis+sentinel://h/m?db=1", "session_key": HEX}, "store.url", "no URL options"),
+        ({"url": "redis+sentinel://h/m?db=1#x", "session_key": HEX}, "store.url", "no URL options"),
         ({"url": "redis+sentinel://h/m"}, "store.session_key", "required"),
         ({"url": "sentinel://h/m", "session_key": HEX}, "store.url", "unknown store"),
         ({"url": "rediss+sentinel://h/m", "session_key": HEX}, "store.url", "over TLS"),
