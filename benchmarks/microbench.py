@@ -69,7 +69,12 @@ max_idle = 256
 [[pool.p.server]]
 address = "127.0.0.1:19100"
 """
-COOKIE = '[pool.p.persistence]\nmode = "cookie"\nsecret = "0123456789abcdef0123456789abcdef"'
+# as benchmarks/harness/configs.py sets it up for compare.py's cookie scenarios (HAProxy's
+# "insert indirect nocache")
+COOKIE = (
+    '[pool.p.persistence]\nmode = "cookie"\nsecret = "0123456789abcdef0123456789abcdef"\n'
+    "indirect = true\nnocache = true"
+)
 
 REQUEST = (
     b"GET /index.html HTTP/1.1\r\nHost: www.example.com\r\n"
@@ -412,7 +417,10 @@ async def run(
         backend.data_received(RESPONSE)
         found = re.search(rb"set-cookie: (L7LB=[^;]+)", ct.last)
         assert found is not None, "no cookie was set"
-        request = request.replace(b"Cookie: a=b; c=d", b"Cookie: a=b; c=d; " + found.group(1))
+        if wrk:  # as compare.py's wrk sends it (send_cookie): the persistence cookie alone
+            request = request.replace(b"\r\n\r\n", b"\r\nCookie: " + found.group(1) + b"\r\n\r\n")
+        else:
+            request = request.replace(b"Cookie: a=b; c=d", b"Cookie: a=b; c=d; " + found.group(1))
     best = float("inf")
     for r in range(repeats):
         # --distinct: the application's own cookie differs on every request, in every
@@ -420,10 +428,20 @@ async def run(
         # makes it); made before the clock starts
         variants: list[bytes] = []
         if distinct:
-            variants = [request.replace(b"a=b", b"a=%d.%d" % (r, i)) for i in range(requests)]
+            if wrk:  # benchmarks/wrk/distinct_cookies.lua: "Cookie: SRV=...; session=<hex>"
+                variants = [
+                    request.replace(b"\r\n\r\n", b"; session=%02x%014x\r\n\r\n" % (r, i))
+                    for i in range(requests)
+                ]
+            else:
+                variants = [request.replace(b"a=b", b"a=%d.%d" % (r, i)) for i in range(requests)]
         t0 = time.perf_counter()
         if new_conn:  # a client connection per request: made, used once, lost
-            closing = request.replace(b"Connection: keep-alive", b"Connection: close")
+            if wrk:  # compare.py's new-conn: wrk -H "Connection: close"
+                closing = request.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
+            else:
+                closing = request.replace(b"Connection: keep-alive", b"Connection: close")
+            assert b"Connection: close" in closing
             for _ in range(requests):
                 conn = ClientConnection(services, rt.vips["b"])
                 conn.connection_made(ct)  # type: ignore[arg-type]
@@ -445,6 +463,8 @@ async def run(
                 backend.data_received(RESPONSE)
         best = min(best, (time.perf_counter() - t0) / requests)
     assert ct.writes >= requests and bt.writes >= requests, "requests were not proxied"
+    # indirect: a client whose cookie was read and names its server gets no new one
+    assert not cookie or b"set-cookie" not in ct.last.lower(), "the cookie was not recognised"
     return best
 
 
