@@ -45,13 +45,19 @@ _REFRESH: Final = b"refresh"
 
 
 class HeadEdit:
-    """Fields to remove (by name, every field of it) and fields to append, in order."""
+    """Fields to remove (by name, every field of it) and fields to append, in order.
+    ``block``: the first ``covered`` fields of ``add`` already rendered as field lines (a
+    ``Forwarding`` memo's), which ``splice`` copies instead of rendering them again."""
 
-    __slots__ = ("add", "cut")
+    __slots__ = ("add", "block", "covered", "cut")
 
-    def __init__(self, cut: list[bytes], add: Headers) -> None:
+    def __init__(
+        self, cut: list[bytes], add: Headers, block: bytes = b"", covered: int = 0
+    ) -> None:
         self.cut = cut
         self.add = add
+        self.block = block
+        self.covered = covered
 
     def remove(self, name: bytes) -> None:
         if name not in self.cut:
@@ -59,6 +65,68 @@ class HeadEdit:
 
     def __repr__(self) -> str:
         return f"HeadEdit(cut={self.cut!r}, add={self.add!r})"
+
+
+class Forwarding:
+    """The forwarding fields one connection's last request got, and their field lines: a
+    keep-alive client asks for the same host again and again, and the fields depend only on
+    what it cannot change between requests (its address, the VIP's scheme, Via and
+    Forwarded settings) and on the request's Host and version. So they are worked out and
+    rendered once per connection and host, not once per request. Used only for a request
+    whose own fields add nothing to them (no X-Forwarded-For, Via or Forwarded to extend,
+    no upgrade); the fields are those of ``forward_additions`` in every case."""
+
+    __slots__ = ("add", "block", "client_ip", "forwarded", "host", "scheme", "version", "via")
+
+    def __init__(self) -> None:
+        self.host: bytes | None = None  # nothing worked out yet
+        self.version = b""
+        self.client_ip = ""
+        self.scheme = b""
+        self.via = b""
+        self.forwarded = False
+        self.add: Headers = []
+        self.block = b""
+
+    def fields(
+        self,
+        client_ip: str,
+        scheme: bytes,
+        host: bytes,
+        via: bytes,
+        forwarded: bool,
+        version: bytes,
+    ) -> Headers:
+        """A new list of the fields (``block`` then holds their lines)."""
+        if not (
+            host == self.host
+            and version == self.version
+            and client_ip == self.client_ip
+            and scheme == self.scheme
+            and via == self.via
+            and forwarded == self.forwarded
+        ):
+            add = forward_additions(
+                [],
+                [],
+                [],
+                client_ip=client_ip,
+                scheme=scheme,
+                host=host,
+                via=via,
+                forwarded=forwarded,
+                upgrade=False,
+                version=version,
+            )
+            self.block = b"".join([name + _SEP + value + _CRLF for name, value in add])
+            self.add = add
+            self.host = host
+            self.version = version
+            self.client_ip = client_ip
+            self.scheme = scheme
+            self.via = via
+            self.forwarded = forwarded
+        return list(self.add)
 
 
 def splice(raw: bytes, lines: list[bytes], first_line: bytes, edit: HeadEdit) -> bytes:
@@ -87,7 +155,12 @@ def splice(raw: bytes, lines: list[bytes], first_line: bytes, edit: HeadEdit) ->
             pos += size
     if end > start:
         parts.append(raw[start:end])
-    for name, value in edit.add:
+    add = edit.add
+    covered = edit.covered
+    if covered:
+        parts.append(edit.block)
+    for k in range(covered, len(add)):
+        name, value = add[k]
         parts.append(name)
         parts.append(_SEP)
         parts.append(value)
@@ -123,11 +196,14 @@ def request_edit(
     forwarded: bool,
     server_host: bytes,
     cookies: list[bytes] | None = None,
+    memo: Forwarding | None = None,
 ) -> HeadEdit:
     """The edit from a client's request to the head its backend gets (the rules of
     ``forwarding.backend_request_headers``). ``server_host``: the realserver's own
     ``host:port``, sent as Host when the request has none. ``cookies``: new values for the
-    request's Cookie fields when persistence changed them (an empty one is dropped)."""
+    request's Cookie fields when persistence changed them (an empty one is dropped).
+    ``memo``: the connection's ``Forwarding``, when it has one (the same edit, worked out
+    with less work)."""
     cut: list[bytes] = []
     xff: list[bytes] = []
     via_chain: list[bytes] = []
@@ -165,18 +241,31 @@ def request_edit(
         sent = host or server_host
         if sent:
             add.append((_HOST, sent))
-    add += forward_additions(
-        xff,
-        via_chain,
-        fwd_chain,
-        client_ip=client_ip,
-        scheme=scheme,
-        host=host,
-        via=via,
-        forwarded=forwarded,
-        upgrade=req.upgrade,
-        version=req.version,
-    )
+    block = b""
+    if (
+        memo is not None
+        and not add
+        and not xff
+        and not via_chain
+        and not fwd_chain
+        and not (req.upgrade)
+    ):
+        add = memo.fields(client_ip, scheme, host, via, forwarded, req.version)
+        block = memo.block
+    else:
+        add += forward_additions(
+            xff,
+            via_chain,
+            fwd_chain,
+            client_ip=client_ip,
+            scheme=scheme,
+            host=host,
+            via=via,
+            forwarded=forwarded,
+            upgrade=req.upgrade,
+            version=req.version,
+        )
+    covered = len(add) if block else 0
     if req.framing is Framing.CHUNKED:
         add.append((b"transfer-encoding", b"chunked"))
     if cookies is not None:
@@ -184,7 +273,7 @@ def request_edit(
         for value in cookies:
             if value:
                 add.append((_COOKIE, value))
-    return HeadEdit(cut, add)
+    return HeadEdit(cut, add, block, covered)
 
 
 def backend_head(
@@ -197,6 +286,7 @@ def backend_head(
     forwarded: bool,
     server_host: bytes,
     cookies: list[bytes] | None = None,
+    memo: Forwarding | None = None,
 ) -> bytes:
     """The HTTP/1.1 head the backend gets for ``req``: ``request_edit``'s edit applied by
     ``backend_request`` (the engine and ``l7lb explain`` both build it here)."""
@@ -208,6 +298,7 @@ def backend_head(
         forwarded=forwarded,
         server_host=server_host,
         cookies=cookies,
+        memo=memo,
     )
     return backend_request(req, target, edit)
 

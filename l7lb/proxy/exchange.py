@@ -35,7 +35,7 @@ from l7lb.http.events import (
     ResponseHead,
     Upgrade,
 )
-from l7lb.http.head_edit import backend_head, response_edit
+from l7lb.http.head_edit import Forwarding, backend_head, response_edit
 from l7lb.proxy import answers
 from l7lb.proxy.answers import Answer
 from l7lb.proxy.body import BodyRelay
@@ -88,6 +88,7 @@ class Exchange(Requester):
         now: float,
         out: list[Command],
         source: SourceEntry | None = None,
+        forwarding: Forwarding | None = None,
     ) -> None:
         self.client = client
         self.rt = rt
@@ -102,11 +103,10 @@ class Exchange(Requester):
         self.dispatch: Dispatch | None = None
         self.link: BackendLink | None = None
         self.deadline = Deadline(rt.timeouts)
-        if rt.body_watch and req.framing is not Framing.NONE:
-            self.deadline.watch_request_body(
-                now, req.expect_continue
-            )  # body_min_rate, body_deadline
+        if rt.body_watch and req.framing is not Framing.NONE:  # body_min_rate, body_deadline
+            self.deadline.watch_request_body(now, req.expect_continue)
         self.source = source  # the client's [vip.limits] counters, if any
+        self.forwarding = forwarding  # the connection's memo of its forwarding fields, if any
         self.req_done = False  # the client has sent the whole request
         self.done = False  # answered (or given up) and logged
         self.discard = False  # the request body is read and dropped (a local answer)
@@ -232,6 +232,7 @@ class Exchange(Requester):
             forwarded=rt.forwarded,
             server_host=b"" if req.host else link.server.server.address.authority,
             cookies=st.request_cookies(d.cookies(), d.sticky) if st and d else None,
+            memo=self.forwarding,
         )
         self.head_sent = True
         if self.relay.held:

@@ -34,7 +34,7 @@ from l7lb.http.events import (
     ResponseHead,
     Upgrade,
 )
-from l7lb.http.head_edit import HeadEdit, client_response
+from l7lb.http.head_edit import Forwarding, HeadEdit, client_response
 from l7lb.proxy import answers
 from l7lb.proxy.answers import Answer
 from l7lb.proxy.client_side import Client
@@ -95,6 +95,7 @@ class H1Connection(Engine, Client):
         self.deadline = Deadline(rt.timeouts)
         self.deadline.start(Phase.HEAD, now)
         self.ex: Exchange | None = None
+        self.forwarding: Forwarding | None = None  # made once the connection is kept alive
         self.link: BackendLink | None = None  # the tunnel's, after a 101
         self.req_done = False
         self.resp_done = False
@@ -265,7 +266,9 @@ class H1Connection(Engine, Client):
         self.close_after = not head.keep_alive or self.rt.draining
         self.head_only = head.method == b"HEAD"
         self.version = head.version
-        ex = Exchange(self, self.rt, self.vip, self.peer, head, now, self.out, self.source)
+        ex = Exchange(
+            self, self.rt, self.vip, self.peer, head, now, self.out, self.source, self.forwarding
+        )
         self.ex = ex
         ex.start(now)
 
@@ -389,6 +392,8 @@ class H1Connection(Engine, Client):
             self._close()
             return
         self.state = IDLE
+        if self.forwarding is None:  # a second request may come: its fields can be reused
+            self.forwarding = Forwarding()
         self.deadline.start(Phase.KEEPALIVE, now)
         if self.pending:
             self._pump(now)

@@ -19,8 +19,10 @@ from l7lb.http.forwarding import (
     serialize_response_head,
 )
 from l7lb.http.head_edit import (
+    Forwarding,
     HeadEdit,
     apply,
+    backend_head,
     backend_request,
     client_response,
     request_edit,
@@ -156,6 +158,86 @@ def test_spliced_request_equals_rebuilt_request(kind: str, data: bytes) -> None:
     # and the list rendering of the same edit says the same
     listed = serialize_request_head(head.method, target, apply(head.headers, edit))
     assert parsed_request(listed) == parsed_request(spliced)
+
+
+PEERS = ["192.0.2.7", "192.0.2.8", "2001:db8::1", ""]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    batch=st.lists(
+        st.tuples(
+            requests(),
+            st.sampled_from(PEERS),
+            st.sampled_from([b"http", b"https"]),
+            st.sampled_from([b"", b"l7lb"]),
+            st.booleans(),
+            st.sampled_from([None, [b"a=1"], [b""]]),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_a_connections_forwarding_memo_changes_no_byte(
+    kind: str,
+    batch: list[tuple[bytes, str, bytes, bytes, bool, list[bytes] | None]],
+) -> None:
+    """One memo through a run of requests (each sent twice, so that the memo is used as
+    well as made), whatever changes from one to the next: the same bytes as without it."""
+    memo = Forwarding()
+    for data, peer, scheme, via, forwarded, cookies in batch:
+        try:
+            events = make_request_parser(kind, Limits()).feed(data)
+        except ProtocolError:
+            continue
+        head = events[0]
+        assert isinstance(head, RequestHead)
+        target = origin_target(head)
+        for _ in range(2):
+            args = {
+                "client_ip": peer,
+                "scheme": scheme,
+                "via": via,
+                "forwarded": forwarded,
+                "server_host": b"10.0.0.5:8080",
+                "cookies": cookies,
+            }
+            assert backend_head(head, target, memo=memo, **args) == backend_head(
+                head, target, **args
+            )
+            # the list rendering of the memo's edit says the same
+            edit = request_edit(head, memo=memo, **args)
+            listed = serialize_request_head(head.method, target, apply(head.headers, edit))
+            assert parsed_request(listed) == parsed_request(backend_request(head, target, edit))
+
+
+def test_forwarding_memo_renders_once_per_host() -> None:
+    def head_of(host: bytes) -> RequestHead:
+        ev = make_request_parser("httptools", Limits()).feed(
+            b"GET / HTTP/1.1\r\nHost: " + host + b"\r\n\r\n"
+        )[0]
+        assert isinstance(ev, RequestHead)
+        return ev
+
+    memo = Forwarding()
+    args = {"client_ip": "192.0.2.7", "scheme": b"https", "via": b"l7lb", "forwarded": False}
+    first = request_edit(head_of(b"a.example"), server_host=b"", memo=memo, **args)
+    assert first.covered == 4 and first.block == (
+        b"x-forwarded-for: 192.0.2.7\r\nx-forwarded-proto: https\r\n"
+        b"x-forwarded-host: a.example\r\nvia: 1.1 l7lb\r\n"
+    )
+    again = request_edit(head_of(b"a.example"), server_host=b"", memo=memo, **args)
+    assert again.block is first.block and again.add == first.add and again.add is not first.add
+    other = request_edit(head_of(b"b.example"), server_host=b"", memo=memo, **args)
+    assert other.block is not first.block and b"x-forwarded-host: b.example\r\n" in other.block
+    # a request that brings its own X-Forwarded-For is extended, not memoised
+    ev = make_request_parser("httptools", Limits()).feed(
+        b"GET / HTTP/1.1\r\nHost: a.example\r\nX-Forwarded-For: 198.51.100.1\r\n\r\n"
+    )[0]
+    assert isinstance(ev, RequestHead)
+    chained = request_edit(ev, server_host=b"", memo=memo, **args)
+    assert chained.covered == 0 and (b"x-forwarded-for", b"198.51.100.1, 192.0.2.7") in chained.add
 
 
 def test_common_browser_request_cuts_only_connection() -> None:
