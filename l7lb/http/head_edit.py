@@ -242,14 +242,9 @@ def request_edit(
         if sent:
             add.append((_HOST, sent))
     block = b""
-    if (
-        memo is not None
-        and not add
-        and not xff
-        and not via_chain
-        and not fwd_chain
-        and not (req.upgrade)
-    ):
+    # the memo's fields are this hop's alone: nothing the client sent to extend, no Host first
+    own_only = not (add or xff or via_chain or fwd_chain or req.upgrade)
+    if memo is not None and own_only:
         add = memo.fields(client_ip, scheme, host, via, forwarded, req.version)
         block = memo.block
     else:

@@ -127,6 +127,17 @@ def reference_request(head: RequestHead, target: bytes) -> bytes:
     return serialize_request_head(head.method, target, hs)
 
 
+def parsed_head(kind: str, data: bytes) -> RequestHead | None:
+    """The head of the generated request ``data``; None when the parser refuses it."""
+    try:
+        events = make_request_parser(kind, Limits()).feed(data)
+    except ProtocolError:
+        return None
+    head = events[0]
+    assert isinstance(head, RequestHead)
+    return head
+
+
 def origin_target(head: RequestHead) -> bytes:
     if head.target[:1] == b"/" or head.target == b"*":
         return head.target
@@ -138,12 +149,9 @@ def origin_target(head: RequestHead) -> bytes:
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=requests())
 def test_spliced_request_equals_rebuilt_request(kind: str, data: bytes) -> None:
-    try:
-        events = make_request_parser(kind, Limits()).feed(data)
-    except ProtocolError:
+    head = parsed_head(kind, data)
+    if head is None:
         return
-    head = events[0]
-    assert isinstance(head, RequestHead)
     target = origin_target(head)
     edit = request_edit(
         head,
@@ -187,12 +195,9 @@ def test_a_connections_forwarding_memo_changes_no_byte(
     well as made), whatever changes from one to the next: the same bytes as without it."""
     memo = Forwarding()
     for data, peer, scheme, via, forwarded, cookies in batch:
-        try:
-            events = make_request_parser(kind, Limits()).feed(data)
-        except ProtocolError:
+        head = parsed_head(kind, data)
+        if head is None:
             continue
-        head = events[0]
-        assert isinstance(head, RequestHead)
         target = origin_target(head)
         for _ in range(2):
             args = {
