@@ -428,11 +428,14 @@ async def run(
         # makes it); made before the clock starts
         variants: list[bytes] = []
         if distinct:
-            if wrk:  # benchmarks/wrk/distinct_cookies.lua: "Cookie: SRV=...; session=<hex>"
-                variants = [
-                    request.replace(b"\r\n\r\n", b"; session=%02x%014x\r\n\r\n" % (r, i))
-                    for i in range(requests)
-                ]
+            if wrk:  # benchmarks/wrk/distinct_cookies.lua: "Cookie: SRV=...; session=<hex>",
+                # or "Cookie: session=<hex>" alone without --cookie (compare.py's peer run)
+                tail = (
+                    b"; session=%02x%014x\r\n\r\n"
+                    if cookie
+                    else b"\r\nCookie: session=%02x%014x\r\n\r\n"
+                )
+                variants = [request.replace(b"\r\n\r\n", tail % (r, i)) for i in range(requests)]
             else:
                 variants = [request.replace(b"a=b", b"a=%d.%d" % (r, i)) for i in range(requests)]
         t0 = time.perf_counter()
@@ -513,7 +516,10 @@ def arg_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cookie", action="store_true", help="cookie persistence, client stuck")
     ap.add_argument(
-        "--distinct", action="store_true", help="with --cookie: another app cookie each request"
+        "--distinct",
+        action="store_true",
+        help="another app cookie each request (beside the persistence cookie with --cookie;"
+        " alone, as compare.py's run without persistence, with --wrk)",
     )
     ap.add_argument("--tls", action="store_true", help="through TlsStream (TLS 1.3, ECDSA)")
     ap.add_argument("--new-conn", action="store_true", help="a client connection per request")
