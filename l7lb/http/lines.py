@@ -31,7 +31,7 @@ def title_case(name: bytes) -> bytes:
     return b"-".join([part[:1].upper() + part[1:] for part in name.split(b"-")])
 
 
-_TITLES: dict[bytes, bytes] = {}
+_TITLES: Final[dict[bytes, bytes]] = {}
 _TITLES_MAX: Final = 256  # names a client lists in Connection land here too: bounded
 
 
