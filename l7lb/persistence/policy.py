@@ -24,6 +24,7 @@ Nothing here does I/O. Headers are lists of (lower-case name, value) pairs.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Final
 
 from l7lb.balancing.pool_state import PoolState
 from l7lb.balancing.server_state import ServerState
@@ -46,11 +47,11 @@ from l7lb.persistence.table import StickTable, source_key
 
 # Longer application session ids are not learned: the table's memory is
 # bounded by max_entries times this, whatever clients send.
-MAX_SESSION_ID = 256
+MAX_SESSION_ID: Final = 256
 # Entries of the per-pool Cookie header caches before they are cleared, and the
 # longest header value remembered: at most 4096 x 1 KiB per pool and worker.
-_CACHE_MAX = 4096
-_CACHE_KEY_MAX = 1024
+_CACHE_MAX: Final = 4096
+_CACHE_KEY_MAX: Final = 1024
 
 
 class Sticky:
@@ -79,12 +80,12 @@ class Sticky:
         return f"Sticky({server!r}, {self.key!r}, {self.source!r})"
 
 
-NOT_STUCK = Sticky()
+NOT_STUCK: Final = Sticky()
 
 
 # Bound on the Set-Cookie values remembered within one second (refreshes of old cookies
 # each have their own ``issued``: a burst of them must not grow the cache).
-_MINTED_MAX = 1024
+_MINTED_MAX: Final = 1024
 
 
 class Stickiness:

@@ -46,8 +46,8 @@ _OPEN: Final = 1
 _LINGER: Final = 2  # close_notify sent, reading until the client closes
 _CLOSED: Final = 3
 
-_WantRead = ssl.SSLWantReadError
-_SSLError = ssl.SSLError
+_WantRead: Final = ssl.SSLWantReadError
+_SSLError: Final = ssl.SSLError
 
 
 _GONE: Final = asyncio.Protocol()  # the application of a closed stream
