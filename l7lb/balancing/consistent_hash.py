@@ -14,14 +14,15 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from hashlib import blake2b
+from typing import Final
 
 from l7lb.balancing.hashing import hash64, table_weights
 from l7lb.balancing.server_state import ServerState
 
-POINTS_PER_WEIGHT = 100
+POINTS_PER_WEIGHT: Final = 100
 # One 32-byte BLAKE2b digest yields four 64-bit points (as ketama takes four
 # from one MD5): a quarter of the hashing when the ring is built.
-_POINTS_PER_DIGEST = 4
+_POINTS_PER_DIGEST: Final = 4
 
 
 def server_points(name: str, weight: int) -> list[int]:

@@ -8,10 +8,11 @@ It must give the same value in every worker and on every director (Python's
 from __future__ import annotations
 
 from hashlib import blake2b
+from typing import Final
 
 from l7lb.balancing.server_state import ServerState
 
-MASK64 = (1 << 64) - 1
+MASK64: Final = (1 << 64) - 1
 
 
 def hash64(data: bytes) -> int:

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Set
+from typing import Final
 
 from l7lb.balancing.drain import DrainWatch
 from l7lb.balancing.scheduler import make_picker
 from l7lb.balancing.server_state import ADMIN_STATES, ServerState
 from l7lb.config.model import Pool
 
-MAX_WEIGHT = 256
+MAX_WEIGHT: Final = 256
 
 
 def _eligible(tier: list[ServerState], exclude: Set[str], now: float) -> list[ServerState]:

@@ -10,6 +10,7 @@ the missing server move, and they spread over the others by weight.
 from __future__ import annotations
 
 from math import gcd
+from typing import Final
 
 from l7lb.balancing.hashing import hash64, rehash64, table_weights
 from l7lb.balancing.server_state import ServerState
@@ -17,7 +18,7 @@ from l7lb.balancing.server_state import ServerState
 # After this many probes give up on the table: the eligible servers are a small
 # slice of it. Fall back to hashing over the eligible list (still stable while
 # that list does not change).
-_MAX_PROBES = 32
+_MAX_PROBES: Final = 32
 
 
 class SourceHash:

@@ -20,19 +20,20 @@ from __future__ import annotations
 import enum
 import struct
 from dataclasses import dataclass
+from typing import Final
 
 # A ClientHello bigger than this is refused; OpenSSL's own limit for the
 # message is similar (SSL3_RT_MAX_PLAIN_LENGTH plus extensions).
-MAX_HELLO = 64 * 1024
+MAX_HELLO: Final = 64 * 1024
 
-CONTENT_HANDSHAKE = 0x16
-HANDSHAKE_CLIENT_HELLO = 0x01
+CONTENT_HANDSHAKE: Final = 0x16
+HANDSHAKE_CLIENT_HELLO: Final = 0x01
 
-EXT_SERVER_NAME = 0
-EXT_ALPN = 16
-EXT_SESSION_TICKET = 35
-EXT_PRE_SHARED_KEY = 41
-EXT_SUPPORTED_VERSIONS = 43
+EXT_SERVER_NAME: Final = 0
+EXT_ALPN: Final = 16
+EXT_SESSION_TICKET: Final = 35
+EXT_PRE_SHARED_KEY: Final = 41
+EXT_SUPPORTED_VERSIONS: Final = 43
 
 TLS1_3 = 0x0304
 
@@ -47,7 +48,7 @@ class NeedMore(enum.Enum):
     NEED_MORE = "need more"
 
 
-NEED_MORE = NeedMore.NEED_MORE
+NEED_MORE: Final = NeedMore.NEED_MORE
 
 
 @dataclass(slots=True, init=False)
@@ -93,7 +94,7 @@ class ClientHello:
 # a property test checks that both give the same result or the same error.
 
 # Bytes allowed in a host_name: letters, digits, hyphen, dot, underscore.
-_HOST_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._"
+_HOST_CHARS: Final = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._"
 
 
 def _handshake_bytes(data: bytes) -> tuple[bytes, int, int] | NeedMore:
@@ -373,7 +374,7 @@ def _parse_psk(d: bytes, p: int, end: int) -> tuple[bytes, ...]:
 
 # Methods nginx and HAProxy see in practice on a TLS port; the token rule below
 # also admits extension methods (WebDAV and friends).
-_METHOD_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ-_")
+_METHOD_CHARS: Final = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ-_")
 
 
 def looks_like_http(data: bytes) -> bool:

@@ -27,7 +27,7 @@ import logging
 import socket
 import ssl
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from l7lb.proxyproto.arrival import Arrival, arrival_of
 from l7lb.proxyproto.header import ProxyError, ProxyHeader
@@ -51,17 +51,17 @@ log = logging.getLogger("l7lb.tls")
 
 # One full record plus the next header. A bigger (valid so far) hello goes to
 # OpenSSL unparsed: no prefetch, and strict SNI is left to the SNI callback.
-READ_AHEAD_MAX = 16384 + 5 + 5
-PLAIN_HTTP_BODY = b"400 Bad Request: this port speaks HTTPS; use an https:// URL.\n"
-PLAIN_HTTP_RESPONSE = (
+READ_AHEAD_MAX: Final = 16384 + 5 + 5
+PLAIN_HTTP_BODY: Final = b"400 Bad Request: this port speaks HTTPS; use an https:// URL.\n"
+PLAIN_HTTP_RESPONSE: Final = (
     b"HTTP/1.1 400 Bad Request\r\n"
     b"Content-Type: text/plain; charset=utf-8\r\n"
     b"Content-Length: " + str(len(PLAIN_HTTP_BODY)).encode() + b"\r\n"
     b"Connection: close\r\n\r\n" + PLAIN_HTTP_BODY
 )
 # TLS alert record: fatal (2), unrecognized_name (112), RFC 6066 §3.
-ALERT_UNRECOGNIZED_NAME = b"\x15\x03\x03\x00\x02\x02\x70"
-_METHOD_PREFIX = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ-_")
+ALERT_UNRECOGNIZED_NAME: Final = b"\x15\x03\x03\x00\x02\x02\x70"
+_METHOD_PREFIX: Final = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ-_")
 
 
 class _Reject(Exception):
@@ -73,12 +73,12 @@ class _Reject(Exception):
 
 
 # what a gate is doing
-_HELLO = 0  # reading the ClientHello
-_PREFETCH = 1  # waiting for the shared store
-_HANDSHAKE = 2  # handed to the TlsStream
-_ANSWER = 3  # sent a clear-text answer; reading what the client still sends
-_DONE = 4
-_PROXY = 5  # reading the PROXY header (accept_proxy), before the ClientHello
+_HELLO: Final = 0  # reading the ClientHello
+_PREFETCH: Final = 1  # waiting for the shared store
+_HANDSHAKE: Final = 2  # handed to the TlsStream
+_ANSWER: Final = 3  # sent a clear-text answer; reading what the client still sends
+_DONE: Final = 4
+_PROXY: Final = 5  # reading the PROXY header (accept_proxy), before the ClientHello
 
 
 class TlsServer:

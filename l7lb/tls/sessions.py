@@ -19,15 +19,15 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from typing import Protocol
+from typing import Final, Protocol
 
 from l7lb.tls.clienthello import ClientHello
 
 log = logging.getLogger("l7lb.tls")
 
-MAX_KEY = 512  # VIP name + SNI name (<= 255) + session id / PSK identity
-MAX_BLOB = 16 * 1024  # a DER SSL_SESSION is ~100-2000 bytes (client certs add more)
-MAX_STATEFUL_ID = 64  # longer PSK identities are stateless tickets: not in any cache
+MAX_KEY: Final = 512  # VIP name + SNI name (<= 255) + session id / PSK identity
+MAX_BLOB: Final = 16 * 1024  # a DER SSL_SESSION is ~100-2000 bytes (client certs add more)
+MAX_STATEFUL_ID: Final = 64  # longer PSK identities are stateless tickets: not in any cache
 
 
 def session_key(vip: str, server_name: str, session_id: bytes) -> bytes:
