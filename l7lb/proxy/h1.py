@@ -20,7 +20,6 @@ Like the exchange it answers with commands in ``out`` (``commands``); the asynci
 from __future__ import annotations
 
 import logging
-from collections import deque
 from typing import TYPE_CHECKING, Final
 
 from l7lb.accesslog import AccessRecord
@@ -90,7 +89,10 @@ class H1Connection(Engine, Client):
         self.source = source  # the client's [vip.limits] counters, if any
         self.out: list[Command] = []
         self.parser = rt.request_parser()
-        self.pending: deque[Event] = deque()
+        # parsed events not yet acted on: pending[taken:] (a list and an index, not a deque:
+        # compiled code extends and indexes a list directly, a deque's methods go by name)
+        self.pending: list[Event] = []
+        self.taken = 0
         self.state = HEAD
         self.deadline = Deadline(rt.timeouts)
         self.deadline.start(Phase.HEAD, now)
@@ -232,22 +234,33 @@ class H1Connection(Engine, Client):
         self.pumping = True
         try:
             pending = self.pending
-            while pending:
+            while True:
+                i = self.taken
+                if i >= len(pending):
+                    break
                 state = self.state
-                ev = pending[0]
+                ev = pending[i]
                 if type(ev) is Upgrade:
-                    pending.popleft()
+                    self.taken = i + 1
                     self._client_upgrade(ev.tail)
                 elif state == HEAD or state == IDLE:  # noqa: SIM109  # no tuple per event
-                    pending.popleft()
+                    self.taken = i + 1
                     assert type(ev) is RequestHead
                     self._begin(ev, now)
                 elif state == ACTIVE and not self.req_done:
-                    pending.popleft()
+                    self.taken = i + 1
                     self._request_event(ev, now)
                 else:
                     break
-            if len(pending) > _MAX_PENDING:
+            taken = self.taken
+            if taken >= len(pending):
+                if taken:
+                    pending.clear()
+                    self.taken = 0
+            elif taken > _MAX_PENDING:  # a pipelining client never lets the list drain
+                del pending[:taken]
+                self.taken = 0
+            if len(pending) - self.taken > _MAX_PENDING:
                 if not self.pipeline_paused:
                     self.pipeline_paused = True
                     self.out.append(PauseClient(Pause.PIPELINE))
@@ -292,6 +305,7 @@ class H1Connection(Engine, Client):
 
     def _protocol_error(self, exc: ProtocolError, now: float) -> None:
         self.pending.clear()
+        self.taken = 0
         self.close_after = True
         log.info("%s: bad request: %d %s", self.peer, exc.status, exc.reason)
         ex = self.ex
@@ -375,6 +389,7 @@ class H1Connection(Engine, Client):
     def abort(self, ex: Requester, now: float) -> None:
         self.state = CLOSED
         self.pending.clear()
+        self.taken = 0
         self.deadline.clear()
         self.out.append(CloseClient(abort=True))
 
@@ -395,7 +410,7 @@ class H1Connection(Engine, Client):
         if self.forwarding is None:  # a second request may come: its fields can be reused
             self.forwarding = Forwarding()
         self.deadline.start(Phase.KEEPALIVE, now)
-        if self.pending:
+        if self.taken < len(self.pending):
             self._pump(now)
 
     def _close(self) -> None:

@@ -90,6 +90,34 @@ def test_pipelined_requests_are_answered_in_order(play: Play) -> None:
     assert len(play.backends) == 1  # one backend connection carried all three
 
 
+def test_a_long_pipeline_pauses_the_client_and_is_answered_in_order(play: Play) -> None:
+    # 40 pipelined requests in one read, 20 more half-way: the engine keeps them in a list
+    # read from an index, pauses the client while more than 16 events wait, drops what it
+    # has taken while the list never drains, and answers every one in order
+    def burst(first: int, n: int) -> bytes:
+        return b"".join(b"GET /%d HTTP/1.1\r\nHost: h\r\n\r\n" % i for i in range(first, first + n))
+
+    play.client(burst(0, 40))
+    assert Pause.PIPELINE in play.paused
+    for i in range(60):
+        if i == 20:
+            play.client(burst(40, 20))
+        assert play.backend_got() == b"GET /%d HTTP/1.1\r\nHost: h\r\n" % i + fwd() + b"\r\n"
+        play.backend(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%d" % (len(b"%d" % i), i))
+        # /i+1 has begun: paused while more than 16 events (a head and an end per request)
+        # wait behind it
+        assert (Pause.PIPELINE in play.paused) == (60 - i - 2 > 8), i
+    assert [r.target for r in play.records] == [b"/%d" % i for i in range(60)]
+    assert play.client_got() == b"".join(
+        b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n" % len(b"%d" % i) + VIA + b"\r\n%d" % i
+        for i in range(60)
+    )
+    assert not play.closed and len(play.backends) == 1
+    # the list drained: the next request starts from an empty queue
+    play.client(b"GET /last HTTP/1.1\r\nHost: h\r\n\r\n")
+    assert play.backend_got() == b"GET /last HTTP/1.1\r\nHost: h\r\n" + fwd() + b"\r\n"
+
+
 def test_expect_100_continue_is_relayed(play: Play) -> None:
     play.client(
         b"POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"
