@@ -17,6 +17,7 @@ from hashlib import blake2b
 from typing import Final
 
 from l7lb.balancing.hashing import hash64, table_weights
+from l7lb.balancing.scheduler import Picker
 from l7lb.balancing.server_state import ServerState
 
 POINTS_PER_WEIGHT: Final = 100
@@ -37,7 +38,7 @@ def server_points(name: str, weight: int) -> list[int]:
     return points[:count]
 
 
-class ConsistentHash:
+class ConsistentHash(Picker):
     __slots__ = ("_hashes", "_owners", "_tier", "_weights")
 
     def __init__(self, tier: list[ServerState]) -> None:

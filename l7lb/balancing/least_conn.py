@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from l7lb.balancing.scheduler import Picker
 from l7lb.balancing.server_state import ServerState
 
 
@@ -15,7 +16,7 @@ def _load(s: ServerState) -> float:
     return s.active / s.weight
 
 
-class LeastConnections:
+class LeastConnections(Picker):
     """The candidate with the fewest active requests.
 
     Ties are broken by a start position that rotates on every pick; without it

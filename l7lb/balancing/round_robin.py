@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from l7lb.balancing.scheduler import Picker
 from l7lb.balancing.server_state import ServerState
 
 
-class RoundRobin:
+class RoundRobin(Picker):
     """Each eligible server in turn; weights only matter through eligibility (0)."""
 
     __slots__ = ("_next",)
@@ -24,7 +25,7 @@ class RoundRobin:
         pass
 
 
-class SmoothWeightedRoundRobin:
+class SmoothWeightedRoundRobin(Picker):
     """nginx's smooth weighted round robin.
 
     Every pick adds each candidate's weight to its running ``current``, takes

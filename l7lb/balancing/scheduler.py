@@ -7,22 +7,28 @@ that non-empty list, in config order, to ``pick``; the scheduler only chooses.
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from l7lb.balancing.server_state import ServerState
 from l7lb.config.model import Scheduler
 
 
-class Picker(Protocol):
+class Picker:
+    """The base of every scheduler: a base class, not a Protocol, so that compiled callers
+    (``PoolState.pick``) reach ``pick`` through a table instead of by name."""
+
+    __slots__ = ()
+
+    def __init__(self, tier: list[ServerState]) -> None:
+        pass
+
     def pick(
         self, candidates: list[ServerState], source_ip: str, hash_value: bytes | None
     ) -> ServerState:
         """Choose one of ``candidates`` (never empty, all eligible)."""
-        ...
+        raise NotImplementedError
 
     def weights_changed(self) -> None:
         """A server's weight in this tier changed: rebuild derived tables."""
-        ...
+        raise NotImplementedError
 
 
 def make_picker(kind: Scheduler, tier: list[ServerState]) -> Picker:
@@ -40,4 +46,4 @@ def make_picker(kind: Scheduler, tier: list[ServerState]) -> Picker:
         Scheduler.SH: SourceHash,
         Scheduler.CHASH: ConsistentHash,
     }
-    return pickers[kind](tier)  # type: ignore[call-arg]
+    return pickers[kind](tier)

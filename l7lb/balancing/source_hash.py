@@ -13,6 +13,7 @@ from math import gcd
 from typing import Final
 
 from l7lb.balancing.hashing import hash64, rehash64, table_weights
+from l7lb.balancing.scheduler import Picker
 from l7lb.balancing.server_state import ServerState
 
 # After this many probes give up on the table: the eligible servers are a small
@@ -21,7 +22,7 @@ from l7lb.balancing.server_state import ServerState
 _MAX_PROBES: Final = 32
 
 
-class SourceHash:
+class SourceHash(Picker):
     __slots__ = ("_table", "_tier", "_weights")
 
     def __init__(self, tier: list[ServerState]) -> None:
