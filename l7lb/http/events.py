@@ -296,7 +296,8 @@ class ProtocolError(Exception):
 @mypyc_attr(allow_interpreted_subclasses=True)
 class RequestParser:
     def feed(self, data: bytes) -> list[Event]:
-        """Parse client bytes; raise ProtocolError on malformed input."""
+        """Parse client bytes; raise ProtocolError on malformed input. The list is a new
+        one, the caller's to keep (the HTTP/1.1 engine queues it as it is)."""
         raise NotImplementedError
 
     def feed_eof(self) -> list[Event]:

@@ -69,6 +69,8 @@ ACTIVE: Final = 2
 TUNNEL: Final = 3
 CLOSED: Final = 4
 
+# the queue when nothing waits: never extended, since receive() then takes the parser's list
+_NO_EVENTS: Final[list[Event]] = []
 _MAX_PENDING: Final = 16  # parsed events queued behind the active exchange
 _MAX_EARLY_TUNNEL: Final = 65536  # client bytes held until an upgrade is answered
 _CHUNK_END: Final = b"0\r\n\r\n"
@@ -91,7 +93,7 @@ class H1Connection(Engine, Client):
         self.parser = rt.request_parser()
         # parsed events not yet acted on: pending[taken:] (a list and an index, not a deque:
         # compiled code extends and indexes a list directly, a deque's methods go by name)
-        self.pending: list[Event] = []
+        self.pending: list[Event] = _NO_EVENTS
         self.taken = 0
         self.state = HEAD
         self.deadline = Deadline(rt.timeouts)
@@ -139,7 +141,11 @@ class H1Connection(Engine, Client):
                 self.state = HEAD
                 self.deadline.start(Phase.HEAD, now)
             return
-        self.pending.extend(events)
+        if self.taken >= len(self.pending):  # nothing waits: the parser's new list is the queue
+            self.pending = events
+            self.taken = 0
+        else:
+            self.pending.extend(events)
         self._pump(now)
 
     def receive_eof(self, now: float) -> bool:
@@ -233,8 +239,8 @@ class H1Connection(Engine, Client):
             return
         self.pumping = True
         try:
-            pending = self.pending
             while True:
+                pending = self.pending  # read again: a handler may have emptied it
                 i = self.taken
                 if i >= len(pending):
                     break
@@ -252,15 +258,16 @@ class H1Connection(Engine, Client):
                     self._request_event(ev, now)
                 else:
                     break
+            pending = self.pending
             taken = self.taken
             if taken >= len(pending):
-                if taken:
-                    pending.clear()
+                if taken:  # all taken: the events are let go until the next read
+                    self.pending = _NO_EVENTS
                     self.taken = 0
             elif taken > _MAX_PENDING:  # a pipelining client never lets the list drain
                 del pending[:taken]
                 self.taken = 0
-            if len(pending) - self.taken > _MAX_PENDING:
+            if len(self.pending) - self.taken > _MAX_PENDING:
                 if not self.pipeline_paused:
                     self.pipeline_paused = True
                     self.out.append(PauseClient(Pause.PIPELINE))
@@ -304,7 +311,7 @@ class H1Connection(Engine, Client):
             self.close_after = True
 
     def _protocol_error(self, exc: ProtocolError, now: float) -> None:
-        self.pending.clear()
+        self.pending = _NO_EVENTS
         self.taken = 0
         self.close_after = True
         log.info("%s: bad request: %d %s", self.peer, exc.status, exc.reason)
@@ -388,7 +395,7 @@ class H1Connection(Engine, Client):
 
     def abort(self, ex: Requester, now: float) -> None:
         self.state = CLOSED
-        self.pending.clear()
+        self.pending = _NO_EVENTS
         self.taken = 0
         self.deadline.clear()
         self.out.append(CloseClient(abort=True))
