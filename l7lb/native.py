@@ -87,6 +87,7 @@ HOT: tuple[str, ...] = (
     "l7lb.balancing.scheduler",
     "l7lb.balancing.server_state",
     "l7lb.balancing.source_hash",
+    "l7lb.persistence.admission",
     "l7lb.persistence.cookie",
     "l7lb.persistence.jsessionid",
     "l7lb.persistence.prefix",

@@ -30,6 +30,7 @@ from l7lb.balancing.pool_state import PoolState
 from l7lb.balancing.server_state import ServerState
 from l7lb.config.model import PersistenceMode, Pool
 from l7lb.http.head_edit import HeadEdit, apply
+from l7lb.persistence.admission import Admission
 from l7lb.persistence.cookie import CookieCodec, CookieInfo, refresh_due
 from l7lb.persistence.jsessionid import SessionIdFinder, route_of
 from l7lb.persistence.prefix import prefix_set_cookie, strip_prefix, unprefix_request
@@ -92,15 +93,18 @@ class Stickiness:
     """The persistence policy of one pool (see the module docstring)."""
 
     __slots__ = (
+        "_admission",
         "_codec",
         "_cookie_checked",
         "_cookie_seen",
         "_finder",
+        "_last",
         "_minted",
         "_minted_at",
         "_name",
         "_plain_cookie",
         "_quiet_when_stuck",
+        "_rest",
         "_routes",
         "_secure_cookie",
         "_stripped",
@@ -163,6 +167,13 @@ class Stickiness:
         )
         self._stripped: dict[bytes, bytes] = {}
         self._strips = p.mode is PersistenceMode.COOKIE and p.indirect
+        # which headers not seen before both caches remember: all while they earn hits
+        self._admission = Admission()
+        # the last header read whole and what it is without l7lb's cookie: the backend
+        # head's edit asks right after the lookup, with the same object, whether or not the
+        # caches remembered it
+        self._last = b""
+        self._rest = b""
         # the same keyed by l7lb's own cookie value, for a header not seen before whose
         # application cookies changed (only when _cookie_seen is kept; bounded the same way)
         self._cookie_checked: dict[bytes, Sticky] = {}
@@ -217,13 +228,19 @@ class Stickiness:
         if len(value) > _CACHE_KEY_MAX:
             return self._read_cookie(headers, now)
         sticky = seen.get(value)
-        if sticky is None:
+        if sticky is not None:
+            self._admission.hit()
+        else:
             # a Cookie header not seen before (the application's own cookies change from
             # request to request): l7lb's cookie in it may still be one already checked.
             # The same walk gives the header without it, which indirect mode sends on.
             raw, rest = split_cookie(value, self._name)
+            remember = self._admission.miss()
             if self._strips:
-                self._keep_stripped(value, rest)
+                self._last = value
+                self._rest = rest
+                if remember:
+                    self._keep_stripped(value, rest)
             if not raw:
                 sticky = NOT_STUCK
             elif len(raw) > _CACHE_KEY_MAX:
@@ -236,9 +253,10 @@ class Stickiness:
                     if len(checked) >= _CACHE_MAX:
                         checked.clear()
                     checked[raw] = sticky
-            if len(seen) >= _CACHE_MAX:
-                seen.clear()
-            seen[value] = sticky
+            if remember:
+                if len(seen) >= _CACHE_MAX:
+                    seen.clear()
+                seen[value] = sticky
         return sticky
 
     def _read_cookie(self, headers: Headers, now: float) -> Sticky:
@@ -357,6 +375,8 @@ class Stickiness:
 
     def _stripped_value(self, value: bytes) -> bytes:
         """A Cookie header value without l7lb's cookie (the same object when it had none)."""
+        if value is self._last:
+            return self._rest
         stripped = self._stripped
         new = stripped.get(value)
         if new is None:

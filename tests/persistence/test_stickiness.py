@@ -503,3 +503,38 @@ def test_cookie_cache_is_off_when_cookies_expire() -> None:
     (value,) = set_cookies(hs)
     assert s.lookup(b"/", cookie_request(value), "192.0.2.1", NOW + 5).server is not None
     assert s.lookup(b"/", cookie_request(value), "192.0.2.1", NOW + 11).server is None
+
+
+def test_distinct_cookie_headers_stop_filling_the_caches_and_replays_refill_them() -> None:
+    """Clients whose application cookie changes on every request (no header comes twice)
+    leave the header caches nearly empty; the answers, and the header the backend gets, are
+    those of a cached header. Headers that repeat again fill them again."""
+    from l7lb.persistence.admission import SAMPLE, WINDOW
+
+    s = make(COOKIE)
+    server = s.state.by_name["s3"]
+    hs, _ = s.response_headers([], server, NOT_STUCK, False, NOW)
+    (value,) = set_cookies(hs)
+    ours = value.split(b";")[0]
+    seen = s._cookie_seen
+    assert seen is not None
+    for i in range(3 * WINDOW):
+        req = [(b"host", b"www"), (b"cookie", ours + b"; session=%d" % i)]
+        sticky = s.lookup(b"/", req, "192.0.2.1", NOW)
+        assert sticky.server is server, i
+        assert s.request_headers(req, sticky) == [
+            (b"host", b"www"),
+            (b"cookie", b"session=%d" % i),
+        ]
+    # the first window's misses all fill them; of the 2 * WINDOW + 1 after it, one in SAMPLE
+    assert len(seen) == len(s._stripped) == WINDOW - 1 + (2 * WINDOW + 1 + SAMPLE - 1) // SAMPLE
+    # the same headers sent again: the remembered ones hit, and bring every miss back
+    for _ in range(2):
+        for i in range(WINDOW, 3 * WINDOW):
+            req = [(b"host", b"www"), (b"cookie", ours + b"; session=%d" % i)]
+            assert s.lookup(b"/", req, "192.0.2.1", NOW).server is server
+    assert len(seen) > 2 * WINDOW
+    # a header remembered and one asked about later than its lookup both strip right
+    old = [(b"cookie", ours + b"; session=%d" % (WINDOW + 1))]
+    s.lookup(b"/", [(b"cookie", b"other=1; " + ours)], "192.0.2.1", NOW)
+    assert s.request_headers(old, NOT_STUCK) == [(b"cookie", b"session=%d" % (WINDOW + 1))]
