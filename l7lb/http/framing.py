@@ -117,6 +117,8 @@ _TOKENS_CACHE: Final[dict[bytes, frozenset[bytes]]] = {}
 _NOTHING: Final[frozenset[bytes]] = frozenset()
 _TOKENS_CACHE_MAX: Final = 64
 _EXTRA_CACHE: Final[dict[frozenset[bytes], frozenset[bytes]]] = {}
+_KEEP_ALIVE: Final = frozenset([b"keep-alive"])
+_CLOSE: Final = frozenset([b"close"])
 # Clients send a handful of distinct Host values; remember the ones that passed the authority
 # check (a bounded set: an attacker's inventions are checked every time).
 _HOSTS_OK: Final[set[bytes]] = set()
@@ -124,6 +126,12 @@ _HOSTS_OK_MAX: Final = 256
 
 
 def _split_tokens(value: bytes) -> frozenset[bytes]:
+    # the two values nearly every Connection field holds, compared before the cache (whose
+    # lookup hashes the new bytes object first)
+    if value == b"keep-alive" or value == b"Keep-Alive":
+        return _KEEP_ALIVE
+    if value == b"close" or value == b"Close":
+        return _CLOSE
     tokens = _TOKENS_CACHE.get(value)
     if tokens is None:
         # one token per list element, OWS around it removed: "keep-al ive" is no
@@ -185,6 +193,8 @@ def _listed(
     7.6.1: a client must not be able to smuggle a field past the proxy, or strip one, by
     listing it there), and ``rebuilt`` with the ones not noted yet. Rare: only then is the
     header list walked a second time."""
+    if tokens is _KEEP_ALIVE or tokens is _CLOSE:  # hop-by-hop: nothing extra
+        return _NOTHING, rebuilt
     extra = _EXTRA_CACHE.get(tokens)
     if extra is None:
         extra = tokens - NOT_EXTRA

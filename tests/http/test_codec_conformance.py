@@ -1367,6 +1367,28 @@ def test_connection_tokens_are_list_elements(kind: str, value: bytes, keep_alive
 
 
 @pytest.mark.parametrize(
+    "value",
+    [b"keep-alive", b"Keep-Alive", b"KEEP-ALIVE", b"close", b"Close", b"CLOSE", b"keep-alive, x-a"],
+)
+@pytest.mark.parametrize("version", [b"1.0", b"1.1"])
+def test_the_common_connection_values_mean_what_any_spelling_does(
+    kind: str, value: bytes, version: bytes
+) -> None:
+    # keep-alive and close in their usual spellings are recognised before the token cache
+    # (framing._split_tokens): the answer, and the fields dropped, must not depend on that
+    closing = b"close" in value.lower()
+    keep_alive = not closing if version == b"1.1" else b"keep-alive" in value.lower()
+    req = b"GET / HTTP/" + version + b"\r\nHost: h\r\nConnection: " + value + b"\r\n"
+    head = req_parser(kind).feed(req + b"X-A: 1\r\n\r\n")[0]
+    assert isinstance(head, RequestHead) and head.keep_alive is keep_alive
+    assert head.dropped == (frozenset([b"x-a"]) if b"x-a" in value else frozenset())
+    resp = b"HTTP/" + version + b" 200 OK\r\nContent-Length: 0\r\nConnection: " + value
+    rh = resp_parser(kind, b"GET").feed(resp + b"\r\nX-A: 1\r\n\r\n")[0]
+    assert isinstance(rh, ResponseHead) and rh.keep_alive is keep_alive
+    assert rh.dropped == (frozenset([b"x-a"]) if b"x-a" in value else frozenset())
+
+
+@pytest.mark.parametrize(
     "field",
     [b"Connection: Upg\x17ade", b"X-Note: a\x00b", b"Upgrade: web\x7fsocket"],
     ids=["control-in-connection", "nul", "del"],
