@@ -82,6 +82,7 @@ HOT: tuple[str, ...] = (
     "l7lb.balancing.hash_key",
     "l7lb.balancing.hashing",
     "l7lb.balancing.least_conn",
+    "l7lb.balancing.picker",
     "l7lb.balancing.pool_state",
     "l7lb.balancing.round_robin",
     "l7lb.balancing.scheduler",

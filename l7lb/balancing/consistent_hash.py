@@ -17,7 +17,7 @@ from hashlib import blake2b
 from typing import Final
 
 from l7lb.balancing.hashing import hash64, table_weights
-from l7lb.balancing.scheduler import Picker
+from l7lb.balancing.picker import Picker
 from l7lb.balancing.server_state import ServerState
 
 POINTS_PER_WEIGHT: Final = 100

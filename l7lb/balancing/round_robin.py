@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from l7lb.balancing.scheduler import Picker
+from l7lb.balancing.picker import Picker
 from l7lb.balancing.server_state import ServerState
 
 

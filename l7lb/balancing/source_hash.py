@@ -13,7 +13,7 @@ from math import gcd
 from typing import Final
 
 from l7lb.balancing.hashing import hash64, rehash64, table_weights
-from l7lb.balancing.scheduler import Picker
+from l7lb.balancing.picker import Picker
 from l7lb.balancing.server_state import ServerState
 
 # After this many probes give up on the table: the eligible servers are a small
