@@ -37,9 +37,6 @@ class SmoothWeightedRoundRobin(Picker):
 
     __slots__ = ()
 
-    def __init__(self, tier: list[ServerState]) -> None:
-        pass
-
     def pick(
         self, candidates: list[ServerState], source_ip: str, hash_value: bytes | None
     ) -> ServerState:
