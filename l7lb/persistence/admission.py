@@ -42,5 +42,5 @@ class Admission:
 
     @property
     def every(self) -> bool:
-        """Whether every miss is remembered now (for tests and the stats)."""
+        """Whether every miss is remembered now (read by the tests)."""
         return self._every
