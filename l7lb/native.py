@@ -71,6 +71,7 @@ HOT: tuple[str, ...] = (
     "l7lb.proxy.h2_streams",
     "l7lb.proxy.h2c",
     "l7lb.proxy.link",
+    "l7lb.proxy.outbox",
     "l7lb.proxy.runtime",
     "l7lb.proxy.tally",
     "l7lb.proxy.upstream",
