@@ -391,6 +391,9 @@ async def run(
     rt = WorkerRuntime(config, loop.call_soon)
     services = WorkerServices(rt, loop)
     pool = rt.pools["p"]
+    # a worker writes at the end of each pass of its loop (l7lb/proxy/outbox.py); this
+    # loop makes one pass per request, as a worker with one ready connection at a time would
+    flush = services.outbox.flush
     client = ClientConnection(services, rt.vips["b"])
     ct = FakeTransport(keep=tls)
     tlsc: TlsClient | None = None
@@ -415,6 +418,7 @@ async def run(
         assert tlsc is None, "--cookie and --tls: one at a time"
         client.data_received(request)
         backend.data_received(RESPONSE)
+        flush()
         found = re.search(rb"set-cookie: (L7LB=[^;]+)", ct.last)
         assert found is not None, "no cookie was set"
         if wrk:  # as compare.py's wrk sends it (send_cookie): the persistence cookie alone
@@ -450,20 +454,24 @@ async def run(
                 conn.connection_made(ct)  # type: ignore[arg-type]
                 conn.data_received(closing)
                 backend.data_received(RESPONSE)
+                flush()
                 conn.connection_lost(None)
         elif tlsc is not None:
             for _ in range(requests):
                 tlsc.send(request)
                 backend.data_received(RESPONSE)
+                flush()
                 assert tlsc.receive(), "no response came through"
         elif variants:
             for one in variants:
                 client.data_received(one)
                 backend.data_received(RESPONSE)
+                flush()
         else:
             for _ in range(requests):
                 client.data_received(request)
                 backend.data_received(RESPONSE)
+                flush()
         best = min(best, (time.perf_counter() - t0) / requests)
     assert ct.writes >= requests and bt.writes >= requests, "requests were not proxied"
     # indirect: a client whose cookie was read and names its server gets no new one

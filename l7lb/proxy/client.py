@@ -40,6 +40,7 @@ from l7lb.proxy.h1 import H1Connection
 from l7lb.proxy.h2 import H2Connection
 from l7lb.proxy.h2c import PriorKnowledge
 from l7lb.proxy.link import BackendLink, BackendUser, Requester
+from l7lb.proxy.outbox import Outbox
 from l7lb.proxy.runtime import PoolRuntime, VipRuntime
 from l7lb.proxy.services import WorkerServices
 from l7lb.proxy.upstream import BackendConnection, abort, close
@@ -63,6 +64,8 @@ class ClientConnection(asyncio.Protocol, BackendUser):
         # the loop's clock, bound once: calling it skips the lookup by name that
         # ``self.loop.time()`` would make each time (twice per proxied request)
         self.clock: Callable[[], float] = services.loop.time
+        # writes wait here for the end of the loop's pass (see l7lb/proxy/outbox.py)
+        self.outbox: Outbox = services.outbox
         self.transport: asyncio.Transport | None = None
         self.conn: Engine | None = None
         self.gate = ReadGate()
@@ -134,7 +137,10 @@ class ClientConnection(asyncio.Protocol, BackendUser):
         now = self.clock()
         keep = conn.receive_eof(now)
         self._run(now)
-        return True if keep and not self.closed else None
+        if keep and not self.closed:
+            return True
+        self.outbox.flush()  # the transport closes when this returns: what was queued first
+        return None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = self.closing = True
@@ -188,7 +194,7 @@ class ClientConnection(asyncio.Protocol, BackendUser):
     def tunnel_data(self, data: bytes) -> None:
         t = self.transport
         if t is not None and not self.closing:
-            t.write(data)
+            self.outbox.send(t, data)  # after the 101 and anything else queued before it
 
     def tunnel_lost(self) -> None:
         if self.conn is not None:
@@ -277,7 +283,7 @@ class ClientConnection(asyncio.Protocol, BackendUser):
     def _write(self, pending: list[bytes]) -> None:
         t = self.transport
         if t is not None and not self.closing:
-            t.write(pending[0] if len(pending) == 1 else b"".join(pending))
+            self.outbox.send(t, pending[0] if len(pending) == 1 else b"".join(pending))
 
     def _do(self, cmd: Command, now: float) -> None:
         t = type(cmd)
@@ -285,17 +291,19 @@ class ClientConnection(asyncio.Protocol, BackendUser):
             assert isinstance(cmd, ToBackend)
             bt = cmd.link.transport
             if bt is not None and not cmd.link.closed:
-                bt.write(cmd.data)
+                self.outbox.send(bt, cmd.data)
         elif t is ReleaseBackend:
             assert isinstance(cmd, ReleaseBackend)
             link = cmd.link
             link.user = None
             if cmd.reuse:
                 self.rt.pools[link.pool_name].stock.put(link, now)
-            elif cmd.abort:
-                abort(link)
             else:
-                close(link)
+                self.outbox.flush()  # what was queued for it goes before the close
+                if cmd.abort:
+                    abort(link)
+                else:
+                    close(link)
         elif t is Connect:
             assert isinstance(cmd, Connect)
             idle = None if cmd.fresh else cmd.pool.stock.take(cmd.server)
@@ -363,6 +371,7 @@ class ClientConnection(asyncio.Protocol, BackendUser):
         t = self.transport
         if t is None or self.closed:
             return
+        self.outbox.flush()  # what was queued for the client goes before the close
         if reset:  # a reset also overrides a graceful close asked for before
             self.closing = True
             t.abort()

@@ -35,6 +35,7 @@ from l7lb.control import (
 )
 from l7lb.metrics import snapshot
 from l7lb.persistence.shared import StickUpdate
+from l7lb.proxy.outbox import Outbox
 from l7lb.proxy.runtime import PoolRuntime, WorkerRuntime
 
 log: Final = logging.getLogger("l7lb.worker")
@@ -51,6 +52,8 @@ class WorkerServices:
         self.rt = rt
         self.loop = loop
         self.access_log = AccessLog(rt.config.log, loop.call_later)
+        # the bytes every connection writes, held to the end of the loop's pass
+        self.outbox = Outbox(loop.call_soon)
         self.control_sender: Callable[[Message], None] | None = None
         self.tls: dict[str, Any] = {}  # vip name -> l7lb.tls.context.VipTls (counters)
         self._claims: dict[int, tuple[Callable[[str | None], None], asyncio.TimerHandle]] = {}
