@@ -143,6 +143,7 @@ def print_summary(results: list[ScenarioResult]) -> None:
             print(
                 f"{r.scenario.name:31} {label:22} {s.rps:>10,.0f}/s {s.mbps:>8,.1f} MB/s "
                 f"{s.cpu_us:>8.1f} us CPU  cpu {s.cpu_util:4.0%}  errors {s.errors}"
+                + ("" if s.wakeups != s.wakeups else f"  load CPU woken {s.wakeups:.2f}/req")
                 + (f"  UNSATURATED in {s.unsaturated_runs} run(s)" if s.unsaturated_runs else "")
                 + ("" if s.resumed_share != s.resumed_share else f"  resumed {s.resumed_share:.0%}")
                 + ("" if s.sticky_violations < 0 else f"  sticky violations {s.sticky_violations}")

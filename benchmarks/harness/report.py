@@ -168,7 +168,7 @@ def _table(sc: Scenario, summaries: dict[str, Summary], result: ScenarioResult) 
     sticky = "check_sticky" in sc.bench and spec(sc).client == "bench"
     head = ["proxy", f"{unit}/s"]
     head += ["MB/s"] if sc.throughput else []
-    head += [f"CPU µs/{unit}", "proxy CPU", "saturated", "errors"]
+    head += [f"CPU µs/{unit}", "proxy CPU", "saturated", "errors", f"load CPU woken/{unit}"]
     head += ["resumed"] if resumed else []
     head += ["sticky violations"] if sticky else []
     head += [f"{unit}/s ÷ HAProxy", "CPU ÷ HAProxy"]
@@ -182,6 +182,7 @@ def _table(sc: Scenario, summaries: dict[str, Summary], result: ScenarioResult) 
         cells = [f"`{label}`", fmt(s.rps)]
         cells += [fmt(s.mbps, 1)] if sc.throughput else []
         cells += [fmt(s.cpu_us, 1), f"{s.cpu_util:.0%}", saturation(s), str(s.errors)]
+        cells.append("-" if s.wakeups != s.wakeups else f"{s.wakeups:.2f}")  # NaN: unknown
         if resumed:
             cells.append("-" if s.resumed_share != s.resumed_share else f"{s.resumed_share:.0%}")
         if sticky:

@@ -10,10 +10,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harness import configs, machine, tlsparams
+from harness.interrupts import wakeups
 from harness.loadtools import (
     ParseError,
     bench_command,
@@ -161,6 +162,11 @@ class Bench:
                     f"    {m.rps:,.0f} {unit(sc)}/s, {m.mbps:,.1f} MB/s, "
                     f"{m.cpu_us_per_request:.1f} us CPU each, proxy CPU {m.cpu_utilisation:.0%}, "
                     f"errors {m.errors}"
+                    + (
+                        f", CPU {LOAD_CPU} woken {m.wakeups_per_request:.2f}/{unit(sc)}"
+                        if m.wakeups >= 0
+                        else ""
+                    )
                     + (f", resumed {m.resumed_share:.0%}" if m.resumed >= 0 else "")
                     + (
                         f", sticky violations {m.sticky_violations}"
@@ -336,7 +342,14 @@ class Bench:
         return load_commands(sc, port, d, cookie, self.bench_json)
 
     def _load(self, sc: Scenario, argvs: list[list[str]], root: int) -> Measurement:
-        """Run the load and measure the proxy's whole process tree (``tree_cpu_seconds``)."""
+        """Run the load and measure the proxy's whole process tree (``tree_cpu_seconds``),
+        and count the load CPU's wake-ups by the others (``harness.interrupts``)."""
+        w0 = wakeups(int(LOAD_CPU))
+        m = self._load_once(sc, argvs, root)
+        w1 = wakeups(int(LOAD_CPU))
+        return replace(m, wakeups=w1 - w0 if w0 >= 0 and w1 >= 0 else -1)
+
+    def _load_once(self, sc: Scenario, argvs: list[list[str]], root: int) -> Measurement:
         cpu0 = tree_cpu_seconds(root)
         t0 = time.monotonic()
         client = spec(sc).client

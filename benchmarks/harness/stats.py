@@ -29,6 +29,7 @@ class Measurement:
     resumed: int = -1  # TLS connections that resumed a session; -1 when the tool cannot tell
     handshakes: int = -1  # TLS handshakes made (l7lb bench); -1: one per request (s_time)
     sticky_violations: int = -1  # clients served by several backends (bench --check-sticky)
+    wakeups: int = -1  # the load CPU's wake-up interrupts (harness.interrupts); -1: unknown
 
     @property
     def rps(self) -> float:
@@ -42,6 +43,12 @@ class Measurement:
     @property
     def cpu_us_per_request(self) -> float:
         return self.cpu_seconds * 1e6 / self.requests if self.requests else float("nan")
+
+    @property
+    def wakeups_per_request(self) -> float:
+        if self.wakeups < 0 or not self.requests:
+            return float("nan")
+        return self.wakeups / self.requests
 
     @property
     def resumed_share(self) -> float:
@@ -71,6 +78,7 @@ class Summary:
     sticky_violations: int = -1  # summed over runs; -1 when not checked
     cpu_us_runs: tuple[float, ...] = ()  # every run's CPU per request, in run order
     cpu_util_runs: tuple[float, ...] = ()  # every run's share of one core
+    wakeups: float = float("nan")  # median wake-ups of the load CPU per request
 
     @property
     def unsaturated_runs(self) -> int:
@@ -105,6 +113,7 @@ def summarise(label: str, runs: Sequence[Measurement]) -> Summary:
         else sum(max(0, m.sticky_violations) for m in runs),
         cpu_us_runs=tuple(m.cpu_us_per_request for m in runs),
         cpu_util_runs=tuple(m.cpu_utilisation for m in runs),
+        wakeups=median([m.wakeups_per_request for m in runs]),
     )
 
 

@@ -37,10 +37,13 @@ def test_table_shows_medians_ratios_and_verdicts() -> None:
     assert text.startswith("### keepalive-small")
     # medians, the saturation flag, ratios, then every run's CPU per request, CPU use, req/s
     assert (
-        "| `l7lb-httptools` | 20,000 | 40.0 | 80% | **no** (3/3 runs < 90%) | 0 | 0.33 | 4.00 "
+        "| `l7lb-httptools` | 20,000 | 40.0 | 80% | **no** (3/3 runs < 90%) | 0 | - | 0.33 | 4.00 "
         "| 40.0 / 38.2 / 43.3 | 80%* / 84%* / 78%* | 20,000 / 22,000 / 18,000 |" in text
     )
-    assert "| `haproxy` | 60,000 | 10.0 | 60% | **no** (3/3 runs < 90%) | 0 | 1.00 | 1.00 |" in text
+    assert (
+        "| `haproxy` | 60,000 | 10.0 | 60% | **no** (3/3 runs < 90%) | 0 | - | 1.00 "
+        "| 1.00 |" in text
+    )
     # A miss is printed as such, never hidden, and says it was judged on unsaturated runs.
     assert (
         "- **MISS** `l7lb-httptools` CPU/request <= 1.5x haproxy: measured 4.00; **not "
@@ -48,6 +51,18 @@ def test_table_shows_medians_ratios_and_verdicts() -> None:
         "in 3 of 3 runs**" in text
     )
     assert "MB/s" not in text.split("| proxy |")[1].split("\n")[0]  # no MB/s column here
+
+
+def test_the_load_cpus_wake_ups_per_request_are_the_median_of_the_runs() -> None:
+    r = ScenarioResult(SCENARIOS["keepalive-small"])
+    r.runs["l7lb-httptools"] = [
+        Measurement(100_000, 5.0, 0, 4.9, 0, wakeups=w) for w in (130_000, 5_000, 7_000)
+    ]
+    r.runs["haproxy"] = [Measurement(300_000, 5.0, 0, 4.9, 0, wakeups=-1)] * 3  # unknown
+    text = report.scenario_table(r, "2026-12-03 10:00 UTC", "abc1234", 3, 5)
+    assert "| load CPU woken/req |" in text
+    assert "| `l7lb-httptools` | 20,000 | 49.0 | 98% | yes | 0 | 0.07 |" in text
+    assert "| `haproxy` | 60,000 | 16.3 | 98% | yes | 0 | - |" in text
 
 
 def test_saturated_runs_are_not_flagged_and_one_low_run_is() -> None:
@@ -185,12 +200,14 @@ def test_bench_table_has_resumed_and_sticky_columns() -> None:
     r = ScenarioResult(SCENARIOS["cookie-persistence-1000-clients"])
     r.runs["haproxy-cookie"] = [Measurement(5_000, 5.0, 0, 1.0, 0, sticky_violations=2)]
     text = report.scenario_table(r, "t", "c", 1, 5)
-    assert "| errors | sticky violations |" in text
-    assert "| `haproxy-cookie` | 1,000 | 200.0 | 20% | **no** (1/1 runs < 90%) | 0 | 2 |" in text
+    assert "| errors | load CPU woken/req | sticky violations |" in text
+    assert (
+        "| `haproxy-cookie` | 1,000 | 200.0 | 20% | **no** (1/1 runs < 90%) | 0 | - | 2 |" in text
+    )
     t = ScenarioResult(SCENARIOS["tls-resume-id"])
     t.runs["haproxy"] = [Measurement(500, 5.0, 0, 1.0, 0, resumed=450, handshakes=500)]
     text = report.scenario_table(t, "t", "c", 1, 5)
-    assert "| `haproxy` | 100 | 2,000.0 | 20% | **no** (1/1 runs < 90%) | 0 | 90% |" in text
+    assert "| `haproxy` | 100 | 2,000.0 | 20% | **no** (1/1 runs < 90%) | 0 | - | 90% |" in text
 
 
 def section(date: str, blocks: dict[str, str]) -> report.RunSection:
