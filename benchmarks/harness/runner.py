@@ -163,7 +163,8 @@ class Bench:
                     f"{m.cpu_us_per_request:.1f} us CPU each, proxy CPU {m.cpu_utilisation:.0%}, "
                     f"errors {m.errors}"
                     + (
-                        f", CPU {LOAD_CPU} woken {m.wakeups_per_request:.2f}/{unit(sc)}"
+                        f", CPU {LOAD_CPU} woken {m.wakeups_per_request:.2f} times per "
+                        f"{unit(sc).removesuffix('s')}"
                         if m.wakeups >= 0
                         else ""
                     )
