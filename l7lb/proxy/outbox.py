@@ -24,8 +24,14 @@ The contract:
 - ``flush()`` may run inside a write it made (a transport that passes its high-water
   mark calls ``pause_writing``, and the engine may then close a connection). The
   nested call goes on from the same cursor, so each write is made once and in order.
-- At ``HELD_MAX`` queued writes the outbox flushes at once: a pass with many ready
-  connections adds at most that many writes' worth of delay to its first answer.
+- At ``HELD_MAX`` queued writes, or ``HELD_BYTES`` queued bytes, the outbox flushes at
+  once. The first bounds the delay a pass with many ready connections adds to its first
+  answer. The second keeps a large body flowing as it did with immediate writes: a
+  backend read of 64 KiB or more leaves at once, so the client's transport says
+  ``pause_writing`` (and the engine pauses the backend) within the same read, before the
+  loop reads that backend again. Without it, l7lb read whole 1 MiB responses before
+  writing any of them: 1,563 µs of CPU per response against 730 µs with it
+  (``compare.py --scenario large-1mib``, 3 runs each, an hour apart; benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -33,8 +39,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final, Protocol
 
-# Queued writes that make the outbox flush without waiting for the end of the pass.
+# Queued writes, and queued bytes, that make the outbox flush without waiting for the end
+# of the pass.
 HELD_MAX: Final = 64
+HELD_BYTES: Final = 65536
 
 
 class Writable(Protocol):
@@ -46,22 +54,24 @@ class Writable(Protocol):
 class Outbox:
     """One worker's held writes; see the module docstring."""
 
-    __slots__ = ("armed", "data", "done", "schedule", "targets")
+    __slots__ = ("armed", "data", "done", "schedule", "size", "targets")
 
     def __init__(self, schedule: Callable[[Callable[[], None]], Any]) -> None:
         self.schedule = schedule
         self.targets: list[Writable] = []
         self.data: list[bytes] = []
         self.done = 0  # writes made of those queued (the cursor)
+        self.size = 0  # bytes queued since the lists last started again
         self.armed = False  # the end-of-pass callback is asked for
 
     def send(self, target: Writable, data: bytes) -> None:
         self.targets.append(target)
         self.data.append(data)
+        self.size += len(data)
         if not self.armed:
             self.armed = True
             self.schedule(self._end_of_pass)
-        elif len(self.data) - self.done >= HELD_MAX:
+        if self.size >= HELD_BYTES or len(self.data) - self.done >= HELD_MAX:
             self.flush()
 
     def flush(self) -> None:
@@ -76,6 +86,7 @@ class Outbox:
             self.targets = []
             self.data = []
             self.done = 0
+            self.size = 0
 
     def _end_of_pass(self) -> None:
         self.armed = False

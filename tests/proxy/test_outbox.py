@@ -1,5 +1,6 @@
 """The outbox (proxy.outbox): writes held to the end of the loop's pass, one callback per
-pass, flushed in order, closing transports skipped, re-entrant flushes, the HELD_MAX cap."""
+pass, flushed in order, closing transports skipped, re-entrant flushes, the HELD_MAX and
+HELD_BYTES caps."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Callable
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from l7lb.proxy.outbox import HELD_MAX, Outbox
+from l7lb.proxy.outbox import HELD_BYTES, HELD_MAX, Outbox
 
 
 class Loop:
@@ -127,6 +128,35 @@ def test_at_held_max_queued_writes_the_outbox_flushes_at_once() -> None:
     assert len(log) == HELD_MAX
     loop.run_pass()
     assert log[-1] == ("a", b"next") and len(log) == HELD_MAX + 1
+
+
+def test_a_large_write_leaves_at_once_after_what_was_queued_before_it() -> None:
+    """A 1 MiB body's 256 KiB reads must not wait for the end of the pass: the client's
+    transport has to push back (pause_writing) before the backend is read again."""
+    loop, log = Loop(), []
+    box = Outbox(loop.call_soon)
+    a, b = Sink("a", log), Sink("b", log)
+    box.send(b, b"small")
+    assert log == []
+    big = b"x" * HELD_BYTES
+    box.send(a, big)
+    assert log == [("b", b"small"), ("a", big)]
+
+
+def test_small_writes_leave_once_they_add_up_to_held_bytes() -> None:
+    loop, log = Loop(), []
+    box = Outbox(loop.call_soon)
+    a = Sink("a", log)
+    chunk = b"y" * (HELD_BYTES // 4)
+    for _ in range(3):
+        box.send(a, chunk)
+    assert log == []
+    box.send(a, chunk)
+    assert len(log) == 4
+    box.send(a, chunk)  # counted afresh after the flush
+    assert len(log) == 4
+    loop.run_pass()
+    assert len(log) == 5
 
 
 @settings(max_examples=200, deadline=None)
