@@ -8,9 +8,11 @@ back to sleep before the next arrives, and each write to a sleeper wakes it on i
 with an inter-processor interrupt, which a virtual machine pays for with an exit.
 Measured on the benchmark's layout (l7lb on CPU 1, wrk and nginx on CPU 0, keep-alive,
 50 connections; ``perf stat -e irq_vectors:call_function_single_entry`` on CPU 0):
-1.2 to 1.9 such interrupts per request with immediate writes, 0.01 to 0.07 with writes
-held to the end of the pass, where HAProxy, which also sends after it has processed a
-pass's events, measured 0.06 to 0.19 (benchmarks/RESULTS.md, 2026-12-03 late morning).
+1.17 such interrupts per plain request and 1.41 per TLS one with immediate writes, 0.01
+to 0.07 with writes held to the end of the pass, where HAProxy, which also sends after it
+has processed a pass's events, measured 0.12 to 0.19. ``compare.py``'s own count (its
+"load CPU woken" column, rescheduling interrupts included) then gave l7lb 0.06 to 0.08
+and HAProxy 0.05 to 0.11 (benchmarks/RESULTS.md, late morning of 2026-12-03).
 
 The contract:
 
